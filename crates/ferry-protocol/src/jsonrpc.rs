@@ -1,0 +1,254 @@
+//! JSON-RPC 2.0 framing.
+//!
+//! MCP messages are JSON-RPC 2.0 requests, notifications and responses. Parsing
+//! is split in two steps so a transport can answer a malformed message with the
+//! right error code: [`Message::parse`] turns bytes into a message or an
+//! [`ErrorObject`] (`-32700` for bad JSON, `-32600` for a bad envelope).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The id of a JSON-RPC request: a string or an integer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    /// A numeric id.
+    Number(i64),
+    /// A string id.
+    String(String),
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestId::Number(n) => write!(f, "{n}"),
+            RequestId::String(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Standard and MCP-specific JSON-RPC error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode;
+
+impl ErrorCode {
+    /// Invalid JSON was received.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// The JSON sent is not a valid request object.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// The method does not exist or is not available.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Invalid method parameters.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// Internal error.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// A requested resource does not exist (MCP).
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// HTTP headers disagree with the body (2026-07-28).
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// The request needs a client capability it did not declare (2026-07-28).
+    pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
+    /// The protocol version is not supported (2026-07-28).
+    pub const UNSUPPORTED_VERSION: i64 = -32022;
+    /// The request was cancelled (used internally for in-flight cancellation).
+    pub const REQUEST_CANCELLED: i64 = -32800;
+}
+
+/// A JSON-RPC error object: `{code, message, data?}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorObject {
+    /// The error code (see [`ErrorCode`]).
+    pub code: i64,
+    /// A short human-readable description.
+    pub message: String,
+    /// Extra machine-readable details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl ErrorObject {
+    /// An error with a code and message.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), data: None }
+    }
+    /// Attach `data`.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+    /// `-32700` parse error.
+    pub fn parse_error(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::PARSE_ERROR, message)
+    }
+    /// `-32600` invalid request.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::INVALID_REQUEST, message)
+    }
+    /// `-32601` method not found.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(ErrorCode::METHOD_NOT_FOUND, format!("Method not found: {method}"))
+    }
+    /// `-32602` invalid params.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::INVALID_PARAMS, message)
+    }
+    /// `-32603` internal error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::INTERNAL_ERROR, message)
+    }
+}
+
+impl fmt::Display for ErrorObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (code {})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ErrorObject {}
+
+/// A request: has an id and expects a response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Always `"2.0"`.
+    pub jsonrpc: String,
+    /// The request id.
+    pub id: RequestId,
+    /// The method name.
+    pub method: String,
+    /// The parameters (absent is treated as `{}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+}
+
+impl Request {
+    /// A request with the given id, method and params.
+    pub fn new(id: RequestId, method: impl Into<String>, params: Option<Value>) -> Self {
+        Self { jsonrpc: "2.0".into(), id, method: method.into(), params }
+    }
+}
+
+/// A notification: no id, no response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Always `"2.0"`.
+    pub jsonrpc: String,
+    /// The method name.
+    pub method: String,
+    /// The parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+}
+
+impl Notification {
+    /// A notification with the given method and params.
+    pub fn new(method: impl Into<String>, params: Option<Value>) -> Self {
+        Self { jsonrpc: "2.0".into(), method: method.into(), params }
+    }
+}
+
+/// A response: either a result or an error for a request id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Always `"2.0"`.
+    pub jsonrpc: String,
+    /// The id of the request answered (`null` when the request could not be read).
+    pub id: Option<RequestId>,
+    /// The result, on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// The error, on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorObject>,
+}
+
+impl Response {
+    /// A success response.
+    pub fn ok(id: RequestId, result: Value) -> Self {
+        Self { jsonrpc: "2.0".into(), id: Some(id), result: Some(result), error: None }
+    }
+    /// An error response.
+    pub fn err(id: Option<RequestId>, error: ErrorObject) -> Self {
+        Self { jsonrpc: "2.0".into(), id, result: None, error: Some(error) }
+    }
+}
+
+/// Any JSON-RPC message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A request.
+    Request(Request),
+    /// A notification.
+    Notification(Notification),
+    /// A response (to a request we sent).
+    Response(Response),
+}
+
+impl Message {
+    /// Parse one message from bytes.
+    ///
+    /// ```
+    /// use ferry_protocol::Message;
+    /// let m = Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
+    /// assert!(matches!(m, Message::Request(_)));
+    /// let e = Message::parse(b"{not json").unwrap_err();
+    /// assert_eq!(e.code, -32700);
+    /// ```
+    pub fn parse(bytes: &[u8]) -> Result<Message, ErrorObject> {
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| ErrorObject::parse_error(format!("Parse error: {e}")))?;
+        Self::from_value(value)
+    }
+
+    /// Classify an already-parsed JSON value.
+    pub fn from_value(value: Value) -> Result<Message, ErrorObject> {
+        let Value::Object(obj) = value else {
+            return Err(ErrorObject::invalid_request("Invalid request: a JSON-RPC message must be an object"));
+        };
+        if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return Err(ErrorObject::invalid_request("Invalid request: \"jsonrpc\" must be \"2.0\""));
+        }
+        let has_method = obj.contains_key("method");
+        let has_id = obj.contains_key("id") && !obj["id"].is_null();
+        let kind = if has_method && has_id {
+            "request"
+        } else if has_method {
+            "notification"
+        } else if obj.contains_key("result") || obj.contains_key("error") {
+            "response"
+        } else {
+            return Err(ErrorObject::invalid_request("Invalid request: no method, result or error"));
+        };
+        if let Some(params) = obj.get("params") {
+            if !(params.is_object() || params.is_array() || params.is_null()) {
+                return Err(ErrorObject::invalid_request("Invalid request: params must be an object"));
+            }
+        }
+        let value = Value::Object(obj);
+        let bad = |e: serde_json::Error| ErrorObject::invalid_request(format!("Invalid request: {e}"));
+        Ok(match kind {
+            "request" => Message::Request(serde_json::from_value(value).map_err(bad)?),
+            "notification" => Message::Notification(serde_json::from_value(value).map_err(bad)?),
+            _ => Message::Response(serde_json::from_value(value).map_err(bad)?),
+        })
+    }
+
+    /// Serialize to a JSON value.
+    pub fn to_value(&self) -> Value {
+        let r = match self {
+            Message::Request(r) => serde_json::to_value(r),
+            Message::Notification(n) => serde_json::to_value(n),
+            Message::Response(r) => serde_json::to_value(r),
+        };
+        r.unwrap_or(Value::Null)
+    }
+}
+
+/// The `params` of a request as an object (`{}` when absent or `null`).
+pub fn params_object(params: &Option<Value>) -> Result<Map<String, Value>, ErrorObject> {
+    match params {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m.clone()),
+        Some(_) => Err(ErrorObject::invalid_params("params must be an object")),
+    }
+}

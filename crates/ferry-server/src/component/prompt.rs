@@ -1,0 +1,92 @@
+//! Prompt definitions.
+
+use super::{erase, Common, Handler, IntoPromptResult};
+use crate::extract::Describe;
+use ferry_protocol::types::{GetPromptResult, Prompt, PromptArgument};
+use ferry_protocol::TaskSupport;
+use serde_json::Value;
+
+/// A prompt template: a name, arguments (from the handler's `Args<T>`), and a handler.
+///
+/// ```
+/// use ferry_server::{Args, PromptDef};
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Topic { /// What to write about.
+///     topic: String }
+/// let p = PromptDef::new("essay").description("Write an essay")
+///     .handler(|Args(t): Args<Topic>| async move { format!("Write an essay about {}", t.topic) });
+/// ```
+#[derive(Clone)]
+pub struct PromptDef {
+    pub(crate) name: String,
+    pub(crate) title: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) common: Common<GetPromptResult>,
+}
+
+impl PromptDef {
+    /// A prompt called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), title: None, description: None, common: Common::default() }
+    }
+    /// Set the description.
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.description = Some(d.into());
+        self
+    }
+    /// Set the display title.
+    pub fn title(mut self, t: impl Into<String>) -> Self {
+        self.title = Some(t.into());
+        self
+    }
+    /// Whether `prompts/get` may, must or must not run as a task.
+    pub fn task_support(mut self, s: TaskSupport) -> Self {
+        self.common.task_support = Some(s);
+        self
+    }
+    /// Use an async function as the handler.
+    pub fn handler<H, T>(mut self, h: H) -> Self
+    where
+        H: Handler<T>,
+        H::Output: IntoPromptResult,
+    {
+        let mut d = Describe::default();
+        H::describe(&mut d);
+        self.common.describe = d;
+        self.common.handler = Some(erase(h, IntoPromptResult::into_prompt_result));
+        self
+    }
+
+    pub(crate) fn listing(&self) -> Prompt {
+        Prompt {
+            name: self.name.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            arguments: prompt_arguments(self.common.describe.input_schema.as_ref()),
+        }
+    }
+}
+
+/// Prompt arguments from an object schema: one per property.
+fn prompt_arguments(schema: Option<&Value>) -> Vec<PromptArgument> {
+    let Some(schema) = schema else { return Vec::new() };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, p)| PromptArgument {
+                    name: name.clone(),
+                    description: p.get("description").and_then(Value::as_str).map(str::to_string),
+                    required: required.contains(&name.as_str()),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

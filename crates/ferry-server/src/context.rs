@@ -1,0 +1,234 @@
+//! The request context every handler can inject.
+//!
+//! A [`Context`] is built for each execution of a handler, whether it answers
+//! a request directly or runs as a background task (in this process or in a
+//! `ferry worker`). It is the one door to everything that is not a user
+//! argument: who is calling, progress, logging, requests back to the client,
+//! cancellation, shared state and dependency providers. Extractors
+//! ([`crate::extract`]) are thin typed views over it.
+
+use crate::error::ToolError;
+use crate::server::Shared;
+use crate::session::{lock, Outbound, Session};
+use ferry_protocol::tasks::{related_task_meta, META_RELATED_TASK};
+use ferry_protocol::types::LoggingLevel;
+use ferry_protocol::{ErrorObject, Message, Notification, Request, RequestId};
+use ferry_tasks::TaskRuntime;
+use futures::future::BoxFuture;
+use serde_json::{json, Map, Value};
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) type Cleanup = BoxFuture<'static, ()>;
+
+pub(crate) struct CallInner {
+    pub shared: Arc<Shared>,
+    pub request_id: Option<RequestId>,
+    pub session: Option<Arc<Session>>,
+    pub protocol_version: String,
+    pub client_caps: Value,
+    pub progress_token: Option<Value>,
+    /// The stream of the request being answered (direct calls only).
+    pub outbound: Option<Outbound>,
+    pub task: Option<TaskRuntime>,
+    pub cancel: CancellationToken,
+    pub deps: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    pub cleanups: Mutex<Vec<Cleanup>>,
+}
+
+/// Everything about the current execution that is not a user argument.
+///
+/// Inject it by taking a `Context` parameter in a handler.
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<CallInner>,
+}
+
+impl Context {
+    pub(crate) fn new(inner: CallInner) -> Self {
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The JSON-RPC id of the request (none for a background task).
+    pub fn request_id(&self) -> Option<&RequestId> {
+        self.inner.request_id.as_ref()
+    }
+
+    /// The session id (2025-11-25 era), if any.
+    pub fn session_id(&self) -> Option<&str> {
+        self.inner.session.as_ref().map(|s| s.id.as_str())
+    }
+
+    /// The protocol version of the request.
+    pub fn protocol_version(&self) -> &str {
+        &self.inner.protocol_version
+    }
+
+    /// The client's declared capabilities.
+    pub fn client_capabilities(&self) -> &Value {
+        &self.inner.client_caps
+    }
+
+    /// The task id when running as a background task.
+    pub fn task_id(&self) -> Option<&str> {
+        self.inner.task.as_ref().map(|t| t.task_id())
+    }
+
+    /// Whether the execution was cancelled (request cancelled or task cancelled).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation().is_cancelled()
+    }
+
+    /// A token that fires on cancellation.
+    pub fn cancellation(&self) -> &CancellationToken {
+        match &self.inner.task {
+            Some(t) => t.cancellation(),
+            None => &self.inner.cancel,
+        }
+    }
+
+    /// Report progress. As a task it also becomes the task's status message.
+    pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        if let Some(task) = &self.inner.task {
+            if let Err(e) = task.progress(progress, total, message.map(str::to_string)).await {
+                tracing::warn!(error = %e, "could not record task progress");
+            }
+            return; // the server forwards task progress to the client from the store
+        }
+        let Some(token) = &self.inner.progress_token else { return };
+        let mut params = json!({"progressToken": token, "progress": progress});
+        if let Some(t) = total {
+            params["total"] = json!(t);
+        }
+        if let Some(m) = message {
+            params["message"] = json!(m);
+        }
+        self.send(Notification::new("notifications/progress", Some(params)));
+    }
+
+    /// Send a log message (`notifications/message`) if the client's level allows it.
+    pub fn log(&self, level: LoggingLevel, data: impl Into<Value>) {
+        if let Some(s) = &self.inner.session {
+            if level < *lock(&s.log_level) {
+                return;
+            }
+        }
+        let mut params = json!({"level": level, "logger": self.inner.shared.info.name, "data": data.into()});
+        if let Some(task) = &self.inner.task {
+            params["_meta"] = json!({ META_RELATED_TASK: related_task_meta(task.task_id()) });
+        }
+        self.send(Notification::new("notifications/message", Some(params)));
+    }
+
+    /// Log at `info`.
+    pub fn info(&self, message: impl Into<String>) {
+        self.log(LoggingLevel::Info, Value::String(message.into()));
+    }
+
+    fn send(&self, n: Notification) {
+        let msg = Message::Notification(n);
+        if let Some(out) = &self.inner.outbound {
+            let _ = out.send(msg);
+        } else if let Some(s) = &self.inner.session {
+            s.send_standalone(msg);
+        }
+    }
+
+    /// Ask the user for input (`elicitation/create`, form mode). Returns the client's
+    /// `ElicitResult` (`{action, content?}`).
+    ///
+    /// Directly answered requests send the request to the client at once; a
+    /// background task moves to `input_required` and the answer arrives through
+    /// `tasks/result` (2025-11-25) or `tasks/update` (2026-07-28).
+    pub async fn elicit(&self, message: &str, requested_schema: Value) -> Result<Value, ToolError> {
+        let params = json!({"mode": "form", "message": message, "requestedSchema": requested_schema});
+        self.request_client("elicitation/create", params).await
+    }
+
+    /// Ask the client's model for a completion (`sampling/createMessage`).
+    pub async fn sample(&self, params: Value) -> Result<Value, ToolError> {
+        self.request_client("sampling/createMessage", params).await
+    }
+
+    /// Send a request to the client and wait for its result.
+    pub async fn request_client(&self, method: &str, params: Value) -> Result<Value, ToolError> {
+        if let Some(task) = &self.inner.task {
+            return task
+                .request_input(json!({"method": method, "params": params}))
+                .await
+                .map_err(|e| ToolError::new(format!("no answer to {method}: {e}")));
+        }
+        let capability = method.split('/').next().unwrap_or_default();
+        if self.inner.client_caps.get(capability).is_none() {
+            return Err(ToolError::new(format!("the client does not support {capability}")));
+        }
+        let (Some(session), Some(out)) = (&self.inner.session, &self.inner.outbound) else {
+            return Err(ToolError::new(format!(
+                "{method} needs a session or a task; a stateless request cannot be answered by the client"
+            )));
+        };
+        let id = session.next_request_id();
+        let (tx, rx) = oneshot::channel();
+        lock(&session.pending).insert(id.clone(), tx);
+        let req = Request::new(RequestId::String(id.clone()), method, Some(params));
+        if out.send(Message::Request(req)).is_err() {
+            lock(&session.pending).remove(&id);
+            return Err(ToolError::new("the client's stream is closed"));
+        }
+        tokio::select! {
+            r = rx => match r {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(ToolError::new(format!("client answered {method} with an error: {}", e.message))),
+                Err(_) => Err(ToolError::new("the session ended before the client answered")),
+            },
+            _ = self.inner.cancel.cancelled() => {
+                lock(&session.pending).remove(&id);
+                Err(ToolError::new("cancelled"))
+            }
+        }
+    }
+
+    /// Shared state registered with `.state(...)`.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.inner.shared.states.get(&TypeId::of::<T>()).and_then(|a| a.clone().downcast::<T>().ok())
+    }
+
+    /// The value of the provider registered for `T`, provided once per execution.
+    /// Its cleanup runs after the handler has finished.
+    pub async fn dep<T: Send + Sync + 'static>(&self) -> Result<Arc<T>, ToolError> {
+        let key = TypeId::of::<T>();
+        if let Some(v) = lock(&self.inner.deps).get(&key) {
+            if let Ok(v) = v.clone().downcast::<T>() {
+                return Ok(v);
+            }
+        }
+        let provider = self.inner.shared.providers.get(&key).cloned().ok_or_else(|| {
+            ToolError::rpc(ErrorObject::internal(format!("no provider for {}", std::any::type_name::<T>())))
+        })?;
+        let (value, cleanup) = (provider)(self.clone()).await?;
+        let value = value
+            .downcast::<T>()
+            .map_err(|_| ToolError::rpc(ErrorObject::internal("provider returned the wrong type")))?;
+        lock(&self.inner.deps).insert(key, value.clone());
+        if let Some(c) = cleanup {
+            lock(&self.inner.cleanups).push(c);
+        }
+        Ok(value)
+    }
+
+    /// Run provider cleanups, last provided first.
+    pub(crate) async fn finish(&self) {
+        let cleanups: Vec<Cleanup> = std::mem::take(&mut *lock(&self.inner.cleanups));
+        for c in cleanups.into_iter().rev() {
+            c.await;
+        }
+    }
+}
+
+/// Read `params._meta.progressToken`.
+pub(crate) fn progress_token(meta: Option<&Map<String, Value>>) -> Option<Value> {
+    meta.and_then(|m| m.get("progressToken")).filter(|v| v.is_string() || v.is_number()).cloned()
+}

@@ -1,0 +1,572 @@
+//! Routing one JSON-RPC message to its handling, era by era.
+//!
+//! Every request is first classified: a request whose `params._meta` carries
+//! `io.modelcontextprotocol/protocolVersion` is *modern* (2026-07-28,
+//! stateless, Form B tasks); anything else belongs to the *handshake* session
+//! it arrived on (Form A tasks when the session negotiated 2025-11-25). The era
+//! decides the wire shape of every answer; the handlers and the task store are
+//! the same for both.
+
+use crate::component::UriTemplate;
+use crate::context::{progress_token, CallInner, Context};
+use crate::error::ToolError;
+use crate::server::Shared;
+use crate::session::{lock, Outbound, Session};
+use crate::tasks;
+use ferry_protocol::jsonrpc::params_object;
+use ferry_protocol::tasks::{missing_extension_error, EXTENSION_ID};
+use ferry_protocol::types::{CallToolResult, LoggingLevel, ReadResourceResult};
+use ferry_protocol::version::{
+    negotiate_handshake, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SERVER_INFO, MODERN, SUPPORTED_VERSIONS,
+};
+use ferry_protocol::{Era, ErrorCode, ErrorObject, Notification, Request, RequestId, Response, TaskSupport};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Routing headers of a Streamable HTTP request (checked on the modern wire).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct HttpHeaders {
+    pub protocol_version: Option<String>,
+    pub method: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Where a request came from and how to reach its sender.
+#[derive(Default, Clone)]
+pub(crate) struct Incoming {
+    pub session: Option<Arc<Session>>,
+    pub outbound: Option<Outbound>,
+    pub http: Option<HttpHeaders>,
+    pub auth_subject: Option<String>,
+}
+
+/// A classified request.
+pub(crate) struct Call {
+    pub id: RequestId,
+    pub method: String,
+    pub params: Map<String, Value>,
+    pub meta: Option<Map<String, Value>>,
+    pub era: Era,
+    pub client_caps: Value,
+    pub session: Option<Arc<Session>>,
+    pub outbound: Option<Outbound>,
+    pub owner: String,
+    pub cancel: CancellationToken,
+}
+
+impl Call {
+    /// Whether the request declared the tasks extension (modern wire).
+    pub fn declares_tasks(&self) -> bool {
+        self.era.is_modern()
+            && self.client_caps.get("extensions").and_then(|e| e.get(EXTENSION_ID)).is_some_and(Value::is_object)
+    }
+
+    pub fn str_param(&self, key: &str) -> Result<&str, ErrorObject> {
+        self.params
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| ErrorObject::invalid_params(format!("{} needs a string '{key}' parameter", self.method)))
+    }
+
+    fn context(&self, shared: &Arc<Shared>) -> Context {
+        Context::new(CallInner {
+            shared: shared.clone(),
+            request_id: Some(self.id.clone()),
+            session: self.session.clone(),
+            protocol_version: self.era.version().to_string(),
+            client_caps: self.client_caps.clone(),
+            progress_token: progress_token(self.meta.as_ref()),
+            outbound: self.outbound.clone(),
+            task: None,
+            cancel: self.cancel.clone(),
+            deps: Default::default(),
+            cleanups: Default::default(),
+        })
+    }
+}
+
+pub(crate) type Reply = Result<Value, ErrorObject>;
+
+/// Answer a request. `None`: the request was cancelled and gets no response.
+pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Response> {
+    let id = req.id.clone();
+    let call = match classify(shared, req, inc) {
+        Ok(Classified::Call(call)) => call,
+        Ok(Classified::Answered(reply)) => return Some(respond(id, reply)),
+        Err(e) => return Some(Response::err(Some(id), e)),
+    };
+    let modern = call.era.is_modern();
+    let session = call.session.clone();
+    if let Some(s) = &session {
+        lock(&s.in_flight).insert(call.id.clone(), call.cancel.clone());
+    }
+    let cancel = call.cancel.clone();
+    let reply = tokio::select! {
+        r = route(shared, &call) => Some(r),
+        _ = cancel.cancelled() => None,
+    };
+    if let Some(s) = &session {
+        lock(&s.in_flight).remove(&call.id);
+    }
+    let reply = reply?;
+    Some(respond(id, reply.map(|v| if modern { modern_result(shared, v) } else { v })))
+}
+
+fn respond(id: RequestId, reply: Reply) -> Response {
+    match reply {
+        Ok(v) => Response::ok(id, v),
+        Err(e) => Response::err(Some(id), e),
+    }
+}
+
+/// Every modern result carries `resultType` and the server info.
+fn modern_result(shared: &Shared, mut v: Value) -> Value {
+    if let Some(obj) = v.as_object_mut() {
+        obj.entry("resultType").or_insert_with(|| json!("complete"));
+        let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+        if let Some(m) = meta.as_object_mut() {
+            m.insert(META_SERVER_INFO.into(), json!(shared.info));
+        }
+    }
+    v
+}
+
+enum Classified {
+    Call(Call),
+    Answered(Reply),
+}
+
+fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classified, ErrorObject> {
+    let params = params_object(&req.params)?;
+    let meta = params.get("_meta").and_then(Value::as_object).cloned();
+    let owner_of = |session: &Option<Arc<Session>>| {
+        inc.auth_subject
+            .clone()
+            .or_else(|| session.as_ref().map(|s| s.id.clone()))
+            .unwrap_or_else(|| "anonymous".into())
+    };
+    if let Some(version) = meta.as_ref().and_then(|m| m.get(META_PROTOCOL_VERSION)) {
+        let version = version
+            .as_str()
+            .ok_or_else(|| ErrorObject::invalid_params(format!("_meta.{META_PROTOCOL_VERSION} must be a string")))?;
+        if version != MODERN {
+            return Err(ErrorObject::new(ErrorCode::UNSUPPORTED_VERSION, "Unsupported protocol version")
+                .with_data(json!({"supported": [MODERN], "requested": version})));
+        }
+        if let Some(h) = &inc.http {
+            check_headers(h, version, &req.method, &params)?;
+        }
+        let client_caps = meta
+            .as_ref()
+            .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
+            .filter(|c| c.is_object())
+            .cloned()
+            .ok_or_else(|| ErrorObject::invalid_params(format!("_meta.{META_CLIENT_CAPABILITIES} is required")))?;
+        if req.method == "initialize" {
+            return Err(ErrorObject::method_not_found("initialize (protocol 2026-07-28 has no handshake)"));
+        }
+        let session = None;
+        return Ok(Classified::Call(Call {
+            owner: owner_of(&session),
+            id: req.id,
+            method: req.method,
+            params,
+            meta,
+            era: Era::Modern,
+            client_caps,
+            session,
+            outbound: inc.outbound,
+            cancel: CancellationToken::new(),
+        }));
+    }
+    let Some(session) = inc.session.clone() else {
+        if req.method == "server/discover" || req.method == "ping" {
+            let reply = if req.method == "ping" { Ok(json!({})) } else { Ok(discover(shared)) };
+            return Ok(Classified::Answered(reply));
+        }
+        return Err(ErrorObject::invalid_request(
+            "Bad Request: no session. Send 'initialize' first, or use protocol 2026-07-28 (params._meta)",
+        ));
+    };
+    if req.method == "initialize" {
+        return Ok(Classified::Answered(initialize(shared, &session, &params)));
+    }
+    let version = session.version();
+    if version.is_empty() {
+        if req.method == "ping" {
+            return Ok(Classified::Answered(Ok(json!({}))));
+        }
+        return Err(ErrorObject::invalid_request("Bad Request: the session is not initialized"));
+    }
+    let client_caps = lock(&session.client_caps).clone();
+    let session = Some(session);
+    Ok(Classified::Call(Call {
+        owner: owner_of(&session),
+        id: req.id,
+        method: req.method,
+        params,
+        meta,
+        era: Era::Handshake(version),
+        client_caps,
+        session,
+        outbound: inc.outbound,
+        cancel: CancellationToken::new(),
+    }))
+}
+
+/// Streamable HTTP routing headers must agree with the body (2026-07-28).
+fn check_headers(h: &HttpHeaders, version: &str, method: &str, params: &Map<String, Value>) -> Result<(), ErrorObject> {
+    let mismatch = |what: String| Err(ErrorObject::new(ErrorCode::HEADER_MISMATCH, format!("Header mismatch: {what}")));
+    match h.protocol_version.as_deref() {
+        Some(v) if v == version => {}
+        Some(v) => return mismatch(format!("MCP-Protocol-Version is '{v}' but _meta says '{version}'")),
+        None => return mismatch("MCP-Protocol-Version header is required".into()),
+    }
+    if let Some(m) = &h.method {
+        if m != method {
+            return mismatch(format!("Mcp-Method is '{m}' but the body's method is '{method}'"));
+        }
+    }
+    let body_name = match method {
+        "tasks/get" | "tasks/update" | "tasks/cancel" => {
+            let id = params.get("taskId").and_then(Value::as_str);
+            if h.name.is_none() {
+                return mismatch(format!("Mcp-Name header is required for {method}"));
+            }
+            id
+        }
+        "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
+        "resources/read" => params.get("uri").and_then(Value::as_str),
+        _ => None,
+    };
+    if let (Some(header), Some(body)) = (&h.name, body_name) {
+        if header != body {
+            return mismatch(format!("Mcp-Name is '{header}' but the body names '{body}'"));
+        }
+    }
+    Ok(())
+}
+
+fn initialize(shared: &Shared, session: &Session, params: &Map<String, Value>) -> Reply {
+    let requested = params
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ErrorObject::invalid_params("initialize needs a string 'protocolVersion'"))?;
+    if !session.version().is_empty() {
+        return Err(ErrorObject::invalid_request("Session already initialized"));
+    }
+    let version = negotiate_handshake(requested);
+    *lock(&session.protocol_version) = version.to_string();
+    *lock(&session.client_caps) = params.get("capabilities").filter(|c| c.is_object()).cloned().unwrap_or(json!({}));
+    let mut result = json!({
+        "protocolVersion": version,
+        "capabilities": handshake_capabilities(version),
+        "serverInfo": shared.info,
+    });
+    if let Some(i) = &shared.config.instructions {
+        result["instructions"] = json!(i);
+    }
+    Ok(result)
+}
+
+fn handshake_capabilities(version: &str) -> Value {
+    let mut caps = json!({
+        "tools": {"listChanged": false},
+        "prompts": {"listChanged": false},
+        "resources": {"subscribe": true, "listChanged": false},
+        "logging": {},
+        "completions": {},
+    });
+    if Era::Handshake(version.to_string()).has_form_a() {
+        caps["tasks"] = json!({
+            "list": {},
+            "cancel": {},
+            "requests": {"tools": {"call": {}}, "prompts": {"get": {}}, "resources": {"read": {}}},
+        });
+    }
+    caps
+}
+
+fn discover(shared: &Shared) -> Value {
+    let mut result = json!({
+        "supportedVersions": SUPPORTED_VERSIONS,
+        "capabilities": {
+            "tools": {"listChanged": false},
+            "prompts": {"listChanged": false},
+            "resources": {"subscribe": false, "listChanged": false},
+            "logging": {},
+            "completions": {},
+            "extensions": {EXTENSION_ID: {}},
+        },
+        "serverInfo": shared.info,
+        "_meta": {META_SERVER_INFO: shared.info},
+    });
+    if let Some(i) = &shared.config.instructions {
+        result["instructions"] = json!(i);
+    }
+    result
+}
+
+async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
+    match call.method.as_str() {
+        "ping" => Ok(json!({})),
+        "server/discover" => Ok(discover(shared)),
+        "logging/setLevel" => set_level(call),
+        "tools/list" => {
+            let with_execution = call.era.has_form_a();
+            let items: Vec<_> =
+                shared.tools.iter().map(|t| t.listing(shared.support(t.common.task_support), with_execution)).collect();
+            paginate(shared, call, "tools", &items)
+        }
+        "prompts/list" => {
+            let items: Vec<_> = shared.prompts.iter().map(|p| p.listing()).collect();
+            paginate(shared, call, "prompts", &items)
+        }
+        "resources/list" => {
+            let items: Vec<_> = shared.resources.iter().map(|r| r.listing()).collect();
+            paginate(shared, call, "resources", &items)
+        }
+        "resources/templates/list" => {
+            let items: Vec<_> = shared.templates.iter().map(|t| t.def.listing()).collect();
+            paginate(shared, call, "resourceTemplates", &items)
+        }
+        "tools/call" => call_tool(shared, call).await,
+        "prompts/get" => get_prompt(shared, call).await,
+        "resources/read" => read_resource(shared, call).await,
+        "resources/subscribe" | "resources/unsubscribe" => subscribe(shared, call),
+        "completion/complete" => Ok(json!({"completion": {"values": [], "hasMore": false}})),
+        "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel" | "tasks/update" => {
+            tasks::handle(shared, call).await
+        }
+        other => Err(ErrorObject::method_not_found(other)),
+    }
+}
+
+fn set_level(call: &Call) -> Reply {
+    let level: LoggingLevel = serde_json::from_value(call.params.get("level").cloned().unwrap_or(Value::Null))
+        .map_err(|_| ErrorObject::invalid_params("logging/setLevel needs a valid 'level' (debug ... emergency)"))?;
+    if let Some(s) = &call.session {
+        *lock(&s.log_level) = level;
+    }
+    Ok(json!({}))
+}
+
+fn subscribe(shared: &Shared, call: &Call) -> Reply {
+    let uri = call.str_param("uri")?;
+    if resolve_resource(shared, uri).is_none() {
+        return Err(resource_not_found(uri));
+    }
+    if let Some(s) = &call.session {
+        let mut subs = lock(&s.subscriptions);
+        if call.method == "resources/subscribe" {
+            subs.insert(uri.to_string());
+        } else {
+            subs.remove(uri);
+        }
+    }
+    Ok(json!({}))
+}
+
+/// One page of a list; the cursor is the offset of the page's first item.
+fn paginate<T: Serialize>(shared: &Shared, call: &Call, key: &str, items: &[T]) -> Reply {
+    let start = match call.params.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(c)) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n <= items.len())
+            .ok_or_else(|| ErrorObject::invalid_params(format!("Invalid cursor: {c}")))?,
+        Some(_) => return Err(ErrorObject::invalid_params("Invalid cursor: must be a string")),
+    };
+    let end = (start + shared.config.page_size.max(1)).min(items.len());
+    let mut result = Map::new();
+    result.insert(
+        key.into(),
+        serde_json::to_value(&items[start..end]).map_err(|e| ErrorObject::internal(e.to_string()))?,
+    );
+    if end < items.len() {
+        result.insert("nextCursor".into(), json!(end.to_string()));
+    }
+    Ok(Value::Object(result))
+}
+
+/// Whether a request becomes a task: `Ok(Some(requested_ttl))` if so.
+fn decide_task(call: &Call, support: TaskSupport, what: &str) -> Result<Option<Option<f64>>, ErrorObject> {
+    match &call.era {
+        Era::Modern => {
+            if call.method != "tools/call" {
+                return Ok(None); // the extension defines tasks for tools/call only
+            }
+            match (support, call.declares_tasks()) {
+                (TaskSupport::Required, false) => Err(missing_extension_error()),
+                (TaskSupport::Forbidden, _) | (TaskSupport::Optional, false) => Ok(None),
+                (_, true) => Ok(Some(None)),
+            }
+        }
+        era if era.has_form_a() => {
+            let task = call.params.get("task");
+            match (support, task) {
+                (TaskSupport::Forbidden, Some(_)) => Err(ErrorObject::new(
+                    ErrorCode::METHOD_NOT_FOUND,
+                    format!("{what} does not support task-augmented execution (params.task)"),
+                )),
+                (TaskSupport::Required, None) => Err(ErrorObject::new(
+                    ErrorCode::METHOD_NOT_FOUND,
+                    format!("{what} requires task-augmented execution: send params.task"),
+                )),
+                (_, Some(t)) => {
+                    if !t.is_object() {
+                        return Err(ErrorObject::invalid_params("params.task must be an object"));
+                    }
+                    Ok(Some(t.get("ttl").and_then(Value::as_f64)))
+                }
+                (_, None) => Ok(None),
+            }
+        }
+        _ => match support {
+            TaskSupport::Required => Err(ErrorObject::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("{what} requires task-augmented execution, which needs protocol 2025-11-25 or later"),
+            )),
+            _ => Ok(None),
+        },
+    }
+}
+
+fn arguments(call: &Call, key: &str) -> Result<Map<String, Value>, ErrorObject> {
+    match call.params.get(key) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m.clone()),
+        Some(_) => Err(ErrorObject::invalid_params(format!("'{key}' must be an object"))),
+    }
+}
+
+async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
+    let name = call.str_param("name")?;
+    let tool = shared.tool(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown tool: {name}")))?;
+    let args = arguments(call, "arguments")?;
+    let task = decide_task(call, shared.support(tool.common.task_support), &format!("Tool '{name}'"))?;
+    if let Some(validate) = tool.common.describe.validate {
+        if let Err(msg) = validate(&args) {
+            // Input validation errors are tool execution errors, so a model can correct itself.
+            return to_value(CallToolResult::error(format!("Invalid arguments for tool '{name}': {msg}")));
+        }
+    }
+    if let Some(ttl) = task {
+        return tasks::create(shared, call, "tools/call", name, Value::Object(args), ttl).await;
+    }
+    let handler = tool.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("tool has no handler"))?;
+    match handler(call.context(shared), args).await {
+        Ok(result) => to_value(result),
+        Err(ToolError::Message(m)) | Err(ToolError::Retryable(m)) => to_value(CallToolResult::error(m)),
+        Err(ToolError::Rpc(e)) => Err(e),
+    }
+}
+
+async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
+    let name = call.str_param("name")?;
+    let prompt = shared.prompt(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown prompt: {name}")))?;
+    let args = arguments(call, "arguments")?;
+    let task = decide_task(call, shared.support(prompt.common.task_support), &format!("Prompt '{name}'"))?;
+    if let Some(validate) = prompt.common.describe.validate {
+        validate(&args)
+            .map_err(|m| ErrorObject::invalid_params(format!("Invalid arguments for prompt '{name}': {m}")))?;
+    }
+    if let Some(ttl) = task {
+        return tasks::create(shared, call, "prompts/get", name, Value::Object(args), ttl).await;
+    }
+    let handler = prompt.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("prompt has no handler"))?;
+    let result = handler(call.context(shared), args).await.map_err(ToolError::into_error_object)?;
+    let mut v = to_value(result)?;
+    if v.get("description").is_none() {
+        if let Some(d) = &prompt.description {
+            v["description"] = json!(d);
+        }
+    }
+    Ok(v)
+}
+
+pub(crate) fn resource_not_found(uri: &str) -> ErrorObject {
+    ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}")).with_data(json!({"uri": uri}))
+}
+
+/// A resource handler for a URI, with the template variables as arguments.
+pub(crate) fn resolve_resource<'a>(
+    shared: &'a Shared,
+    uri: &str,
+) -> Option<(&'a crate::component::Common<ReadResourceResult>, Map<String, Value>)> {
+    if let Some(&i) = shared.resource_index.get(uri) {
+        return Some((&shared.resources[i].common, Map::new()));
+    }
+    shared.templates.iter().find_map(|t| {
+        let parsed: &UriTemplate = &t.parsed;
+        parsed.matches(uri).map(|vars| (&t.def.common, vars))
+    })
+}
+
+/// Fill in the URI of contents a handler left blank.
+pub(crate) fn fill_uri(mut r: ReadResourceResult, uri: &str) -> ReadResourceResult {
+    for c in &mut r.contents {
+        if c.uri.is_empty() {
+            c.uri = uri.to_string();
+        }
+    }
+    r
+}
+
+async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
+    let uri = call.str_param("uri")?;
+    let (common, vars) = resolve_resource(shared, uri).ok_or_else(|| resource_not_found(uri))?;
+    let task = decide_task(call, shared.support(common.task_support), &format!("Resource '{uri}'"))?;
+    if let Some(validate) = common.describe.validate {
+        validate(&vars).map_err(|m| ErrorObject::invalid_params(format!("Invalid resource URI '{uri}': {m}")))?;
+    }
+    if let Some(ttl) = task {
+        return tasks::create(shared, call, "resources/read", uri, Value::Object(vars), ttl).await;
+    }
+    let handler = common.handler.as_ref().ok_or_else(|| ErrorObject::internal("resource has no handler"))?;
+    let result = handler(call.context(shared), vars).await.map_err(ToolError::into_error_object)?;
+    to_value(fill_uri(result, uri))
+}
+
+pub(crate) fn to_value<T: Serialize>(v: T) -> Reply {
+    serde_json::to_value(v).map_err(|e| ErrorObject::internal(format!("cannot serialize result: {e}")))
+}
+
+/// Handle a notification from the client.
+pub(crate) fn handle_notification(n: Notification, session: Option<&Arc<Session>>) {
+    match n.method.as_str() {
+        "notifications/initialized" => {
+            if let Some(s) = session {
+                s.initialized.store(true, Ordering::Relaxed);
+            }
+        }
+        "notifications/cancelled" => {
+            let id = n.params.as_ref().and_then(|p| p.get("requestId")).cloned();
+            let id: Option<RequestId> = id.and_then(|v| serde_json::from_value(v).ok());
+            if let (Some(s), Some(id)) = (session, id) {
+                if let Some(token) = lock(&s.in_flight).get(&id) {
+                    tracing::debug!(request_id = %id, "request cancelled by the client");
+                    token.cancel();
+                }
+            }
+        }
+        other => tracing::trace!(method = other, "notification ignored"),
+    }
+}
+
+/// Deliver a client's response to the server-to-client request it answers.
+pub(crate) fn handle_response(resp: Response, session: Option<&Arc<Session>>) {
+    let (Some(s), Some(id)) = (session, resp.id.as_ref()) else { return };
+    let result = match (resp.result, resp.error) {
+        (_, Some(e)) => Err(e),
+        (Some(v), None) => Ok(v),
+        (None, None) => Ok(Value::Null),
+    };
+    if !s.resolve(id, result) {
+        tracing::debug!(id = %id, "response to an unknown request ignored");
+    }
+}

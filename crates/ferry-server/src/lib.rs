@@ -1,0 +1,77 @@
+//! # Ferry server
+//!
+//! Build Model Context Protocol servers from plain Rust functions, and let any
+//! tool, prompt or resource run as a durable background *task*: the caller gets
+//! a task id at once and fetches the result later.
+//!
+//! ```no_run
+//! use ferry_server::{Args, Progress, Server, TaskSupport, ToolDef};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Count {
+//!     /// How far to count.
+//!     to: u32,
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::builder("counter", "1.0.0")
+//!     .tool(
+//!         ToolDef::new("count")
+//!             .description("Count slowly, reporting progress")
+//!             .task_support(TaskSupport::Optional)
+//!             .handler(|Args(c): Args<Count>, progress: Progress| async move {
+//!                 for i in 1..=c.to {
+//!                     progress.step(i.into(), c.to.into(), &format!("at {i}")).await;
+//!                 }
+//!                 format!("counted to {}", c.to)
+//!             }),
+//!     )
+//!     .build()?;
+//! server.serve_http("127.0.0.1:8765".parse()?).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Where things are
+//! * [`component`] — tools, prompts, resources and the handler traits.
+//! * [`extract`] — injected parameters: [`Context`], [`Args`], [`State`],
+//!   [`Dep`] (providers with cleanup), [`Progress`], [`TaskHandle`].
+//! * `dispatch` — routing requests by protocol era; `tasks` — both task wire
+//!   forms over one store; [`transport`] — stdio and Streamable HTTP.
+//!
+//! The task engine (store, queue, workers) is the `ferry-tasks` crate; the
+//! in-memory backend is the default and a Redis backend can replace it.
+
+pub mod component;
+mod context;
+mod dispatch;
+mod error;
+pub mod extract;
+pub mod schema;
+mod server;
+mod session;
+mod tasks;
+pub mod transport;
+
+pub use component::{
+    Handler, IntoPromptResult, IntoResourceResult, IntoToolResult, Json, PromptDef, ResourceDef, ResourceTemplateDef,
+    ToolDef,
+};
+pub use context::Context;
+pub use error::{BuildError, ToolError};
+pub use extract::{Args, Dep, FromCall, Progress, Provided, State, TaskHandle};
+pub use server::{Server, ServerBuilder, ServerConfig};
+
+pub use ferry_macros::{prompt, resource, tool};
+pub use ferry_protocol as protocol;
+pub use ferry_protocol::types::{
+    CallToolResult, Content, GetPromptResult, LoggingLevel, PromptMessage, ReadResourceResult, ResourceContents,
+};
+pub use ferry_protocol::TaskSupport;
+pub use ferry_tasks as engine;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+}

@@ -1,0 +1,365 @@
+//! Building a server: registering components, state and providers, and
+//! checking at start-up that every handler's needs are met.
+
+use crate::component::{PromptDef, ResourceDef, ResourceTemplateDef, ToolDef, UriTemplate};
+use crate::context::Context;
+use crate::error::{BuildError, ToolError};
+use crate::extract::{erase_provider, Describe, ErasedProvider, Provided};
+use crate::session::{lock, Session};
+use ferry_protocol::time_fmt::now_ms;
+use ferry_protocol::types::Implementation;
+use ferry_protocol::TaskSupport;
+use ferry_tasks::{Backend, MemoryBackend, Worker, WorkerConfig, WorkerHandle};
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Server-wide settings. Every bound a request could push has a limit here.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Task support of components that do not set their own.
+    pub default_task_support: TaskSupport,
+    /// TTL of a task whose requestor asked for none (ms).
+    pub default_ttl_ms: u64,
+    /// Largest TTL granted (ms); larger requests are lowered to it.
+    pub max_ttl_ms: u64,
+    /// `pollInterval` suggested to requestors (ms).
+    pub poll_interval_ms: u64,
+    /// Items per page of list methods.
+    pub page_size: usize,
+    /// Largest accepted HTTP request body (bytes).
+    pub max_body_bytes: usize,
+    /// Most open sessions.
+    pub max_sessions: usize,
+    /// A session unused this long is dropped.
+    pub session_idle: Duration,
+    /// Run an in-process worker for background tasks (turn off for a pure front end).
+    pub local_worker: bool,
+    /// Concurrency of the in-process worker.
+    pub worker_concurrency: usize,
+    /// Instructions for the client, returned by `initialize` / `server/discover`.
+    pub instructions: Option<String>,
+    /// Accepted `Origin`/`Host` hosts for HTTP (DNS-rebinding protection); empty = loopback names only.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            default_task_support: TaskSupport::Forbidden,
+            default_ttl_ms: 60 * 60 * 1000,
+            max_ttl_ms: 24 * 60 * 60 * 1000,
+            poll_interval_ms: 1000,
+            page_size: 100,
+            max_body_bytes: 4 * 1024 * 1024,
+            max_sessions: 10_000,
+            session_idle: Duration::from_secs(60 * 60),
+            local_worker: true,
+            worker_concurrency: 64,
+            instructions: None,
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+pub(crate) struct RegisteredTemplate {
+    pub def: ResourceTemplateDef,
+    pub parsed: UriTemplate,
+}
+
+/// Everything handlers and transports share.
+pub(crate) struct Shared {
+    pub info: Implementation,
+    pub config: ServerConfig,
+    pub tools: Vec<ToolDef>,
+    pub tool_index: HashMap<String, usize>,
+    pub prompts: Vec<PromptDef>,
+    pub prompt_index: HashMap<String, usize>,
+    pub resources: Vec<ResourceDef>,
+    pub resource_index: HashMap<String, usize>,
+    pub templates: Vec<RegisteredTemplate>,
+    pub states: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    pub providers: HashMap<TypeId, ErasedProvider>,
+    pub backend: Arc<dyn Backend>,
+    pub sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Input requests of tasks already sent to a client over some `tasks/result` stream.
+    pub dispatched_inputs: Mutex<HashSet<(String, String)>>,
+    pub background: OnceLock<Background>,
+}
+
+pub(crate) struct Background {
+    #[allow(dead_code)]
+    pub worker: Option<WorkerHandle>,
+}
+
+impl Shared {
+    pub fn tool(&self, name: &str) -> Option<&ToolDef> {
+        self.tool_index.get(name).map(|&i| &self.tools[i])
+    }
+    pub fn prompt(&self, name: &str) -> Option<&PromptDef> {
+        self.prompt_index.get(name).map(|&i| &self.prompts[i])
+    }
+    pub fn session(&self, id: &str) -> Option<Arc<Session>> {
+        lock(&self.sessions).get(id).cloned()
+    }
+    pub fn support(&self, own: Option<TaskSupport>) -> TaskSupport {
+        own.unwrap_or(self.config.default_task_support)
+    }
+    /// The granted TTL for a requested one.
+    pub fn grant_ttl(&self, requested: Option<f64>) -> u64 {
+        let max = self.config.max_ttl_ms;
+        match requested {
+            Some(t) if t.is_finite() && t > 0.0 => (t as u64).min(max),
+            _ => self.config.default_ttl_ms.min(max),
+        }
+    }
+    /// Drop idle sessions.
+    pub fn sweep_sessions(&self) {
+        let cutoff = now_ms().saturating_sub(self.config.session_idle.as_millis() as u64);
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, s| {
+            let keep = s.last_seen_ms.load(std::sync::atomic::Ordering::Relaxed) >= cutoff;
+            if !keep {
+                s.close();
+            }
+            keep
+        });
+    }
+}
+
+/// Collects components, state and providers; [`build`](ServerBuilder::build) checks them.
+pub struct ServerBuilder {
+    info: Implementation,
+    config: ServerConfig,
+    tools: Vec<ToolDef>,
+    prompts: Vec<PromptDef>,
+    resources: Vec<ResourceDef>,
+    templates: Vec<ResourceTemplateDef>,
+    states: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    providers: HashMap<TypeId, ErasedProvider>,
+    backend: Option<Arc<dyn Backend>>,
+}
+
+/// A built MCP server. Cheap to clone; serve it with
+/// [`serve_http`](Server::serve_http), [`serve_stdio`](Server::serve_stdio) or
+/// [`router`](Server::router).
+///
+/// ```
+/// use ferry_server::{Server, ToolDef};
+/// let server = Server::builder("hello", "1.0.0")
+///     .tool(ToolDef::new("hello").handler(|| async { "Hello!" }))
+///     .build()
+///     .unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Start building a server with its name and version.
+    pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ServerBuilder {
+        ServerBuilder {
+            info: Implementation::new(name, version),
+            config: ServerConfig::default(),
+            tools: Vec::new(),
+            prompts: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            states: HashMap::new(),
+            providers: HashMap::new(),
+            backend: None,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.shared.config
+    }
+
+    /// The task backend.
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        self.shared.backend.clone()
+    }
+
+    /// An executor that runs this server's handlers for task jobs: give it to a
+    /// [`Worker`] to run tasks in another process (`ferry worker`).
+    pub fn executor(&self) -> Arc<dyn ferry_tasks::Executor> {
+        Arc::new(crate::tasks::TaskExecutor(self.shared.clone()))
+    }
+
+    /// Start the background parts (in-process worker, event forwarding, session
+    /// sweeping) on the current runtime. Called by the transports; idempotent.
+    pub fn start(&self) {
+        self.shared.background.get_or_init(|| {
+            let shared = self.shared.clone();
+            tokio::spawn(crate::tasks::forward_events(shared.clone()));
+            let weak = Arc::downgrade(&shared);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(30));
+                loop {
+                    tick.tick().await;
+                    match weak.upgrade() {
+                        Some(s) => s.sweep_sessions(),
+                        None => return,
+                    }
+                }
+            });
+            let worker = shared.config.local_worker.then(|| {
+                let config = WorkerConfig {
+                    concurrency: shared.config.worker_concurrency,
+                    name: format!("{}-local", shared.info.name),
+                    ..WorkerConfig::default()
+                };
+                Worker::new(shared.backend.clone(), self.executor(), config).start()
+            });
+            Background { worker }
+        });
+    }
+}
+
+impl ServerBuilder {
+    /// Replace the settings.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// Change the settings in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut ServerConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+    /// Task support of components that do not set their own.
+    pub fn default_task_support(mut self, s: TaskSupport) -> Self {
+        self.config.default_task_support = s;
+        self
+    }
+    /// Instructions for clients.
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.config.instructions = Some(text.into());
+        self
+    }
+    /// Add a tool.
+    pub fn tool(mut self, t: ToolDef) -> Self {
+        self.tools.push(t);
+        self
+    }
+    /// Add a prompt.
+    pub fn prompt(mut self, p: PromptDef) -> Self {
+        self.prompts.push(p);
+        self
+    }
+    /// Add a resource.
+    pub fn resource(mut self, r: ResourceDef) -> Self {
+        self.resources.push(r);
+        self
+    }
+    /// Add a resource template.
+    pub fn resource_template(mut self, t: ResourceTemplateDef) -> Self {
+        self.templates.push(t);
+        self
+    }
+    /// Register shared state, injected as `State<T>`.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+    /// Register a provider of `T`, injected as `Dep<T>`. It runs once per
+    /// execution that needs it; its cleanup runs when that execution is over.
+    ///
+    /// ```
+    /// use ferry_server::{Context, Dep, Provided, Server, ToolDef};
+    /// struct Db { url: String }
+    /// let server = Server::builder("s", "1")
+    ///     .provider(|_cx: Context| async move {
+    ///         Ok(Provided::new(Db { url: "mem://".into() }).on_cleanup(|_db| async {}))
+    ///     })
+    ///     .tool(ToolDef::new("where").handler(|db: Dep<Db>| async move { db.url.clone() }))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn provider<T, F, Fut>(mut self, f: F) -> Self
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Provided<T>, ToolError>> + Send + 'static,
+    {
+        self.providers.insert(TypeId::of::<T>(), erase_provider(f));
+        self
+    }
+    /// Use this task backend (default: a [`MemoryBackend`]).
+    pub fn backend(mut self, backend: Arc<dyn Backend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Check everything and build the server.
+    pub fn build(self) -> Result<Server, BuildError> {
+        let check = |component: String, d: &Describe, has_handler: bool| -> Result<(), BuildError> {
+            if !has_handler {
+                return Err(BuildError::NoHandler { component });
+            }
+            if d.args_count > 1 {
+                return Err(BuildError::TwoArgs { component });
+            }
+            if let Some((_, type_name)) = d.states.iter().find(|(id, _)| !self.states.contains_key(id)) {
+                return Err(BuildError::MissingState { component, type_name });
+            }
+            if let Some((_, type_name)) = d.providers.iter().find(|(id, _)| !self.providers.contains_key(id)) {
+                return Err(BuildError::MissingProvider { component, type_name });
+            }
+            Ok(())
+        };
+        let mut tool_index = HashMap::new();
+        for (i, t) in self.tools.iter().enumerate() {
+            check(format!("tool '{}'", t.name), &t.common.describe, t.common.handler.is_some())?;
+            if tool_index.insert(t.name.clone(), i).is_some() {
+                return Err(BuildError::Duplicate { kind: "tool", name: t.name.clone() });
+            }
+        }
+        let mut prompt_index = HashMap::new();
+        for (i, p) in self.prompts.iter().enumerate() {
+            check(format!("prompt '{}'", p.name), &p.common.describe, p.common.handler.is_some())?;
+            if prompt_index.insert(p.name.clone(), i).is_some() {
+                return Err(BuildError::Duplicate { kind: "prompt", name: p.name.clone() });
+            }
+        }
+        let mut resource_index = HashMap::new();
+        for (i, r) in self.resources.iter().enumerate() {
+            check(format!("resource '{}'", r.uri), &r.common.describe, r.common.handler.is_some())?;
+            if resource_index.insert(r.uri.clone(), i).is_some() {
+                return Err(BuildError::Duplicate { kind: "resource", name: r.uri.clone() });
+            }
+        }
+        let mut templates = Vec::new();
+        for t in &self.templates {
+            check(format!("resource template '{}'", t.template), &t.common.describe, t.common.handler.is_some())?;
+            if templates.iter().any(|r: &RegisteredTemplate| r.def.template == t.template) {
+                return Err(BuildError::Duplicate { kind: "resource template", name: t.template.clone() });
+            }
+            templates.push(RegisteredTemplate { parsed: UriTemplate::parse(&t.template)?, def: t.clone() });
+        }
+        let backend = self.backend.unwrap_or_else(|| Arc::new(MemoryBackend::default()));
+        Ok(Server {
+            shared: Arc::new(Shared {
+                info: self.info,
+                config: self.config,
+                tools: self.tools,
+                tool_index,
+                prompts: self.prompts,
+                prompt_index,
+                resources: self.resources,
+                resource_index,
+                templates,
+                states: self.states,
+                providers: self.providers,
+                backend,
+                sessions: Mutex::new(HashMap::new()),
+                dispatched_inputs: Mutex::new(HashSet::new()),
+                background: OnceLock::new(),
+            }),
+        })
+    }
+}

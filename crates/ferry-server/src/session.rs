@@ -1,0 +1,100 @@
+//! Sessions of the 2025-11-25 era and the channels messages leave by.
+//!
+//! A session exists from `initialize` until the client ends it (HTTP DELETE,
+//! stdio EOF) or it idles out. It remembers what the client negotiated and
+//! holds the channels the server can write to outside a response: the
+//! standalone stream (HTTP GET, or stdout) and the server-to-client requests
+//! still waiting for an answer.
+
+use ferry_protocol::types::LoggingLevel;
+use ferry_protocol::{ErrorObject, Message, RequestId};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Where messages for one peer go (an SSE stream, stdout).
+pub(crate) type Outbound = mpsc::UnboundedSender<Message>;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One client connection of the handshake era.
+pub(crate) struct Session {
+    pub id: String,
+    pub protocol_version: Mutex<String>,
+    pub client_caps: Mutex<Value>,
+    pub initialized: AtomicBool,
+    pub log_level: Mutex<LoggingLevel>,
+    pub standalone: Mutex<Option<Outbound>>,
+    pub pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, ErrorObject>>>>,
+    pub in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+    pub subscriptions: Mutex<HashSet<String>>,
+    pub next_id: AtomicU64,
+    pub last_seen_ms: AtomicU64,
+}
+
+impl Session {
+    pub fn new(id: String, now_ms: u64) -> Self {
+        Self {
+            id,
+            protocol_version: Mutex::new(String::new()),
+            client_caps: Mutex::new(Value::Object(Default::default())),
+            initialized: AtomicBool::new(false),
+            log_level: Mutex::new(LoggingLevel::Debug),
+            standalone: Mutex::new(None),
+            pending: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(HashSet::new()),
+            next_id: AtomicU64::new(1),
+            last_seen_ms: AtomicU64::new(now_ms),
+        }
+    }
+
+    pub fn version(&self) -> String {
+        lock(&self.protocol_version).clone()
+    }
+
+    pub fn touch(&self, now_ms: u64) {
+        self.last_seen_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Send on the standalone stream; false when none is open.
+    pub fn send_standalone(&self, msg: Message) -> bool {
+        let mut slot = lock(&self.standalone);
+        match slot.as_ref() {
+            Some(tx) if tx.send(msg).is_ok() => true,
+            Some(_) => {
+                *slot = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// A fresh id for a server-to-client request.
+    pub fn next_request_id(&self) -> String {
+        format!("ferry-{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Deliver a client's response to a request we sent.
+    pub fn resolve(&self, id: &RequestId, result: Result<Value, ErrorObject>) -> bool {
+        let key = id.to_string();
+        match lock(&self.pending).remove(&key) {
+            Some(tx) => tx.send(result).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Cancel everything in flight (the session ends).
+    pub fn close(&self) {
+        for (_, token) in lock(&self.in_flight).drain() {
+            token.cancel();
+        }
+        lock(&self.pending).clear();
+        *lock(&self.standalone) = None;
+    }
+}

@@ -1,0 +1,431 @@
+//! Task-augmented requests on the wire, in both forms, over one task store.
+//!
+//! The engine keeps protocol-neutral [`TaskRecord`]s; this module encodes them
+//! as Form A (2025-11-25: `ttl`, nested create result, `tasks/result`,
+//! `tasks/list`, Task-returning cancel, `notifications/tasks/status`) or Form B
+//! (2026-07-28 extension: `ttlMs`, flat `resultType: "task"`, DetailedTask
+//! with the result inlined, `tasks/update`, acknowledging cancel), chosen by
+//! the era of the request that asks.
+//!
+//! Tasks belong to their owner (the auth subject, else the session); a request
+//! from anyone else is told the task does not exist. Ids are 128-bit random,
+//! so in the stateless era, without auth, knowing the id is the capability.
+
+use crate::context::{CallInner, Context};
+use crate::dispatch::{fill_uri, resolve_resource, resource_not_found, Call, Reply};
+use crate::error::ToolError;
+use crate::server::Shared;
+use crate::session::lock;
+use async_trait::async_trait;
+use ferry_protocol::tasks::{missing_extension_error, related_task_meta, FormATask, FormBTask, META_RELATED_TASK};
+use ferry_protocol::time_fmt::{now_ms, rfc3339};
+use ferry_protocol::{ErrorCode, ErrorObject, Message, Notification, Request, RequestId, TaskStatus};
+use ferry_tasks::{BackendError, Executor, Job, Outcome, TaskEvent, TaskRecord, TaskRuntime, TaskUpdate};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+
+fn store_error(e: BackendError) -> ErrorObject {
+    match e {
+        BackendError::InvalidCursor => ErrorObject::invalid_params("Invalid cursor"),
+        other => ErrorObject::internal(other.to_string()),
+    }
+}
+
+fn not_found(id: &str) -> ErrorObject {
+    ErrorObject::invalid_params(format!("Failed to retrieve task: Task not found ({id})"))
+}
+
+/// The Form A status: a tool result with `isError` is `failed` there.
+fn form_a_status(rec: &TaskRecord) -> TaskStatus {
+    match (&rec.status, &rec.outcome) {
+        (TaskStatus::Completed, Some(Outcome::Result { is_error: true, .. })) => TaskStatus::Failed,
+        (s, _) => *s,
+    }
+}
+
+/// Encode a record as a Form A task.
+pub(crate) fn form_a(rec: &TaskRecord) -> Value {
+    let status = form_a_status(rec);
+    let status_message = rec.status_message.clone().or_else(|| match status {
+        TaskStatus::Failed => Some("The tool reported an error.".into()),
+        _ => None,
+    });
+    serde_json::to_value(FormATask {
+        task_id: rec.id.clone(),
+        status,
+        status_message,
+        created_at: rfc3339(rec.created_at),
+        last_updated_at: rfc3339(rec.updated_at),
+        ttl: rec.ttl_ms,
+        poll_interval: Some(rec.poll_interval_ms),
+    })
+    .unwrap_or(Value::Null)
+}
+
+/// Encode a record as a Form B task; `detailed` adds result / error / inputRequests.
+pub(crate) fn form_b(rec: &TaskRecord, detailed: bool) -> Value {
+    let mut extra = Map::new();
+    if detailed {
+        match (rec.status, &rec.outcome) {
+            (TaskStatus::InputRequired, _) => {
+                extra.insert("inputRequests".into(), json!(rec.input_requests));
+            }
+            (TaskStatus::Completed, Some(Outcome::Result { value, .. })) => {
+                extra.insert("result".into(), value.clone());
+            }
+            (TaskStatus::Failed, Some(Outcome::Error { error })) => {
+                extra.insert("error".into(), json!(error));
+            }
+            _ => {}
+        }
+    }
+    serde_json::to_value(FormBTask {
+        task_id: rec.id.clone(),
+        status: rec.status,
+        status_message: rec.status_message.clone(),
+        created_at: rfc3339(rec.created_at),
+        last_updated_at: rfc3339(rec.updated_at),
+        ttl_ms: rec.ttl_ms,
+        poll_interval_ms: Some(rec.poll_interval_ms),
+        extra,
+    })
+    .unwrap_or(Value::Null)
+}
+
+/// Store a new task for the request and answer with the create result of its era.
+pub(crate) async fn create(
+    shared: &Arc<Shared>,
+    call: &Call,
+    kind: &str,
+    name: &str,
+    arguments: Value,
+    requested_ttl: Option<f64>,
+) -> Reply {
+    let mut rec = TaskRecord::new(call.owner.clone(), kind, name, now_ms());
+    rec.ttl_ms = Some(shared.grant_ttl(requested_ttl));
+    rec.poll_interval_ms = shared.config.poll_interval_ms;
+    rec.progress_token = crate::context::progress_token(call.meta.as_ref());
+    let job = Job {
+        task_id: rec.id.clone(),
+        kind: kind.into(),
+        name: name.into(),
+        arguments,
+        context: json!({
+            "sessionId": call.session.as_ref().map(|s| s.id.clone()),
+            "protocolVersion": call.era.version(),
+            "clientCapabilities": call.client_caps,
+            "progressToken": rec.progress_token,
+        }),
+        attempt: 1,
+    };
+    shared.backend.submit(rec.clone(), job).await.map_err(store_error)?;
+    tracing::info!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
+    Ok(if call.era.is_modern() {
+        let mut v = form_b(&rec, false);
+        v["resultType"] = json!("task");
+        v
+    } else {
+        json!({ "task": form_a(&rec) })
+    })
+}
+
+/// `tasks/*` methods, gated per era.
+pub(crate) async fn handle(shared: &Arc<Shared>, call: &Call) -> Reply {
+    let method = call.method.as_str();
+    if call.era.is_modern() {
+        match method {
+            "tasks/result" | "tasks/list" => return Err(ErrorObject::method_not_found(method)),
+            _ if !call.declares_tasks() => return Err(missing_extension_error()),
+            _ => {}
+        }
+    } else if !call.era.has_form_a() || method == "tasks/update" {
+        return Err(ErrorObject::method_not_found(method));
+    }
+    if method == "tasks/list" {
+        return list(shared, call).await;
+    }
+    let id = call.str_param("taskId")?;
+    let rec = owned(shared, call, id).await?;
+    match (method, call.era.is_modern()) {
+        ("tasks/get", false) => Ok(form_a(&rec)),
+        ("tasks/get", true) => Ok(form_b(&rec, true)),
+        ("tasks/result", _) => result(shared, call, rec).await,
+        ("tasks/cancel", modern) => cancel(shared, rec, modern).await,
+        ("tasks/update", _) => update(shared, call, rec).await,
+        _ => Err(ErrorObject::method_not_found(method)),
+    }
+}
+
+/// A task the caller may see.
+async fn owned(shared: &Shared, call: &Call, id: &str) -> Result<TaskRecord, ErrorObject> {
+    match shared.backend.get(id).await.map_err(store_error)? {
+        Some(rec) if rec.owner == call.owner => Ok(rec),
+        _ => Err(not_found(id)),
+    }
+}
+
+async fn list(shared: &Shared, call: &Call) -> Reply {
+    let cursor = match call.params.get("cursor") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(c)) => Some(c.as_str()),
+        Some(_) => return Err(ErrorObject::invalid_params("Invalid cursor: must be a string")),
+    };
+    let page = shared.backend.list(&call.owner, cursor, shared.config.page_size).await.map_err(store_error)?;
+    let mut result = json!({ "tasks": page.tasks.iter().map(form_a).collect::<Vec<_>>() });
+    if let Some(c) = page.next_cursor {
+        result["nextCursor"] = json!(c);
+    }
+    Ok(result)
+}
+
+async fn cancel(shared: &Shared, rec: TaskRecord, modern: bool) -> Reply {
+    if rec.status.is_terminal() {
+        if modern {
+            return Ok(json!({})); // idempotent acknowledgement
+        }
+        return Err(ErrorObject::invalid_params(format!(
+            "Cannot cancel task: already in terminal status '{}'",
+            form_a_status(&rec)
+        )));
+    }
+    let now = shared.backend.cancel(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?;
+    tracing::info!(task_id = %rec.id, "task cancelled");
+    Ok(if modern { json!({}) } else { form_a(&now) })
+}
+
+async fn update(shared: &Shared, call: &Call, rec: TaskRecord) -> Reply {
+    let responses = match call.params.get("inputResponses") {
+        Some(Value::Object(m)) => m.clone(),
+        None | Some(Value::Null) => Map::new(),
+        Some(_) => return Err(ErrorObject::invalid_params("inputResponses must be an object")),
+    };
+    if !responses.is_empty() && !rec.status.is_terminal() {
+        // Keys that are not outstanding are ignored by the store.
+        shared.backend.update(&rec.id, TaskUpdate::Respond(responses)).await.map_err(store_error)?;
+    }
+    Ok(json!({}))
+}
+
+/// `tasks/result` (Form A): wait for the end, delivering input requests on this stream meanwhile.
+async fn result(shared: &Arc<Shared>, call: &Call, mut rec: TaskRecord) -> Reply {
+    let mut events = shared.backend.subscribe();
+    let mut mine: Vec<(String, String)> = Vec::new();
+    let outcome = loop {
+        if rec.status.is_terminal() {
+            break rec.outcome.clone();
+        }
+        if rec.status == TaskStatus::InputRequired {
+            for (key, request) in &rec.input_requests {
+                let k = (rec.id.clone(), key.clone());
+                if lock(&shared.dispatched_inputs).insert(k.clone()) {
+                    mine.push(k);
+                    deliver_input(shared, call, &rec.id, key, request.clone());
+                }
+            }
+        }
+        let poll = Duration::from_millis(rec.poll_interval_ms.clamp(50, 5000));
+        let changed = tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(TaskEvent::Changed(r)) if r.id == rec.id => Some(r),
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => None,
+                Err(broadcast::error::RecvError::Closed) => None,
+            },
+            _ = tokio::time::sleep(poll) => None,
+        };
+        rec = match changed {
+            Some(r) => r,
+            None => shared.backend.get(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?,
+        };
+    };
+    for k in mine {
+        lock(&shared.dispatched_inputs).remove(&k);
+    }
+    let meta = json!({ META_RELATED_TASK: related_task_meta(&rec.id) });
+    match outcome {
+        Some(Outcome::Result { mut value, .. }) => {
+            if let Some(obj) = value.as_object_mut() {
+                let m = obj.entry("_meta").or_insert_with(|| json!({}));
+                if let Some(m) = m.as_object_mut() {
+                    m.insert(META_RELATED_TASK.into(), related_task_meta(&rec.id));
+                }
+            }
+            Ok(value)
+        }
+        Some(Outcome::Error { error }) => Err(error),
+        None => Err(ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Task was cancelled").with_data(meta)),
+    }
+}
+
+/// Send one input request of a task to the client on the `tasks/result` stream
+/// and hand its answer to the task.
+fn deliver_input(shared: &Arc<Shared>, call: &Call, task_id: &str, key: &str, request: Value) {
+    let (Some(session), Some(out)) = (call.session.clone(), call.outbound.clone()) else { return };
+    let method = request.get("method").and_then(Value::as_str).unwrap_or("elicitation/create").to_string();
+    let mut params = request.get("params").cloned().unwrap_or_else(|| json!({}));
+    if let Some(p) = params.as_object_mut() {
+        let m = p.entry("_meta").or_insert_with(|| json!({}));
+        if let Some(m) = m.as_object_mut() {
+            m.insert(META_RELATED_TASK.into(), related_task_meta(task_id));
+        }
+    }
+    let id = session.next_request_id();
+    let (tx, rx) = oneshot::channel();
+    lock(&session.pending).insert(id.clone(), tx);
+    if out.send(Message::Request(Request::new(RequestId::String(id.clone()), method, Some(params)))).is_err() {
+        lock(&session.pending).remove(&id);
+        return;
+    }
+    let backend = shared.backend.clone();
+    let (task_id, key) = (task_id.to_string(), key.to_string());
+    tokio::spawn(async move {
+        let answer = match rx.await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => json!({"action": "decline", "_error": e}),
+            Err(_) => return, // stream gone; another tasks/result will ask again
+        };
+        let mut map = Map::new();
+        map.insert(key, answer);
+        if let Err(e) = backend.update(&task_id, TaskUpdate::Respond(map)).await {
+            tracing::warn!(task_id, error = %e, "could not store input response");
+        }
+    });
+}
+
+/// Runs task jobs with this server's handlers (in-process or in `ferry worker`).
+pub(crate) struct TaskExecutor(pub Arc<Shared>);
+
+impl TaskExecutor {
+    fn common_for(&self, job: &Job) -> Option<(Duration, u32)> {
+        let s = &self.0;
+        let (timeout, retries) = match job.kind.as_str() {
+            "tools/call" => s.tool(&job.name).map(|t| (t.common.timeout, t.common.retries))?,
+            "prompts/get" => s.prompt(&job.name).map(|p| (p.common.timeout, p.common.retries))?,
+            "resources/read" => resolve_resource(s, &job.name).map(|(c, _)| (c.timeout, c.retries))?,
+            _ => return None,
+        };
+        Some((timeout.unwrap_or(Duration::MAX), retries))
+    }
+}
+
+#[async_trait]
+impl Executor for TaskExecutor {
+    async fn execute(&self, job: Job, runtime: TaskRuntime) -> Result<Outcome, ErrorObject> {
+        let shared = &self.0;
+        let ctx = &job.context;
+        let session = ctx.get("sessionId").and_then(Value::as_str).and_then(|id| shared.session(id));
+        let cx = Context::new(CallInner {
+            shared: shared.clone(),
+            request_id: None,
+            session,
+            protocol_version: ctx.get("protocolVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
+            client_caps: ctx.get("clientCapabilities").cloned().unwrap_or_else(|| json!({})),
+            progress_token: ctx.get("progressToken").filter(|v| !v.is_null()).cloned(),
+            outbound: None,
+            task: Some(runtime),
+            cancel: CancellationToken::new(),
+            deps: Default::default(),
+            cleanups: Default::default(),
+        });
+        let args = job.arguments.as_object().cloned().unwrap_or_default();
+        let unknown = |what: &str| {
+            Ok(Outcome::Error { error: ErrorObject::invalid_params(format!("Unknown {what}: {}", job.name)) })
+        };
+        let outcome = match job.kind.as_str() {
+            "tools/call" => {
+                let Some(h) = shared.tool(&job.name).and_then(|t| t.common.handler.clone()) else {
+                    return unknown("tool");
+                };
+                match h(cx, args).await {
+                    Ok(r) => Ok(r),
+                    Err(ToolError::Message(m)) => Ok(ferry_protocol::types::CallToolResult::error(m)),
+                    Err(e) => Err(e),
+                }
+                .and_then(|r| {
+                    let is_error = r.is_error;
+                    serde_json::to_value(r).map(|value| Outcome::Result { value, is_error }).map_err(ToolError::from)
+                })
+            }
+            "prompts/get" => {
+                let Some(h) = shared.prompt(&job.name).and_then(|p| p.common.handler.clone()) else {
+                    return unknown("prompt");
+                };
+                h(cx, args).await.and_then(|r| {
+                    serde_json::to_value(r)
+                        .map(|value| Outcome::Result { value, is_error: false })
+                        .map_err(ToolError::from)
+                })
+            }
+            "resources/read" => {
+                let Some(h) = resolve_resource(shared, &job.name).and_then(|(c, _)| c.handler.clone()) else {
+                    return Ok(Outcome::Error { error: resource_not_found(&job.name) });
+                };
+                h(cx, args).await.and_then(|r| {
+                    serde_json::to_value(fill_uri(r, &job.name))
+                        .map(|value| Outcome::Result { value, is_error: false })
+                        .map_err(ToolError::from)
+                })
+            }
+            other => return Ok(Outcome::Error { error: ErrorObject::method_not_found(other) }),
+        };
+        match outcome {
+            Ok(o) => Ok(o),
+            Err(ToolError::Retryable(m)) => Err(ErrorObject::internal(m)),
+            Err(e) => Ok(Outcome::Error { error: e.into_error_object() }),
+        }
+    }
+
+    fn timeout(&self, job: &Job) -> Option<Duration> {
+        self.common_for(job).map(|(t, _)| t).filter(|t| *t != Duration::MAX)
+    }
+
+    fn max_attempts(&self, job: &Job) -> u32 {
+        self.common_for(job).map(|(_, r)| r.saturating_add(1)).unwrap_or(1)
+    }
+}
+
+/// Forward task changes to their sessions: `notifications/tasks/status` (Form A)
+/// and `notifications/progress` for the caller's progress token.
+pub(crate) async fn forward_events(shared: Arc<Shared>) {
+    let mut events = shared.backend.subscribe();
+    let mut last_progress: HashMap<String, f64> = HashMap::new();
+    loop {
+        let rec = match events.recv().await {
+            Ok(TaskEvent::Changed(rec)) => rec,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(missed = n, "status forwarding lagged");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(session) = shared.session(&rec.owner) else { continue };
+        if !ferry_protocol::Era::Handshake(session.version()).has_form_a() {
+            continue;
+        }
+        if let (Some(token), Some(p)) = (&rec.progress_token, &rec.progress) {
+            if last_progress.insert(rec.id.clone(), p.progress) != Some(p.progress) {
+                let mut params = json!({"progressToken": token, "progress": p.progress,
+                    "_meta": {META_RELATED_TASK: related_task_meta(&rec.id)}});
+                if let Some(t) = p.total {
+                    params["total"] = json!(t);
+                }
+                if let Some(m) = &p.message {
+                    params["message"] = json!(m);
+                }
+                session
+                    .send_standalone(Message::Notification(Notification::new("notifications/progress", Some(params))));
+            }
+        }
+        if rec.status.is_terminal() {
+            last_progress.remove(&rec.id);
+        }
+        session.send_standalone(Message::Notification(Notification::new(
+            "notifications/tasks/status",
+            Some(form_a(&rec)),
+        )));
+    }
+}

@@ -1,0 +1,390 @@
+//! The Streamable HTTP transport (axum).
+//!
+//! A `POST` carries one JSON-RPC message. Notifications and responses are
+//! acknowledged with `202`. A request is answered with `application/json` when
+//! its handler sends nothing before the response, and upgraded to an SSE stream
+//! as soon as it does (progress, logs, requests to the client), so quick calls
+//! stay cheap and long ones stream.
+
+// Early returns carry a finished HTTP response; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+use crate::dispatch::{handle_notification, handle_request, handle_response, HttpHeaders, Incoming};
+use crate::server::Server;
+use crate::session::{lock, Session};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::any;
+use axum::Router;
+use ferry_protocol::time_fmt::now_ms;
+use ferry_protocol::version::SUPPORTED_VERSIONS;
+use ferry_protocol::{ErrorCode, ErrorObject, Message, Response};
+use futures::stream::{self, Stream, StreamExt};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Options of the HTTP transport.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The endpoint path.
+    pub path: String,
+    /// Check `Host` and `Origin` against loopback names and `ServerConfig::allowed_hosts`
+    /// (DNS-rebinding protection). On by default; meant for servers bound to loopback.
+    pub check_host: bool,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self { path: "/mcp".into(), check_host: true }
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    server: Server,
+    options: Arc<HttpOptions>,
+}
+
+impl Server {
+    /// An axum router serving MCP at `/mcp` (mount it, or serve it yourself).
+    pub fn router(&self) -> Router {
+        self.router_with(HttpOptions::default())
+    }
+
+    /// An axum router with explicit options.
+    pub fn router_with(&self, options: HttpOptions) -> Router {
+        self.start();
+        let path = options.path.clone();
+        Router::new().route(&path, any(endpoint)).with_state(App { server: self.clone(), options: Arc::new(options) })
+    }
+
+    /// Serve Streamable HTTP at `http://{addr}/mcp` until the process ends.
+    pub async fn serve_http(&self, addr: SocketAddr) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        self.serve_listener(listener).await
+    }
+
+    /// Serve Streamable HTTP on a bound listener.
+    pub async fn serve_listener(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let options = HttpOptions {
+            check_host: listener.local_addr().map(|a| a.ip().is_loopback()).unwrap_or(true),
+            ..HttpOptions::default()
+        };
+        tracing::info!(addr = ?listener.local_addr().ok(), "serving MCP over Streamable HTTP at {}", options.path);
+        axum::serve(listener, self.router_with(options)).await
+    }
+}
+
+fn error_response(status: StatusCode, error: ErrorObject) -> HttpResponse {
+    let body = serde_json::to_vec(&Response::err(None, error)).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map(|(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host }).unwrap_or(host)
+    };
+    matches!(name.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1" | "::1") || name.starts_with("127.")
+}
+
+fn host_allowed(app: &App, host: &str) -> bool {
+    let allowed = &app.server.shared.config.allowed_hosts;
+    is_loopback_host(host) || allowed.iter().any(|a| a.eq_ignore_ascii_case(host) || host.starts_with(&format!("{a}:")))
+}
+
+/// DNS-rebinding protection: a browser page on another origin must not reach a local server.
+fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), HttpResponse> {
+    if !app.options.check_host {
+        return Ok(());
+    }
+    let forbidden = |what: &str| {
+        Err(error_response(
+            StatusCode::FORBIDDEN,
+            ErrorObject::invalid_request(format!("Forbidden: {what} not allowed")),
+        ))
+    };
+    if let Some(host) = header_str(headers, "host") {
+        if !host_allowed(app, host) {
+            return forbidden(&format!("Host '{host}'"));
+        }
+    }
+    if let Some(origin) = header_str(headers, "origin") {
+        let host = origin.split("://").nth(1).unwrap_or(origin);
+        if origin != "null" && !host_allowed(app, host) {
+            return forbidden(&format!("Origin '{origin}'"));
+        }
+        if origin == "null" {
+            return forbidden("Origin 'null'");
+        }
+    }
+    Ok(())
+}
+
+async fn endpoint(State(app): State<App>, method: Method, headers: HeaderMap, body: Body) -> HttpResponse {
+    if let Err(r) = check_origin(&app, &headers) {
+        return r;
+    }
+    match method {
+        Method::POST => post(app, headers, body).await,
+        Method::GET => get(app, headers),
+        Method::DELETE => delete(app, headers),
+        _ => {
+            let mut r =
+                error_response(StatusCode::METHOD_NOT_ALLOWED, ErrorObject::invalid_request("Method not allowed"));
+            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            r
+        }
+    }
+}
+
+/// Find the session named by the header: `Ok(None)` when there is no header.
+fn session_of(app: &App, headers: &HeaderMap) -> Result<Option<Arc<Session>>, HttpResponse> {
+    let Some(id) = header_str(headers, SESSION_HEADER) else { return Ok(None) };
+    match app.server.shared.session(id) {
+        Some(s) => {
+            s.touch(now_ms());
+            Ok(Some(s))
+        }
+        None => Err(error_response(StatusCode::NOT_FOUND, ErrorObject::invalid_request("Session not found"))),
+    }
+}
+
+fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
+    match error.code {
+        ErrorCode::HEADER_MISMATCH | ErrorCode::MISSING_CLIENT_CAPABILITY | ErrorCode::UNSUPPORTED_VERSION => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::METHOD_NOT_FOUND if modern => StatusCode::NOT_FOUND,
+        ErrorCode::INVALID_REQUEST if error.message.starts_with("Bad Request") => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    }
+}
+
+async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
+    let shared = app.server.shared.clone();
+    let content_type = header_str(&headers, "content-type").unwrap_or_default();
+    if !content_type.to_ascii_lowercase().starts_with("application/json") {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorObject::invalid_request("Content-Type must be application/json"),
+        );
+    }
+    let max = shared.config.max_body_bytes;
+    let bytes: Bytes = match axum::body::to_bytes(body, max).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorObject::invalid_request(format!("Request body larger than {max} bytes")),
+            )
+        }
+    };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorObject::invalid_request("Invalid request: JSON-RPC batches are not supported"),
+        );
+    }
+    let msg = match Message::parse(&bytes) {
+        Ok(m) => m,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, e),
+    };
+    let session = match session_of(&app, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(v) = header_str(&headers, "mcp-protocol-version") {
+        if !SUPPORTED_VERSIONS.contains(&v) {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorObject::new(
+                    ErrorCode::UNSUPPORTED_VERSION,
+                    format!("Bad Request: unsupported protocol version {v}"),
+                )
+                .with_data(serde_json::json!({"supported": SUPPORTED_VERSIONS, "requested": v})),
+            );
+        }
+    }
+    let req = match msg {
+        Message::Notification(n) => {
+            handle_notification(n, session.as_ref());
+            return StatusCode::ACCEPTED.into_response();
+        }
+        Message::Response(r) => {
+            handle_response(r, session.as_ref());
+            return StatusCode::ACCEPTED.into_response();
+        }
+        Message::Request(req) => req,
+    };
+    let modern = req
+        .params
+        .as_ref()
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(ferry_protocol::version::META_PROTOCOL_VERSION))
+        .is_some();
+    // A legacy `initialize` opens a new session.
+    let mut new_session = None;
+    let session = if req.method == "initialize" && !modern {
+        if lock(&shared.sessions).len() >= shared.config.max_sessions {
+            shared.sweep_sessions();
+            if lock(&shared.sessions).len() >= shared.config.max_sessions {
+                return error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorObject::internal("Too many sessions; try again later"),
+                );
+            }
+        }
+        let s = Arc::new(Session::new(uuid::Uuid::new_v4().simple().to_string(), now_ms()));
+        new_session = Some(s.clone());
+        Some(s)
+    } else {
+        if session.is_none() && !modern && req.method != "ping" && req.method != "server/discover" {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
+            );
+        }
+        session
+    };
+    let http = HttpHeaders {
+        protocol_version: header_str(&headers, "mcp-protocol-version").map(str::to_string),
+        method: header_str(&headers, "mcp-method").map(str::to_string),
+        name: header_str(&headers, "mcp-name").map(str::to_string),
+    };
+    let accepts_sse = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    let (done_tx, mut done_rx) = oneshot::channel::<Option<Response>>();
+    let inc = Incoming {
+        session: session.clone(),
+        outbound: accepts_sse.then_some(tx),
+        http: Some(http),
+        auth_subject: None,
+    };
+    tokio::spawn(async move {
+        let resp = handle_request(&shared, req, inc).await;
+        let _ = done_tx.send(resp);
+    });
+
+    // JSON unless the handler speaks before it answers.
+    let first = tokio::select! {
+        biased;
+        done = &mut done_rx => Err(done.ok().flatten()),
+        msg = rx.recv() => Ok(msg),
+    };
+    let mut response = match first {
+        Err(resp) => {
+            let resp = resp.unwrap_or_else(|| {
+                Response::err(None, ErrorObject::new(ErrorCode::REQUEST_CANCELLED, "Request cancelled"))
+            });
+            if let (Some(s), true) = (&new_session, resp.error.is_none()) {
+                lock(&app.server.shared.sessions).insert(s.id.clone(), s.clone());
+            }
+            let status = resp.error.as_ref().map(|e| status_for(e, modern)).unwrap_or(StatusCode::OK);
+            let body = serde_json::to_vec(&resp).unwrap_or_default();
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Ok(first) => {
+            let stream = sse_stream(first, rx, done_rx);
+            Sse::new(stream).into_response()
+        }
+    };
+    if let Some(s) = new_session {
+        if let Ok(v) = HeaderValue::from_str(&s.id) {
+            response.headers_mut().insert(SESSION_HEADER, v);
+        }
+    }
+    response
+}
+
+fn event_of(msg: &Message) -> Result<Event, Infallible> {
+    Ok(Event::default().event("message").data(msg.to_value().to_string()))
+}
+
+/// Messages sent while handling, then the response; the stream ends after it.
+fn sse_stream(
+    first: Option<Message>,
+    rx: mpsc::UnboundedReceiver<Message>,
+    done: oneshot::Receiver<Option<Response>>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let head = stream::iter(first.map(|m| event_of(&m)));
+    let rest = stream::unfold((rx, Some(done)), |(mut rx, done)| async move {
+        let mut done = done?;
+        tokio::select! {
+            biased;
+            msg = rx.recv() => match msg {
+                Some(m) => Some((vec![event_of(&m)], (rx, Some(done)))),
+                None => {
+                    let last = (&mut done).await.ok().flatten();
+                    Some((last.map(|r| vec![event_of(&Message::Response(r))]).unwrap_or_default(), (rx, None)))
+                }
+            },
+            resp = &mut done => {
+                let mut out = Vec::new();
+                while let Ok(m) = rx.try_recv() {
+                    out.push(event_of(&m));
+                }
+                if let Some(r) = resp.ok().flatten() {
+                    out.push(event_of(&Message::Response(r)));
+                }
+                Some((out, (rx, None)))
+            }
+        }
+    });
+    head.chain(rest.flat_map(stream::iter))
+}
+
+fn get(app: App, headers: HeaderMap) -> HttpResponse {
+    let accepts = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
+    if !accepts {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorObject::invalid_request("GET needs Accept: text/event-stream"),
+        );
+    }
+    let session = match session_of(&app, &headers) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
+            )
+        }
+        Err(r) => return r,
+    };
+    let (tx, rx) = mpsc::unbounded_channel::<Message>();
+    *lock(&session.standalone) = Some(tx);
+    let stream = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (event_of(&m), rx)) });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
+
+fn delete(app: App, headers: HeaderMap) -> HttpResponse {
+    let Some(id) = header_str(&headers, SESSION_HEADER) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
+        );
+    };
+    match lock(&app.server.shared.sessions).remove(id) {
+        Some(s) => {
+            s.close();
+            StatusCode::OK.into_response()
+        }
+        None => error_response(StatusCode::NOT_FOUND, ErrorObject::invalid_request("Session not found")),
+    }
+}

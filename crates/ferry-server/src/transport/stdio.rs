@@ -1,0 +1,94 @@
+//! The stdio transport.
+
+use crate::dispatch::{handle_notification, handle_request, handle_response, Incoming};
+use crate::server::Server;
+use crate::session::{lock, Session};
+use ferry_protocol::time_fmt::now_ms;
+use ferry_protocol::{ErrorObject, Message, Response};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+impl Server {
+    /// Serve on this process's stdin and stdout until stdin closes.
+    pub async fn serve_stdio(&self) -> std::io::Result<()> {
+        self.serve_io(tokio::io::stdin(), tokio::io::stdout()).await
+    }
+
+    /// Serve newline-delimited JSON-RPC on any reader and writer (one session).
+    pub async fn serve_io<R, W>(&self, reader: R, writer: W) -> std::io::Result<()>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        self.start();
+        let shared = self.shared.clone();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+        let writer_task = tokio::spawn(async move {
+            let mut writer = writer;
+            while let Some(msg) = rx.recv().await {
+                let mut line = serde_json::to_vec(&msg.to_value()).unwrap_or_default();
+                line.push(b'\n');
+                if writer.write_all(&line).await.is_err() || writer.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
+        let session = Arc::new(Session::new(ferry_tasks::new_task_id(), now_ms()));
+        *lock(&session.standalone) = Some(tx.clone());
+        lock(&shared.sessions).insert(session.id.clone(), session.clone());
+
+        let max = shared.config.max_body_bytes;
+        let mut lines = BufReader::new(reader);
+        let mut buf = Vec::new();
+        let mut requests = tokio::task::JoinSet::new();
+        loop {
+            buf.clear();
+            let n = tokio::io::AsyncReadExt::take(&mut lines, max as u64 + 1).read_until(b'\n', &mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            if buf.len() > max && !buf.ends_with(b"\n") {
+                // Oversized: report, then skip the rest of the line.
+                let _ = tx.send(Message::Response(Response::err(
+                    None,
+                    ErrorObject::invalid_request(format!("message larger than {max} bytes")),
+                )));
+                let mut rest = Vec::new();
+                lines.read_until(b'\n', &mut rest).await?;
+                continue;
+            }
+            let text = buf.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            session.touch(now_ms());
+            match Message::parse(text) {
+                Err(e) => {
+                    let _ = tx.send(Message::Response(Response::err(None, e)));
+                }
+                Ok(Message::Notification(n)) => handle_notification(n, Some(&session)),
+                Ok(Message::Response(r)) => handle_response(r, Some(&session)),
+                Ok(Message::Request(req)) => {
+                    let inc =
+                        Incoming { session: Some(session.clone()), outbound: Some(tx.clone()), ..Default::default() };
+                    let shared = shared.clone();
+                    let tx = tx.clone();
+                    requests.spawn(async move {
+                        if let Some(resp) = handle_request(&shared, req, inc).await {
+                            let _ = tx.send(Message::Response(resp));
+                        }
+                    });
+                }
+            }
+            while requests.try_join_next().is_some() {}
+        }
+        // stdin closed: finish what is in flight, then end the session.
+        while requests.join_next().await.is_some() {}
+        lock(&shared.sessions).remove(&session.id);
+        session.close();
+        drop(tx);
+        let _ = writer_task.await;
+        Ok(())
+    }
+}

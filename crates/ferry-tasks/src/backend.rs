@@ -1,0 +1,121 @@
+//! The storage-and-delivery contract every engine backend fulfils.
+
+use crate::record::{Job, Outcome, TaskRecord};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Errors of a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The store cannot be reached (a Redis outage, say). Retry later.
+    #[error("task store unavailable: {0}")]
+    Unavailable(String),
+    /// A bound was hit (too many live tasks).
+    #[error("task limit reached: {0}")]
+    Full(String),
+    /// A submitted task id is already taken by different work.
+    #[error("task id {0} already exists")]
+    Duplicate(String),
+    /// Stored data could not be read.
+    #[error("corrupt task data: {0}")]
+    Corrupt(String),
+    /// A `list` cursor that this backend did not hand out.
+    #[error("invalid cursor")]
+    InvalidCursor,
+}
+
+/// A change to a running task, reported by its worker or the requestor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskUpdate {
+    /// New progress (also becomes the status message when it has a message).
+    Progress {
+        /// Progress so far.
+        progress: f64,
+        /// Total, when known.
+        total: Option<f64>,
+        /// Message.
+        message: Option<String>,
+    },
+    /// A free-form status message.
+    Message(String),
+    /// The handler needs input: status becomes `input_required`.
+    RequestInput {
+        /// Unique key over the task's lifetime.
+        key: String,
+        /// `{method, params}` of the request to the client.
+        request: Value,
+    },
+    /// Answers from the requestor; keys not outstanding are ignored.
+    Respond(Map<String, Value>),
+    /// The handler took these answers; when nothing is outstanding the task is `working` again.
+    TakeResponses(Vec<String>),
+}
+
+/// Something happened to a task. Carries the whole new record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskEvent {
+    /// The record changed (status, message, progress, input).
+    Changed(TaskRecord),
+}
+
+impl TaskEvent {
+    /// The record the event is about.
+    pub fn record(&self) -> &TaskRecord {
+        match self {
+            TaskEvent::Changed(r) => r,
+        }
+    }
+}
+
+/// One page of `list`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TaskPage {
+    /// The tasks, oldest first.
+    pub tasks: Vec<TaskRecord>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where tasks are stored and how their work is handed to workers.
+///
+/// Delivery is at-least-once: a claimed job that is neither completed nor
+/// heartbeated within the backend's redelivery timeout goes back to the queue.
+/// Every state change is published as a [`TaskEvent`] to subscribers of the
+/// process (for a shared store, of every process).
+///
+/// Transitions follow the MCP state machine: a terminal record never changes,
+/// so a late `complete` after `cancel` is ignored.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Store a new `working` task and queue its job. When this returns, `get` finds it.
+    async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), BackendError>;
+
+    /// Take the next job for `worker`, waiting up to `wait` for one.
+    async fn claim(&self, worker: &str, wait: Duration) -> Result<Option<Job>, BackendError>;
+
+    /// Tell the backend `worker` still runs `task_id` (so it is not redelivered).
+    async fn heartbeat(&self, worker: &str, task_id: &str) -> Result<(), BackendError>;
+
+    /// Put a claimed, unfinished job back, to run again after `delay` (retries, shutdown).
+    async fn requeue(&self, worker: &str, job: Job, delay: Duration) -> Result<(), BackendError>;
+
+    /// Apply an update to a non-terminal task. Returns the new record (`None`: unknown or expired).
+    async fn update(&self, task_id: &str, update: TaskUpdate) -> Result<Option<TaskRecord>, BackendError>;
+
+    /// Record the outcome and release the job. Ignored when the task is already terminal.
+    async fn complete(&self, task_id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, BackendError>;
+
+    /// Mark a non-terminal task `cancelled` and signal its worker. Returns the record as it now is.
+    async fn cancel(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError>;
+
+    /// Read a task (`None`: unknown or expired).
+    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError>;
+
+    /// List the tasks of `owner`, oldest first, `limit` a page.
+    async fn list(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError>;
+
+    /// Subscribe to task events.
+    fn subscribe(&self) -> broadcast::Receiver<TaskEvent>;
+}

@@ -1,0 +1,407 @@
+//! The worker loop: claim, run, heartbeat, finish.
+//!
+//! One loop serves both deployments: inside a server process over the
+//! [`MemoryBackend`](crate::MemoryBackend), and inside `ferry worker`
+//! processes over a shared store. The loop owns the policies that must hold
+//! wherever a handler runs: the concurrency limit, heartbeats, per-job
+//! timeouts, retries with exponential backoff, cancellation (cooperative
+//! first, then abort after a grace period) and turning panics into failures.
+
+use crate::backend::{Backend, BackendError, TaskEvent, TaskUpdate};
+use crate::record::{Job, Outcome};
+use async_trait::async_trait;
+use ferry_protocol::{ErrorObject, TaskStatus};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the request behind a job. Implemented by the server's handler registry.
+#[async_trait]
+pub trait Executor: Send + Sync + 'static {
+    /// Run the job. `Err` asks for a retry (a transient failure); the worker
+    /// retries while attempts remain and otherwise fails the task with that error.
+    async fn execute(&self, job: Job, runtime: TaskRuntime) -> Result<Outcome, ErrorObject>;
+
+    /// The longest a run of this job may take.
+    fn timeout(&self, _job: &Job) -> Option<Duration> {
+        None
+    }
+
+    /// How many times the job may run in all (1 = no retries).
+    fn max_attempts(&self, _job: &Job) -> u32 {
+        1
+    }
+}
+
+/// Why waiting for input ended without an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The task was cancelled, expired or finished meanwhile.
+    #[error("the task ended while waiting for input")]
+    TaskEnded,
+    /// The store failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// What a running job can do with its task: report progress, ask for input,
+/// notice cancellation.
+#[derive(Clone)]
+pub struct TaskRuntime {
+    backend: Arc<dyn Backend>,
+    task_id: String,
+    cancel: CancellationToken,
+    next_key: Arc<AtomicU64>,
+}
+
+impl TaskRuntime {
+    /// A runtime for `task_id` on `backend`.
+    pub fn new(backend: Arc<dyn Backend>, task_id: String, cancel: CancellationToken) -> Self {
+        Self { backend, task_id, cancel, next_key: Arc::new(AtomicU64::new(1)) }
+    }
+
+    /// The task id.
+    pub fn task_id(&self) -> &str {
+        &self.task_id
+    }
+
+    /// Fires when the task is cancelled; handlers may watch it to stop early.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Record progress (and the status message, when `message` is given).
+    pub async fn progress(
+        &self,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    ) -> Result<(), BackendError> {
+        self.backend.update(&self.task_id, TaskUpdate::Progress { progress, total, message }).await.map(|_| ())
+    }
+
+    /// Set the status message.
+    pub async fn message(&self, message: impl Into<String>) -> Result<(), BackendError> {
+        self.backend.update(&self.task_id, TaskUpdate::Message(message.into())).await.map(|_| ())
+    }
+
+    /// Ask the requestor for input (`request` is `{method, params}`), moving the task
+    /// to `input_required`, and wait for the answer.
+    pub async fn request_input(&self, request: Value) -> Result<Value, InputError> {
+        let key = format!("input-{}", self.next_key.fetch_add(1, Ordering::Relaxed));
+        let mut events = self.backend.subscribe();
+        let rec = self
+            .backend
+            .update(&self.task_id, TaskUpdate::RequestInput { key: key.clone(), request })
+            .await?
+            .ok_or(InputError::TaskEnded)?;
+        let mut current = Some(rec);
+        loop {
+            if let Some(rec) = current.take() {
+                if let Some(answer) = rec.input_responses.get(&key) {
+                    let answer = answer.clone();
+                    self.backend.update(&self.task_id, TaskUpdate::TakeResponses(vec![key])).await?;
+                    return Ok(answer);
+                }
+                if rec.status.is_terminal() {
+                    return Err(InputError::TaskEnded);
+                }
+            }
+            // Wait for a change of this task; re-read now and then in case an event was missed.
+            let next = tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(TaskEvent::Changed(r)) if r.id == self.task_id => Some(r),
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(broadcast::error::RecvError::Closed) => return Err(InputError::TaskEnded),
+                },
+                _ = tokio::time::sleep(Duration::from_secs(2)) => None,
+                _ = self.cancel.cancelled() => return Err(InputError::TaskEnded),
+            };
+            current = match next {
+                Some(r) => Some(r),
+                None => Some(self.backend.get(&self.task_id).await?.ok_or(InputError::TaskEnded)?),
+            };
+        }
+    }
+}
+
+/// Settings of a [`Worker`].
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Name reported to the backend (unique per process).
+    pub name: String,
+    /// Most jobs run at once.
+    pub concurrency: usize,
+    /// How often a running job is heartbeated.
+    pub heartbeat: Duration,
+    /// How long one claim waits for work.
+    pub claim_wait: Duration,
+    /// After a cancel, how long a handler may take to stop on its own before it is aborted.
+    pub cancel_grace: Duration,
+    /// First retry delay; doubles with each attempt.
+    pub retry_backoff: Duration,
+    /// On shutdown, how long running jobs may take to finish before they are handed back.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            name: format!("worker-{}", crate::record::new_task_id()),
+            concurrency: 64,
+            heartbeat: Duration::from_secs(5),
+            claim_wait: Duration::from_secs(1),
+            cancel_grace: Duration::from_secs(2),
+            retry_backoff: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Claims jobs from a backend and runs them.
+pub struct Worker {
+    backend: Arc<dyn Backend>,
+    executor: Arc<dyn Executor>,
+    config: WorkerConfig,
+}
+
+/// A running [`Worker`]; [`shutdown`](WorkerHandle::shutdown) stops it gracefully.
+pub struct WorkerHandle {
+    shutdown: CancellationToken,
+    join: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Stop claiming, let running jobs finish (up to the shutdown grace), hand back the rest.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.join.await;
+    }
+
+    /// Stop without waiting.
+    pub fn abort(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+type Running = Arc<Mutex<HashMap<String, (CancellationToken, Job)>>>;
+
+impl Worker {
+    /// A worker over `backend` running jobs through `executor`.
+    pub fn new(backend: Arc<dyn Backend>, executor: Arc<dyn Executor>, config: WorkerConfig) -> Self {
+        Self { backend, executor, config }
+    }
+
+    /// Start the loop on the current Tokio runtime.
+    pub fn start(self) -> WorkerHandle {
+        let shutdown = CancellationToken::new();
+        let join = tokio::spawn(self.run(shutdown.clone()));
+        WorkerHandle { shutdown, join }
+    }
+
+    async fn run(self, shutdown: CancellationToken) {
+        let running: Running = Arc::new(Mutex::new(HashMap::new()));
+        let listener = tokio::spawn(cancel_listener(self.backend.subscribe(), running.clone()));
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let this = Arc::new(self);
+        loop {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = shutdown.cancelled() => break,
+            };
+            let claimed = tokio::select! {
+                c = this.backend.claim(&this.config.name, this.config.claim_wait) => c,
+                _ = shutdown.cancelled() => break,
+            };
+            match claimed {
+                Ok(Some(job)) => {
+                    let this = this.clone();
+                    let running = running.clone();
+                    tokio::spawn(async move {
+                        this.run_job(job, running).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "claim failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {},
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            }
+        }
+        // Graceful stop: wait for running jobs, then hand back whatever is left.
+        let all = u32::try_from(this.config.concurrency.max(1)).unwrap_or(u32::MAX);
+        let finished = tokio::time::timeout(this.config.shutdown_grace, permits.acquire_many(all)).await;
+        if finished.is_err() {
+            let left: Vec<(CancellationToken, Job)> =
+                running.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, v)| v).collect();
+            for (token, job) in left {
+                token.cancel();
+                tracing::info!(task_id = %job.task_id, "handing back unfinished job on shutdown");
+                if let Err(e) = this.backend.requeue(&this.config.name, job, Duration::ZERO).await {
+                    tracing::error!(error = %e, "could not hand back job");
+                }
+            }
+        }
+        listener.abort();
+    }
+
+    async fn run_job(&self, job: Job, running: Running) {
+        let id = job.task_id.clone();
+        match self.backend.get(&id).await {
+            Ok(Some(rec)) if !rec.status.is_terminal() => {}
+            Ok(_) => {
+                // Cancelled or expired before it ran: just release it.
+                let _ = self.backend.complete(&id, Outcome::Error { error: ErrorObject::internal("skipped") }).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(task_id = %id, error = %e, "cannot read task; handing job back");
+                let _ = self.backend.requeue(&self.config.name, job, self.config.retry_backoff).await;
+                return;
+            }
+        }
+        let token = CancellationToken::new();
+        running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (token.clone(), job.clone()));
+        let runtime = TaskRuntime::new(self.backend.clone(), id.clone(), token.clone());
+        let result = self.supervise(&job, runtime, &token).await;
+        let still_ours = running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_some();
+        if !still_ours {
+            return; // handed back on shutdown
+        }
+        let outcome = match result {
+            Run::Finished(outcome) => outcome,
+            Run::Cancelled => {
+                // The record is already `cancelled`; this only releases the job.
+                Outcome::Error { error: ErrorObject::internal("cancelled") }
+            }
+            Run::Retry(error) => {
+                let max = self.executor.max_attempts(&job).max(1);
+                if job.attempt < max {
+                    let delay = self.config.retry_backoff.saturating_mul(1 << (job.attempt - 1).min(16));
+                    tracing::info!(task_id = %id, attempt = job.attempt, ?delay, error = %error.message, "retrying");
+                    let _ = self
+                        .backend
+                        .update(&id, TaskUpdate::Message(format!("Retrying after error: {}", error.message)))
+                        .await;
+                    let mut next = job.clone();
+                    next.attempt += 1;
+                    if let Err(e) = self.backend.requeue(&self.config.name, next, delay).await {
+                        tracing::error!(task_id = %id, error = %e, "could not requeue for retry");
+                    }
+                    return;
+                }
+                Outcome::Error { error }
+            }
+        };
+        // Storing the outcome must not be lost to a passing outage: retry a few times.
+        for attempt in 0..5u32 {
+            match self.backend.complete(&id, outcome.clone()).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(task_id = %id, error = %e, "could not store outcome; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+        tracing::error!(task_id = %id, "outcome lost; the job will be redelivered");
+    }
+
+    async fn supervise(&self, job: &Job, runtime: TaskRuntime, token: &CancellationToken) -> Run {
+        let executor = self.executor.clone();
+        let mut handle = tokio::spawn({
+            let job = job.clone();
+            async move { executor.execute(job, runtime).await }
+        });
+        let deadline = self.executor.timeout(job).map(|t| tokio::time::Instant::now() + t);
+        let mut beat = tokio::time::interval(self.config.heartbeat);
+        beat.tick().await;
+        let mut abort_at: Option<tokio::time::Instant> = None;
+        loop {
+            let timeout_at = abort_at.or(deadline);
+            tokio::select! {
+                joined = &mut handle => {
+                    if abort_at.is_some() {
+                        return Run::Cancelled;
+                    }
+                    return match joined {
+                        Ok(Ok(outcome)) => Run::Finished(outcome),
+                        Ok(Err(error)) => Run::Retry(error),
+                        Err(e) if e.is_panic() => Run::Finished(Outcome::Error {
+                            error: ErrorObject::internal(format!("handler panicked: {}", panic_message(e))),
+                        }),
+                        Err(_) => Run::Cancelled,
+                    };
+                }
+                _ = beat.tick() => {
+                    if let Err(e) = self.backend.heartbeat(&self.config.name, &job.task_id).await {
+                        tracing::warn!(task_id = %job.task_id, error = %e, "heartbeat failed");
+                    }
+                }
+                _ = token.cancelled(), if abort_at.is_none() => {
+                    abort_at = Some(tokio::time::Instant::now() + self.config.cancel_grace);
+                }
+                _ = sleep_until_opt(timeout_at) => {
+                    handle.abort();
+                    if abort_at.is_some() {
+                        tracing::info!(task_id = %job.task_id, "handler ignored cancellation; aborted");
+                        return Run::Cancelled;
+                    }
+                    let ms = self.executor.timeout(job).map(|t| t.as_millis()).unwrap_or_default();
+                    return Run::Retry(ErrorObject::internal(format!("timed out after {ms} ms")));
+                }
+            }
+        }
+    }
+}
+
+enum Run {
+    Finished(Outcome),
+    Retry(ErrorObject),
+    Cancelled,
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into()),
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// Cancel the token of a running job when its task becomes `cancelled`.
+async fn cancel_listener(mut events: broadcast::Receiver<TaskEvent>, running: Running) {
+    loop {
+        match events.recv().await {
+            Ok(TaskEvent::Changed(rec)) if rec.status == TaskStatus::Cancelled => {
+                if let Some((token, _)) = running.lock().unwrap_or_else(|e| e.into_inner()).get(&rec.id) {
+                    token.cancel();
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "worker lagged behind task events");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
