@@ -37,6 +37,21 @@ pub(crate) struct CallInner {
     pub cancel: CancellationToken,
     pub deps: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     pub cleanups: Mutex<Vec<Cleanup>>,
+    /// Multi-round-trip input of a stateless (2026-07-28) direct call.
+    pub rounds: Option<Rounds>,
+}
+
+/// Input for a stateless request, gathered over rounds (MRTR).
+///
+/// A stateless request cannot wait for the client, so the handler is run again
+/// each round: the n-th input it asks for has key `input-n`; answers arrive in
+/// the retried request's `inputResponses`, and a question without an answer
+/// ends the round with `resultType: "input_required"`.
+#[derive(Default)]
+pub(crate) struct Rounds {
+    pub responses: Map<String, Value>,
+    pub needed: Mutex<Map<String, Value>>,
+    pub next: std::sync::atomic::AtomicU64,
 }
 
 /// Everything about the current execution that is not a user argument.
@@ -162,6 +177,18 @@ impl Context {
                 .map_err(|e| ToolError::new(format!("no answer to {method}: {e}")));
         }
         let capability = method.split('/').next().unwrap_or_default();
+        if let Some(rounds) = &self.inner.rounds {
+            let n = rounds.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let key = format!("input-{n}");
+            if let Some(answer) = rounds.responses.get(&key) {
+                return Ok(answer.clone());
+            }
+            if self.inner.client_caps.get(capability).is_none() {
+                return Err(ToolError::new(format!("the client does not support {capability}")));
+            }
+            lock(&rounds.needed).insert(key, json!({"method": method, "params": params}));
+            return Err(ToolError::new(format!("waiting for the client to answer {method}")));
+        }
         if self.inner.client_caps.get(capability).is_none() {
             return Err(ToolError::new(format!("the client does not support {capability}")));
         }
@@ -217,6 +244,13 @@ impl Context {
             lock(&self.inner.cleanups).push(c);
         }
         Ok(value)
+    }
+
+    /// Input requests a stateless round still needs answered (MRTR), if any.
+    pub(crate) fn input_needed(&self) -> Option<Map<String, Value>> {
+        let rounds = self.inner.rounds.as_ref()?;
+        let needed = lock(&rounds.needed).clone();
+        (!needed.is_empty()).then_some(needed)
     }
 
     /// Run provider cleanups, last provided first.

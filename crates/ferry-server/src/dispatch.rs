@@ -8,7 +8,7 @@
 //! the same for both.
 
 use crate::component::UriTemplate;
-use crate::context::{progress_token, CallInner, Context};
+use crate::context::{progress_token, CallInner, Context, Rounds};
 use crate::error::ToolError;
 use crate::server::Shared;
 use crate::session::{lock, Outbound, Session};
@@ -84,6 +84,10 @@ impl Call {
             cancel: self.cancel.clone(),
             deps: Default::default(),
             cleanups: Default::default(),
+            rounds: self.era.is_modern().then(|| Rounds {
+                responses: self.params.get("inputResponses").and_then(Value::as_object).cloned().unwrap_or_default(),
+                ..Rounds::default()
+            }),
         })
     }
 }
@@ -337,6 +341,7 @@ async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
         "prompts/get" => get_prompt(shared, call).await,
         "resources/read" => read_resource(shared, call).await,
         "resources/subscribe" | "resources/unsubscribe" => subscribe(shared, call),
+        "subscriptions/listen" => tasks::listen(shared, call).await,
         "completion/complete" => Ok(json!({"completion": {"values": [], "hasMore": false}})),
         "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel" | "tasks/update" => {
             tasks::handle(shared, call).await
@@ -459,7 +464,12 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
         return tasks::create(shared, call, "tools/call", name, Value::Object(args), ttl).await;
     }
     let handler = tool.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("tool has no handler"))?;
-    match handler(call.context(shared), args).await {
+    let cx = call.context(shared);
+    let outcome = handler(cx.clone(), args).await;
+    if let Some(needed) = cx.input_needed() {
+        return Ok(input_required(needed));
+    }
+    match outcome {
         Ok(result) => to_value(result),
         Err(ToolError::Message(m)) | Err(ToolError::Retryable(m)) => to_value(CallToolResult::error(m)),
         Err(ToolError::Rpc(e)) => Err(e),
@@ -479,8 +489,12 @@ async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
         return tasks::create(shared, call, "prompts/get", name, Value::Object(args), ttl).await;
     }
     let handler = prompt.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("prompt has no handler"))?;
-    let result = handler(call.context(shared), args).await.map_err(ToolError::into_error_object)?;
-    let mut v = to_value(result)?;
+    let cx = call.context(shared);
+    let outcome = handler(cx.clone(), args).await;
+    if let Some(needed) = cx.input_needed() {
+        return Ok(input_required(needed));
+    }
+    let mut v = to_value(outcome.map_err(ToolError::into_error_object)?)?;
     if v.get("description").is_none() {
         if let Some(d) = &prompt.description {
             v["description"] = json!(d);
@@ -528,8 +542,17 @@ async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
         return tasks::create(shared, call, "resources/read", uri, Value::Object(vars), ttl).await;
     }
     let handler = common.handler.as_ref().ok_or_else(|| ErrorObject::internal("resource has no handler"))?;
-    let result = handler(call.context(shared), vars).await.map_err(ToolError::into_error_object)?;
-    to_value(fill_uri(result, uri))
+    let cx = call.context(shared);
+    let outcome = handler(cx.clone(), vars).await;
+    if let Some(needed) = cx.input_needed() {
+        return Ok(input_required(needed));
+    }
+    to_value(fill_uri(outcome.map_err(ToolError::into_error_object)?, uri))
+}
+
+/// The result of a stateless round that needs answers from the client (MRTR).
+fn input_required(needed: Map<String, Value>) -> Value {
+    json!({"resultType": "input_required", "inputRequests": needed})
 }
 
 pub(crate) fn to_value<T: Serialize>(v: T) -> Reply {

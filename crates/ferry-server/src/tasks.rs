@@ -330,6 +330,7 @@ impl Executor for TaskExecutor {
             cancel: CancellationToken::new(),
             deps: Default::default(),
             cleanups: Default::default(),
+            rounds: None,
         });
         let args = job.arguments.as_object().cloned().unwrap_or_default();
         let unknown = |what: &str| {
@@ -428,4 +429,87 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
             Some(form_a(&rec)),
         )));
     }
+}
+
+/// `subscriptions/listen` (2026-07-28) for task ids: acknowledge, then stream
+/// `notifications/tasks` (a full DetailedTask each) on this request's stream
+/// until every listened task is terminal or the client goes away.
+pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
+    if !call.era.is_modern() {
+        return Err(ErrorObject::method_not_found(&call.method));
+    }
+    let notifications = call.params.get("notifications").cloned().unwrap_or_else(|| json!({}));
+    let ids: Vec<String> = match notifications.get("taskIds") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ErrorObject::invalid_params("notifications.taskIds must be an array of strings"))?,
+        Some(_) => return Err(ErrorObject::invalid_params("notifications.taskIds must be an array of strings")),
+    };
+    if !ids.is_empty() && !call.declares_tasks() {
+        return Err(missing_extension_error());
+    }
+    let out = call.outbound.clone().ok_or_else(|| {
+        ErrorObject::invalid_request("subscriptions/listen needs a streamed response (Accept: text/event-stream)")
+    })?;
+    let subscription = json!(call.id);
+    let meta = json!({ "io.modelcontextprotocol/subscriptionId": subscription });
+    let mut events = shared.backend.subscribe();
+    // Only the caller's own tasks are listened to; others are left out of the acknowledgement.
+    let mut open: Vec<TaskRecord> = Vec::new();
+    for id in &ids {
+        if let Ok(rec) = owned(shared, call, id).await {
+            open.push(rec);
+        }
+    }
+    let accepted: Vec<&str> = open.iter().map(|r| r.id.as_str()).collect();
+    let ack = json!({"notifications": {"taskIds": accepted}, "_meta": meta});
+    let send =
+        |method: &str, params: Value| out.send(Message::Notification(Notification::new(method, Some(params)))).is_ok();
+    if !send("notifications/subscriptions/acknowledged", ack) {
+        return Ok(json!({}));
+    }
+    let notify = |rec: &TaskRecord| {
+        let mut p = form_b(rec, true);
+        p["_meta"] = meta.clone();
+        send("notifications/tasks", p)
+    };
+    for rec in &open {
+        if !notify(rec) {
+            return Ok(json!({}));
+        }
+    }
+    open.retain(|r| !r.status.is_terminal());
+    while !open.is_empty() {
+        let rec = match events.recv().await {
+            Ok(TaskEvent::Changed(rec)) => rec,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                // Missed events: re-read every open task.
+                let mut fresh = Vec::new();
+                for r in &open {
+                    if let Some(now) = shared.backend.get(&r.id).await.map_err(store_error)? {
+                        fresh.push(now);
+                    }
+                }
+                for r in &fresh {
+                    notify(r);
+                }
+                open = fresh.into_iter().filter(|r| !r.status.is_terminal()).collect();
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        let Some(pos) = open.iter().position(|r| r.id == rec.id) else { continue };
+        if !notify(&rec) {
+            break;
+        }
+        if rec.status.is_terminal() {
+            open.remove(pos);
+        } else {
+            open[pos] = rec;
+        }
+    }
+    Ok(json!({}))
 }

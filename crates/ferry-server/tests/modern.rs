@@ -1,0 +1,151 @@
+//! 2026-07-28 specifics beyond the basic task wire: multi-round-trip input
+//! (MRTR) for stateless direct calls, and `subscriptions/listen` for tasks.
+
+use ferry_server::{Context, Server, TaskSupport, ToolDef};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+
+struct Peer {
+    tx: tokio::io::WriteHalf<DuplexStream>,
+    rx: Lines<BufReader<tokio::io::ReadHalf<DuplexStream>>>,
+    next: i64,
+}
+
+fn meta(caps: Value) -> Value {
+    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": caps})
+}
+
+impl Peer {
+    fn start(server: Server) -> Peer {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let (r, w) = tokio::io::split(theirs);
+        tokio::spawn(async move { server.serve_io(r, w).await });
+        let (r, w) = tokio::io::split(ours);
+        Peer { tx: w, rx: BufReader::new(r).lines(), next: 1 }
+    }
+
+    async fn send(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next;
+        self.next += 1;
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string() + "\n";
+        self.tx.write_all(line.as_bytes()).await.unwrap();
+        id
+    }
+
+    async fn recv(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.rx.next_line()).await.unwrap().unwrap().unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send(method, params).await;
+        loop {
+            let v = self.recv().await;
+            if v["id"] == json!(id) {
+                return v;
+            }
+        }
+    }
+}
+
+fn server() -> Server {
+    Server::builder("modern", "1")
+        .tool(ToolDef::new("two_questions").handler(|cx: Context| async move {
+            let first = cx.elicit("First name?", json!({"type": "object"})).await?;
+            let last = cx.elicit("Last name?", json!({"type": "object"})).await?;
+            Ok::<_, ferry_server::ToolError>(format!(
+                "{} {}",
+                first["content"]["name"].as_str().unwrap_or("?"),
+                last["content"]["name"].as_str().unwrap_or("?")
+            ))
+        }))
+        .tool(ToolDef::new("slow").task_support(TaskSupport::Optional).handler(|| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            "done"
+        }))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn stateless_elicitation_takes_rounds_until_all_answers_are_in() {
+    let mut p = Peer::start(server());
+    let caps = json!({"elicitation": {}});
+    let r1 =
+        p.request("tools/call", json!({"name": "two_questions", "arguments": {}, "_meta": meta(caps.clone())})).await;
+    assert_eq!(r1["result"]["resultType"], "input_required");
+    let asked = r1["result"]["inputRequests"].as_object().unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked["input-1"]["method"], "elicitation/create");
+    assert_eq!(asked["input-1"]["params"]["message"], "First name?");
+
+    let answers = json!({"input-1": {"action": "accept", "content": {"name": "Ada"}}});
+    let r2 = p
+        .request(
+            "tools/call",
+            json!({"name": "two_questions", "arguments": {}, "inputResponses": answers, "_meta": meta(caps.clone())}),
+        )
+        .await;
+    assert_eq!(r2["result"]["resultType"], "input_required");
+    assert_eq!(r2["result"]["inputRequests"]["input-2"]["params"]["message"], "Last name?");
+
+    let answers = json!({
+        "input-1": {"action": "accept", "content": {"name": "Ada"}},
+        "input-2": {"action": "accept", "content": {"name": "Lovelace"}},
+    });
+    let r3 = p
+        .request(
+            "tools/call",
+            json!({"name": "two_questions", "arguments": {}, "inputResponses": answers, "_meta": meta(caps)}),
+        )
+        .await;
+    assert_eq!(r3["result"]["resultType"], "complete");
+    assert_eq!(r3["result"]["content"][0]["text"], "Ada Lovelace");
+}
+
+#[tokio::test]
+async fn stateless_elicitation_without_the_capability_is_a_tool_error() {
+    let mut p = Peer::start(server());
+    let r = p.request("tools/call", json!({"name": "two_questions", "arguments": {}, "_meta": meta(json!({}))})).await;
+    assert_eq!(r["result"]["resultType"], "complete");
+    assert_eq!(r["result"]["isError"], true);
+    assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("does not support elicitation"));
+}
+
+#[tokio::test]
+async fn listen_streams_task_states_until_terminal() {
+    let mut p = Peer::start(server());
+    let m = meta(json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}));
+    let created = p.request("tools/call", json!({"name": "slow", "arguments": {}, "_meta": m})).await;
+    let id = created["result"]["taskId"].as_str().unwrap().to_string();
+    let listen =
+        p.send("subscriptions/listen", json!({"notifications": {"taskIds": [id, "not-mine"]}, "_meta": m})).await;
+    let ack = p.recv().await;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(ack["params"]["notifications"]["taskIds"], json!([id]));
+    assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], json!(listen));
+    let mut last = Value::Null;
+    loop {
+        let msg = p.recv().await;
+        if msg["id"] == json!(listen) {
+            assert_eq!(msg["result"]["resultType"], "complete");
+            break;
+        }
+        assert_eq!(msg["method"], "notifications/tasks");
+        assert_eq!(msg["params"]["taskId"], json!(id));
+        assert_eq!(msg["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], json!(listen));
+        last = msg;
+    }
+    assert_eq!(last["params"]["status"], "completed");
+    assert_eq!(last["params"]["result"]["content"][0]["text"], "done");
+}
+
+#[tokio::test]
+async fn listen_for_tasks_needs_the_extension() {
+    let mut p = Peer::start(server());
+    let r =
+        p.request("subscriptions/listen", json!({"notifications": {"taskIds": ["x"]}, "_meta": meta(json!({}))})).await;
+    assert_eq!(r["error"]["code"], -32021);
+    assert_eq!(r["error"]["data"]["requiredCapabilities"]["extensions"]["io.modelcontextprotocol/tasks"], json!({}));
+}
