@@ -22,6 +22,9 @@ mod memory;
 mod record;
 mod worker;
 
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
 pub use backend::{Backend, BackendError, TaskEvent, TaskPage, TaskUpdate};
 pub use memory::{MemoryBackend, MemoryConfig};
 pub use record::{new_task_id, Job, Outcome, ProgressState, TaskRecord};

@@ -134,6 +134,12 @@ struct Inner {
     events: broadcast::Sender<TaskEvent>,
 }
 
+impl AsRef<dyn Backend> for MemoryBackend {
+    fn as_ref(&self) -> &(dyn Backend + 'static) {
+        self
+    }
+}
+
 impl Default for MemoryBackend {
     fn default() -> Self {
         Self::new(MemoryConfig::default())

@@ -1,0 +1,270 @@
+//! A contract test suite every [`Backend`] must pass (enable the `testkit` feature).
+//!
+//! Each function takes a fresh, empty backend and panics on a violation. The
+//! in-memory backend and the Redis backend run the same suite.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::{Backend, BackendError, Job, Outcome, TaskEvent, TaskRecord, TaskStatus, TaskUpdate};
+use ferry_protocol::time_fmt::now_ms;
+use serde_json::json;
+use std::time::Duration;
+
+/// A new task record and its job.
+pub fn task(owner: &str) -> (TaskRecord, Job) {
+    let rec = TaskRecord::new(owner, "tools/call", "add", now_ms());
+    let job = Job {
+        task_id: rec.id.clone(),
+        kind: "tools/call".into(),
+        name: "add".into(),
+        arguments: json!({"a": 1}),
+        context: json!({}),
+        attempt: 1,
+    };
+    (rec, job)
+}
+
+const SHORT: Duration = Duration::from_millis(20);
+
+/// Contract: `submitted task is gettable and claimable once`.
+pub async fn submitted_task_is_gettable_and_claimable_once(b: &dyn Backend) {
+    let (rec, job) = task("s1");
+    b.submit(rec.clone(), job.clone()).await.unwrap();
+    assert_eq!(b.get(&rec.id).await.unwrap().unwrap().status, TaskStatus::Working);
+    assert_eq!(b.claim("w", SHORT).await.unwrap(), Some(job));
+    assert_eq!(b.claim("w", SHORT).await.unwrap(), None);
+}
+
+/// Contract: `duplicate submission is refused`.
+pub async fn duplicate_submission_is_refused(b: &dyn Backend) {
+    let (rec, job) = task("s1");
+    b.submit(rec.clone(), job.clone()).await.unwrap();
+    assert!(matches!(b.submit(rec, job).await, Err(BackendError::Duplicate(_))));
+}
+
+/// Contract: `complete sets terminal status and later changes are ignored`.
+pub async fn complete_sets_terminal_status_and_later_changes_are_ignored(b: &dyn Backend) {
+    let (rec, job) = task("s1");
+    b.submit(rec.clone(), job).await.unwrap();
+    b.claim("w", SHORT).await.unwrap();
+    let done = b.complete(&rec.id, Outcome::Result { value: json!({"x": 1}), is_error: false }).await.unwrap().unwrap();
+    assert_eq!(done.status, TaskStatus::Completed);
+    // Terminal: cancel, a second outcome and updates change nothing.
+    let after = b.cancel(&rec.id).await.unwrap().unwrap();
+    assert_eq!(after.status, TaskStatus::Completed);
+    b.complete(&rec.id, Outcome::Error { error: ferry_protocol::ErrorObject::internal("late") }).await.unwrap();
+    b.update(&rec.id, TaskUpdate::Message("late".into())).await.unwrap();
+    let rec = b.get(&rec.id).await.unwrap().unwrap();
+    assert_eq!(rec.status, TaskStatus::Completed);
+    assert_eq!(rec.status_message, None);
+}
+
+/// Contract: `error outcome fails the task with its message`.
+pub async fn error_outcome_fails_the_task_with_its_message(b: &dyn Backend) {
+    let (rec, job) = task("s1");
+    b.submit(rec.clone(), job).await.unwrap();
+    let r = b
+        .complete(&rec.id, Outcome::Error { error: ferry_protocol::ErrorObject::internal("boom") })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, TaskStatus::Failed);
+    assert_eq!(r.status_message.as_deref(), Some("boom"));
+}
+
+/// Contract: `cancelled while queued is never handed out`.
+pub async fn cancelled_while_queued_is_never_handed_out(b: &dyn Backend) {
+    let (rec, job) = task("s1");
+    b.submit(rec.clone(), job).await.unwrap();
+    assert_eq!(b.cancel(&rec.id).await.unwrap().unwrap().status, TaskStatus::Cancelled);
+    assert_eq!(b.claim("w", SHORT).await.unwrap(), None);
+    // Completing a cancelled task keeps it cancelled.
+    b.complete(&rec.id, Outcome::Result { value: json!({}), is_error: false }).await.unwrap();
+    assert_eq!(b.get(&rec.id).await.unwrap().unwrap().status, TaskStatus::Cancelled);
+}
+
+/// Contract: `expired tasks disappear`.
+pub async fn expired_tasks_disappear(b: &dyn Backend) {
+    let (mut rec, job) = task("s1");
+    rec.ttl_ms = Some(1);
+    b.submit(rec.clone(), job).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(b.get(&rec.id).await.unwrap().is_none());
+    assert!(b.list("s1", None, 10).await.unwrap().tasks.is_empty());
+    assert!(b.update(&rec.id, TaskUpdate::Message("x".into())).await.unwrap().is_none());
+}
+
+/// Contract: `list is per owner paginated and rejects foreign cursors`.
+pub async fn list_is_per_owner_paginated_and_rejects_foreign_cursors(b: &dyn Backend) {
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        let (rec, job) = task(if i % 2 == 0 { "me" } else { "other" });
+        if i % 2 == 0 {
+            mine.push(rec.id.clone());
+        }
+        b.submit(rec, job).await.unwrap();
+    }
+    let p1 = b.list("me", None, 2).await.unwrap();
+    assert_eq!(p1.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>(), mine[..2]);
+    let p2 = b.list("me", p1.next_cursor.as_deref(), 2).await.unwrap();
+    assert_eq!(p2.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>(), mine[2..]);
+    assert!(p2.next_cursor.is_none());
+    assert!(matches!(b.list("me", Some("not-a-cursor"), 2).await, Err(BackendError::InvalidCursor)));
+    assert!(matches!(b.list("me", Some("999999"), 2).await, Err(BackendError::InvalidCursor)));
+}
+
+/// Contract: `requeue with delay hands the job out later`.
+pub async fn requeue_with_delay_hands_the_job_out_later(b: &dyn Backend) {
+    let (rec, job) = task("s");
+    b.submit(rec, job.clone()).await.unwrap();
+    let j = b.claim("w", SHORT).await.unwrap().unwrap();
+    b.requeue("w", j, Duration::from_millis(50)).await.unwrap();
+    let again = b.claim("w", Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(again.task_id, job.task_id);
+}
+
+/// Contract: `input requests and partial responses`.
+pub async fn input_requests_and_partial_responses(b: &dyn Backend) {
+    let (rec, job) = task("s");
+    b.submit(rec.clone(), job).await.unwrap();
+    let req = json!({"method": "elicitation/create", "params": {}});
+    b.update(&rec.id, TaskUpdate::RequestInput { key: "a".into(), request: req.clone() }).await.unwrap();
+    let r = b.update(&rec.id, TaskUpdate::RequestInput { key: "b".into(), request: req }).await.unwrap().unwrap();
+    assert_eq!(r.status, TaskStatus::InputRequired);
+    assert_eq!(r.input_requests.len(), 2);
+    let mut one = serde_json::Map::new();
+    one.insert("a".into(), json!({"action": "accept"}));
+    one.insert("never-asked".into(), json!({}));
+    let r = b.update(&rec.id, TaskUpdate::Respond(one)).await.unwrap().unwrap();
+    assert_eq!(r.status, TaskStatus::InputRequired, "b is still outstanding");
+    assert!(r.input_responses.contains_key("a") && !r.input_responses.contains_key("never-asked"));
+    let mut two = serde_json::Map::new();
+    two.insert("b".into(), json!({"action": "decline"}));
+    let r = b.update(&rec.id, TaskUpdate::Respond(two)).await.unwrap().unwrap();
+    assert_eq!(r.status, TaskStatus::Working);
+    let r = b.update(&rec.id, TaskUpdate::TakeResponses(vec!["a".into(), "b".into()])).await.unwrap().unwrap();
+    assert!(r.input_responses.is_empty());
+}
+
+/// Contract: `every change is published`.
+pub async fn every_change_is_published(b: &dyn Backend) {
+    let mut events = b.subscribe();
+    let (rec, job) = task("s");
+    b.submit(rec.clone(), job).await.unwrap();
+    b.update(&rec.id, TaskUpdate::Progress { progress: 1.0, total: Some(2.0), message: Some("half".into()) })
+        .await
+        .unwrap();
+    b.cancel(&rec.id).await.unwrap();
+    let mut statuses: Vec<(TaskStatus, Option<String>)> = Vec::new();
+    while statuses.len() < 3 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("event in time").unwrap();
+        match ev {
+            TaskEvent::Changed(r) if r.id == rec.id => statuses.push((r.status, r.status_message)),
+            TaskEvent::Changed(_) => {}
+        }
+    }
+    assert_eq!(statuses[0], (TaskStatus::Working, None));
+    assert_eq!(statuses[1], (TaskStatus::Working, Some("half".into())));
+    assert_eq!(statuses[2].0, TaskStatus::Cancelled);
+}
+
+/// Contract: a job whose worker stops heartbeating is redelivered (the backend's
+/// redelivery timeout must be short, well under a second, for this test).
+pub async fn silent_worker_job_is_redelivered_with_next_attempt(b: &dyn Backend) {
+    let (rec, job) = task("s");
+    b.submit(rec, job.clone()).await.unwrap();
+    let first = b.claim("dead-worker", SHORT).await.unwrap().unwrap();
+    assert_eq!(first.attempt, 1);
+    let mut again = None;
+    for _ in 0..100 {
+        again = b.claim("live-worker", Duration::from_millis(100)).await.unwrap();
+        if again.is_some() {
+            break;
+        }
+    }
+    let again = again.expect("job redelivered");
+    assert_eq!(again.task_id, job.task_id);
+    assert_eq!(again.attempt, 2);
+}
+
+/// Expand to one `#[tokio::test]` per contract function, each on a fresh backend
+/// made by the (possibly `.await`ing) expression `$make`, whose value is `AsRef<dyn Backend>`.
+///
+/// ```ignore
+/// ferry_tasks::backend_contract_tests!(MemoryBackend::default());
+/// ```
+#[macro_export]
+macro_rules! backend_contract_tests {
+    ($make:expr) => {
+        mod backend_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test]
+            async fn submitted_task_is_gettable_and_claimable_once() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::submitted_task_is_gettable_and_claimable_once(backend).await;
+            }
+            #[tokio::test]
+            async fn duplicate_submission_is_refused() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::duplicate_submission_is_refused(backend).await;
+            }
+            #[tokio::test]
+            async fn complete_sets_terminal_status_and_later_changes_are_ignored() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::complete_sets_terminal_status_and_later_changes_are_ignored(backend).await;
+            }
+            #[tokio::test]
+            async fn error_outcome_fails_the_task_with_its_message() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::error_outcome_fails_the_task_with_its_message(backend).await;
+            }
+            #[tokio::test]
+            async fn cancelled_while_queued_is_never_handed_out() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::cancelled_while_queued_is_never_handed_out(backend).await;
+            }
+            #[tokio::test]
+            async fn expired_tasks_disappear() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::expired_tasks_disappear(backend).await;
+            }
+            #[tokio::test]
+            async fn list_is_per_owner_paginated_and_rejects_foreign_cursors() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::list_is_per_owner_paginated_and_rejects_foreign_cursors(backend).await;
+            }
+            #[tokio::test]
+            async fn requeue_with_delay_hands_the_job_out_later() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::requeue_with_delay_hands_the_job_out_later(backend).await;
+            }
+            #[tokio::test]
+            async fn input_requests_and_partial_responses() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::input_requests_and_partial_responses(backend).await;
+            }
+            #[tokio::test]
+            async fn every_change_is_published() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::every_change_is_published(backend).await;
+            }
+            #[tokio::test]
+            async fn silent_worker_job_is_redelivered_with_next_attempt() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::silent_worker_job_is_redelivered_with_next_attempt(backend).await;
+            }
+        }
+    };
+}
