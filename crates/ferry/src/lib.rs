@@ -1,0 +1,226 @@
+//! The `ferry` command line as a library: give your own server binary the same
+//! `serve` and `worker` subcommands.
+//!
+//! A Ferry deployment on Redis runs one binary in two roles: `serve` answers
+//! MCP requests (and may run no handlers itself), `worker` claims task jobs
+//! from Redis and runs the handlers. Both roles need the same handlers and
+//! dependency providers, so both are the same program:
+//!
+//! ```no_run
+//! // src/main.rs of your server
+//! fn main() -> std::process::ExitCode {
+//!     let builder = ferry_server::Server::builder("my-server", "1.0.0")
+//!         .tool(ferry_server::ToolDef::new("hello").handler(|| async { "hi" }));
+//!     ferry::run(builder)
+//! }
+//! ```
+//!
+//! ```text
+//! my-server serve  --redis redis://cache:6379 --no-local-worker   # front end
+//! my-server worker --redis redis://cache:6379 --concurrency 32    # on each worker machine
+//! ```
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use ferry_redis::{RedisBackend, RedisConfig};
+use ferry_server::engine::{Worker, WorkerConfig};
+use ferry_server::ServerBuilder;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(name = "ferry", version, about = "Ferry: MCP servers with durable background tasks")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve MCP over Streamable HTTP (or stdio).
+    Serve(ServeArgs),
+    /// Run task handlers for jobs queued in Redis.
+    Worker(WorkerArgs),
+}
+
+/// Where tasks live.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct StoreArgs {
+    /// Redis URL; without it tasks live in this process's memory.
+    #[arg(long, env = "FERRY_REDIS_URL")]
+    pub redis: Option<String>,
+    /// Key prefix in Redis (one per deployment).
+    #[arg(long, env = "FERRY_PREFIX", default_value = "ferry")]
+    pub prefix: String,
+    /// Milliseconds after which the job of a silent worker is given to another.
+    #[arg(long, env = "FERRY_REDELIVERY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub redelivery_timeout_ms: u64,
+    /// Most task handlers this process runs at once.
+    #[arg(long, env = "FERRY_CONCURRENCY", default_value_t = 64)]
+    pub concurrency: usize,
+}
+
+/// Options of `serve`.
+#[derive(ClapArgs, Debug)]
+pub struct ServeArgs {
+    /// Address for Streamable HTTP (the endpoint is /mcp).
+    #[arg(long, env = "FERRY_ADDR", default_value = "127.0.0.1:8765")]
+    pub addr: SocketAddr,
+    /// Serve on stdin/stdout instead of HTTP.
+    #[arg(long)]
+    pub stdio: bool,
+    /// Run no task handlers here: leave all task jobs to `worker` processes (needs --redis).
+    #[arg(long, requires = "redis")]
+    pub no_local_worker: bool,
+    /// Task storage.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Options of `worker`.
+#[derive(ClapArgs, Debug)]
+pub struct WorkerArgs {
+    /// Name of this worker in Redis (unique per process).
+    #[arg(long, env = "FERRY_WORKER_NAME")]
+    pub name: Option<String>,
+    /// Seconds running jobs may take to finish after SIGTERM before they are handed back.
+    #[arg(long, env = "FERRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+    /// Task storage (Redis is required).
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Parse the command line and run it with the server built from `builder`.
+pub fn run(builder: ServerBuilder) -> ExitCode {
+    run_cli(builder, Cli::parse())
+}
+
+/// Run an already parsed command line.
+pub fn run_cli(builder: ServerBuilder, cli: Cli) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .try_init()
+        .ok();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferry: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(builder, args).await,
+            Command::Worker(args) => worker(builder, args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Connect to Redis, retrying with backoff while it is unreachable.
+async fn connect(store: &StoreArgs, url: &str) -> Result<RedisBackend, Error> {
+    let config = RedisConfig::new(url)
+        .prefix(store.prefix.clone())
+        .redelivery_timeout(Duration::from_millis(store.redelivery_timeout_ms));
+    let mut backoff = Duration::from_millis(200);
+    let mut attempts = 0;
+    loop {
+        match RedisBackend::connect(config.clone()).await {
+            Ok(b) => return Ok(b),
+            Err(e) if attempts < 10 => {
+                attempts += 1;
+                tracing::warn!(error = %e, url, "cannot reach Redis yet; retrying in {:?}", backoff);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(format!("cannot reach Redis at {url}: {e}").into()),
+        }
+    }
+}
+
+async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(), Error> {
+    let concurrency = args.store.concurrency;
+    let mut builder = builder.configure(|c| {
+        c.worker_concurrency = concurrency;
+        c.local_worker = !args.no_local_worker;
+    });
+    let store = match &args.store.redis {
+        Some(url) => {
+            builder = builder.backend(Arc::new(connect(&args.store, url).await?));
+            format!("Redis at {url} (prefix '{}')", args.store.prefix)
+        }
+        None => "the embedded engine".to_string(),
+    };
+    let server = builder.build()?;
+    if args.stdio {
+        server.serve_stdio().await?;
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    // The bound address (port 0 picks a free one), for people and for scripts.
+    eprintln!("ferry: MCP at http://{}/mcp, tasks on {store}", listener.local_addr()?);
+    tokio::select! {
+        r = server.serve_listener(listener) => r?,
+        _ = shutdown_signal() => eprintln!("ferry: shutting down"),
+    }
+    Ok(())
+}
+
+async fn worker(builder: ServerBuilder, args: WorkerArgs) -> Result<(), Error> {
+    let url = args.store.redis.clone().ok_or("worker needs --redis (or FERRY_REDIS_URL)")?;
+    let backend = Arc::new(connect(&args.store, &url).await?);
+    let server = builder.backend(backend.clone()).configure(|c| c.local_worker = false).build()?;
+    let redelivery = Duration::from_millis(args.store.redelivery_timeout_ms);
+    let mut config = WorkerConfig {
+        concurrency: args.store.concurrency,
+        // Heartbeat well within the redelivery timeout so long jobs are not stolen.
+        heartbeat: (redelivery / 3).max(Duration::from_millis(50)),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        ..WorkerConfig::default()
+    };
+    if let Some(name) = args.name {
+        config.name = name;
+    }
+    eprintln!(
+        "ferry: worker '{}' running tasks from Redis at {url} (prefix '{}', concurrency {})",
+        config.name, args.store.prefix, config.concurrency
+    );
+    let handle = Worker::new(backend, server.executor(), config).start();
+    shutdown_signal().await;
+    eprintln!("ferry: stopping: no new jobs; running jobs may finish for {}s", args.shutdown_grace_secs);
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
