@@ -384,3 +384,21 @@ async fn work_survives_a_redis_restart() {
     drop(redis_proc);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn sigterm_hands_running_work_back_to_the_queue() {
+    let mut d = Deployment::new(&redis_url());
+    d.start_server();
+    d.start_worker("leaving");
+    let mut s = Session::open(&d.http).await;
+    let id = s.start_task("sleep", json!({"ms": 4000}), 120_000).await;
+    wait_until("the worker to hold the job", || d.pending().iter().any(|(n, c)| n == "leaving" && *c == 1)).await;
+    // Grace is 1 s, the job needs 4 s: the worker stops claiming, waits, then hands the job back.
+    d.workers[0].1.signal("-TERM");
+    let code = d.workers[0].1 .0.wait().expect("worker exits");
+    assert!(code.success(), "graceful exit, got {code:?}");
+    assert!(d.pending().iter().all(|(_, c)| *c == 0), "job handed back: {:?}", d.pending());
+    d.start_worker("next");
+    let r = s.request("tasks/result", json!({"taskId": id})).await;
+    assert_eq!(r["result"]["content"][0]["text"], "slept 4000", "{r}");
+}

@@ -287,6 +287,13 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
         done = &mut done_rx => Err(done.ok().flatten()),
         msg = rx.recv() => Ok(msg),
     };
+    // The handler's senders are dropped just before its response is handed over:
+    // a closed channel means "no messages", so wait for the response itself.
+    let first = match first {
+        Ok(None) => Err((&mut done_rx).await.ok().flatten()),
+        Ok(Some(msg)) => Ok(Some(msg)),
+        Err(resp) => Err(resp),
+    };
     let mut response = match first {
         Err(resp) => {
             let resp = resp.unwrap_or_else(|| {
