@@ -124,11 +124,20 @@ return 1
 ";
 
 /// Replace the record only if it is still what we read; announce the new state.
+/// With a task id in ARGV[5], also release its job (ack and delete the stream entry).
 const SWAP: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 redis.call('PUBLISH', ARGV[3], ARGV[2])
+if ARGV[5] ~= '' then
+  local entry = redis.call('HGET', KEYS[2], ARGV[5])
+  if entry then
+    redis.call('XACK', KEYS[3], ARGV[4], entry)
+    redis.call('XDEL', KEYS[3], entry)
+    redis.call('HDEL', KEYS[2], ARGV[5])
+  end
+end
 return 1
 ";
 
@@ -281,7 +290,18 @@ impl RedisBackend {
 
     /// Read-modify-write a record with compare-and-swap. `f` returns whether it changed.
     async fn modify(&self, id: &str, f: impl Fn(&mut TaskRecord) -> bool) -> Result<Option<TaskRecord>, BackendError> {
-        let key = self.inner.keys.task(id);
+        self.swap(id, false, f).await
+    }
+
+    /// Compare-and-swap loop; `release` also acknowledges the task's job in the same script.
+    async fn swap(
+        &self,
+        id: &str,
+        release: bool,
+        f: impl Fn(&mut TaskRecord) -> bool,
+    ) -> Result<Option<TaskRecord>, BackendError> {
+        let k = &self.inner.keys;
+        let key = k.task(id);
         let mut conn = self.conn();
         for _ in 0..64 {
             let Some(old): Option<String> = conn.get(&key).await.map_err(unavailable)? else { return Ok(None) };
@@ -295,9 +315,13 @@ impl RedisBackend {
                 .inner
                 .swap
                 .key(&key)
+                .key(&k.inflight)
+                .key(&k.jobs)
                 .arg(&old)
                 .arg(&new)
-                .arg(&self.inner.keys.events)
+                .arg(&k.events)
+                .arg(&k.group)
+                .arg(if release { id } else { "" })
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -351,34 +375,70 @@ impl RedisBackend {
         serde_json::from_str(&raw).map_err(|e| tracing::error!(error = %e, "dropping unreadable job")).ok()
     }
 
+    /// Turn claimed stream entries into jobs: drop unreadable entries and work whose
+    /// task is gone or finished (cancelled while queued), record the rest as in flight.
     async fn take(
         &self,
         worker: &str,
-        entry: &redis::streams::StreamId,
+        entries: &[redis::streams::StreamId],
         redelivered: bool,
-    ) -> Result<Option<Job>, BackendError> {
-        let Some(mut job) = Self::parse_job(entry) else {
-            self.discard(&entry.id).await?;
-            return Ok(None);
+    ) -> Result<Vec<Job>, BackendError> {
+        let k = &self.inner.keys;
+        let mut conn = self.conn();
+        let parsed: Vec<(&str, Option<Job>)> = entries.iter().map(|e| (e.id.as_str(), Self::parse_job(e))).collect();
+        let keys: Vec<String> = parsed.iter().filter_map(|(_, j)| j.as_ref().map(|j| k.task(&j.task_id))).collect();
+        let raws: Vec<Option<String>> = if keys.is_empty() {
+            Vec::new()
+        } else {
+            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(unavailable)?
         };
-        // Work whose task is gone or already finished (cancelled while queued) is dropped.
-        let live = self.get(&job.task_id).await?.is_some_and(|r| !r.status.is_terminal());
-        if !live {
-            self.discard(&entry.id).await?;
-            return Ok(None);
+        let mut raws = raws.into_iter();
+        let mut jobs = Vec::new();
+        let mut dead = Vec::new();
+        let mut inflight: Vec<(String, String)> = Vec::new();
+        for (entry, job) in parsed {
+            let Some(mut job) = job else {
+                dead.push(entry.to_string());
+                continue;
+            };
+            let live = match raws.next().flatten() {
+                Some(raw) => !decode(&raw)?.status.is_terminal(),
+                None => false,
+            };
+            if !live {
+                dead.push(entry.to_string());
+                continue;
+            }
+            if redelivered {
+                job.attempt += 1;
+                tracing::warn!(task_id = %job.task_id, attempt = job.attempt, worker, "redelivering job whose worker stopped heartbeating");
+            }
+            inflight.push((job.task_id.clone(), entry.to_string()));
+            jobs.push(job);
         }
-        if redelivered {
-            job.attempt += 1;
-            tracing::warn!(task_id = %job.task_id, attempt = job.attempt, worker, "redelivering job whose worker stopped heartbeating");
+        let mut pipe = redis::pipe();
+        for entry in &dead {
+            pipe.cmd("XACK").arg(&k.jobs).arg(&k.group).arg(entry).ignore();
+            pipe.cmd("XDEL").arg(&k.jobs).arg(entry).ignore();
         }
-        let _: () = self.conn().hset(&self.inner.keys.inflight, &job.task_id, &entry.id).await.map_err(unavailable)?;
-        Ok(Some(job))
+        if !inflight.is_empty() {
+            pipe.hset_multiple(&k.inflight, &inflight).ignore();
+        }
+        if !dead.is_empty() || !inflight.is_empty() {
+            pipe.query_async::<()>(&mut conn).await.map_err(unavailable)?;
+        }
+        Ok(jobs)
     }
 }
 
 impl RedisBackend {
     /// One round of claiming: due retries, stale work, then a short blocking read.
-    async fn claim_once(&self, worker: &str, deadline: tokio::time::Instant) -> Result<Option<Job>, BackendError> {
+    async fn claim_once(
+        &self,
+        worker: &str,
+        max: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<Job>, BackendError> {
         let k = &self.inner.keys;
         let mut conn = self.conn();
         let _: i64 = self
@@ -399,13 +459,13 @@ impl RedisBackend {
             .arg(idle)
             .arg("0-0")
             .arg("COUNT")
-            .arg(1)
+            .arg(max)
             .query_async(&mut conn)
             .await;
         match stale {
             Ok(reply) => {
-                if let Some(entry) = reply.claimed.first() {
-                    return self.take(worker, entry, true).await;
+                if !reply.claimed.is_empty() {
+                    return self.take(worker, &reply.claimed, true).await;
                 }
             }
             Err(e) if e.to_string().contains("NOGROUP") => self.ensure_group().await?,
@@ -420,7 +480,7 @@ impl RedisBackend {
             .arg(&k.group)
             .arg(worker)
             .arg("COUNT")
-            .arg(1)
+            .arg(max)
             .arg("BLOCK")
             .arg(block_ms)
             .arg("STREAMS")
@@ -434,33 +494,15 @@ impl RedisBackend {
                 *self.inner.blocking.lock().await = None;
                 if e.to_string().contains("NOGROUP") {
                     self.ensure_group().await?;
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
                 return Err(unavailable(e));
             }
         };
-        match reply.as_ref().and_then(|r| r.keys.first()).and_then(|key| key.ids.first()) {
-            Some(entry) => self.take(worker, entry, false).await,
-            None => Ok(None),
+        match reply.as_ref().and_then(|r| r.keys.first()) {
+            Some(key) => self.take(worker, &key.ids, false).await,
+            None => Ok(Vec::new()),
         }
-    }
-
-    /// Drop a stream entry for good.
-    async fn discard(&self, entry: &str) -> Result<(), BackendError> {
-        let k = &self.inner.keys;
-        redis::pipe()
-            .cmd("XACK")
-            .arg(&k.jobs)
-            .arg(&k.group)
-            .arg(entry)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&k.jobs)
-            .arg(entry)
-            .ignore()
-            .query_async::<()>(&mut self.conn())
-            .await
-            .map_err(unavailable)
     }
 }
 
@@ -533,14 +575,12 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
-    async fn claim(&self, worker: &str, wait: Duration) -> Result<Option<Job>, BackendError> {
+    async fn claim_batch(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Job>, BackendError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            if let Some(job) = self.claim_once(worker, deadline).await? {
-                return Ok(Some(job));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
+            let jobs = self.claim_once(worker, max.max(1), deadline).await?;
+            if !jobs.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(jobs);
             }
         }
     }
@@ -585,12 +625,15 @@ impl Backend for RedisBackend {
 
     async fn complete(&self, task_id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, BackendError> {
         let rec = self
-            .modify(task_id, |rec| {
+            .swap(task_id, true, |rec| {
                 rec.finish(outcome.clone());
                 true
             })
             .await?;
-        self.release(task_id).await?;
+        // Terminal already (cancelled, say) or expired: nothing was swapped; release the job anyway.
+        if rec.as_ref().is_none_or(|r| r.outcome.as_ref() != Some(&outcome)) {
+            self.release(task_id).await?;
+        }
         Ok(rec)
     }
 

@@ -112,11 +112,13 @@ impl<T: DeserializeOwned + JsonSchema + Send + 'static> FromCall for Args<T> {
 ///
 /// ```
 /// use ferry_server::{Server, State, ToolDef};
-/// struct Counter(std::sync::atomic::AtomicU64);
+/// struct Counter {
+///     hits: std::sync::atomic::AtomicU64,
+/// }
 /// let server = Server::builder("demo", "1.0")
-///     .state(Counter(Default::default()))
+///     .state(Counter { hits: Default::default() })
 ///     .tool(ToolDef::new("hits").handler(|s: State<Counter>| async move {
-///         s.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+///         s.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 ///     }))
 ///     .build()
 ///     .unwrap();

@@ -211,8 +211,10 @@ async fn update(shared: &Shared, call: &Call, rec: TaskRecord) -> Reply {
 }
 
 /// `tasks/result` (Form A): wait for the end, delivering input requests on this stream meanwhile.
-async fn result(shared: &Arc<Shared>, call: &Call, mut rec: TaskRecord) -> Reply {
+async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
+    // Subscribe before reading again, so a change between the two cannot be missed.
     let mut events = shared.backend.subscribe();
+    let mut rec = shared.backend.get(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?;
     let mut mine: Vec<(String, String)> = Vec::new();
     let outcome = loop {
         if rec.status.is_terminal() {

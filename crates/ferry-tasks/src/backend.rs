@@ -92,8 +92,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Store a new `working` task and queue its job. When this returns, `get` finds it.
     async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), BackendError>;
 
+    /// Take up to `max` jobs for `worker`, waiting up to `wait` for at least one.
+    /// Returns an empty list when none came in time.
+    async fn claim_batch(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Job>, BackendError>;
+
     /// Take the next job for `worker`, waiting up to `wait` for one.
-    async fn claim(&self, worker: &str, wait: Duration) -> Result<Option<Job>, BackendError>;
+    async fn claim(&self, worker: &str, wait: Duration) -> Result<Option<Job>, BackendError> {
+        Ok(self.claim_batch(worker, 1, wait).await?.into_iter().next())
+    }
 
     /// Tell the backend `worker` still runs `task_id` (so it is not redelivered).
     async fn heartbeat(&self, worker: &str, task_id: &str) -> Result<(), BackendError>;

@@ -214,7 +214,7 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    async fn claim(&self, worker: &str, wait: Duration) -> Result<Option<Job>, BackendError> {
+    async fn claim_batch(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Job>, BackendError> {
         let deadline = Instant::now() + wait;
         loop {
             let notified = self.inner.work.notified();
@@ -223,20 +223,26 @@ impl Backend for MemoryBackend {
             {
                 let mut st = self.state();
                 st.promote(self.inner.config.redelivery_timeout);
-                while let Some(job) = st.queue.pop_front() {
+                let mut jobs = Vec::new();
+                let now = now_ms();
+                while jobs.len() < max.max(1) {
+                    let Some(job) = st.queue.pop_front() else { break };
                     // Skip work whose task is gone or already finished (cancelled while queued).
-                    let live = st.live(&job.task_id, now_ms()).is_some_and(|r| !r.status.is_terminal());
+                    let live = st.live(&job.task_id, now).is_some_and(|r| !r.status.is_terminal());
                     if !live {
                         continue;
                     }
                     st.inflight.insert(job.task_id.clone(), InFlight { job: job.clone(), last_beat: Instant::now() });
                     tracing::trace!(worker, task_id = %job.task_id, "claimed");
-                    return Ok(Some(job));
+                    jobs.push(job);
+                }
+                if !jobs.is_empty() {
+                    return Ok(jobs);
                 }
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(None);
+                return Ok(Vec::new());
             }
             // Wake for new work, or periodically to promote delayed / stale jobs.
             let tick = (deadline - now).min(Duration::from_millis(250));

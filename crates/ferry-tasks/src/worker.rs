@@ -215,20 +215,34 @@ impl Worker {
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                 _ = shutdown.cancelled() => break,
             };
+            // Claim as many jobs as there are free slots (one round trip for a batch).
+            let max = 1 + permits.available_permits().min(31);
             let claimed = tokio::select! {
-                c = this.backend.claim(&this.config.name, this.config.claim_wait) => c,
+                c = this.backend.claim_batch(&this.config.name, max, this.config.claim_wait) => c,
                 _ = shutdown.cancelled() => break,
             };
             match claimed {
-                Ok(Some(job)) => {
-                    let this = this.clone();
-                    let running = running.clone();
-                    tokio::spawn(async move {
-                        this.run_job(job, running).await;
-                        drop(permit);
-                    });
+                Ok(jobs) => {
+                    let mut permit = Some(permit);
+                    for job in jobs {
+                        // The first job uses the slot we hold; the others take free ones.
+                        let slot = match permit.take() {
+                            Some(p) => Some(p),
+                            None => permits.clone().try_acquire_owned().ok(),
+                        };
+                        let Some(slot) = slot else {
+                            // Cannot happen while this loop is the only taker of slots; be safe anyway.
+                            let _ = this.backend.requeue(&this.config.name, job, Duration::ZERO).await;
+                            continue;
+                        };
+                        let this = this.clone();
+                        let running = running.clone();
+                        tokio::spawn(async move {
+                            this.run_job(job, running).await;
+                            drop(slot);
+                        });
+                    }
                 }
-                Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "claim failed; retrying");
                     tokio::select! {
