@@ -1,0 +1,513 @@
+//! The client: connect, negotiate, call.
+
+use crate::error::ClientError;
+use crate::task::{TaskHandle, TaskInfo};
+use crate::transport::{Hints, HttpTransport, StdioTransport, Transport};
+use ferry_protocol::tasks::EXTENSION_ID;
+use ferry_protocol::types::{CallToolResult, GetPromptResult, Implementation, ReadResourceResult, Tool};
+use ferry_protocol::version::{
+    LATEST_HANDSHAKE, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, MODERN,
+};
+use ferry_protocol::{ErrorCode, ErrorObject, Message, Notification, Request, RequestId, Response, TaskSupport};
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, mpsc};
+
+/// Which protocol era to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Probe with `server/discover` (2026-07-28); fall back to `initialize` (2025-11-25).
+    #[default]
+    Auto,
+    /// Always `initialize` (2025-11-25 and tasks Form A).
+    Handshake,
+    /// Always stateless 2026-07-28 (tasks Form B).
+    Modern,
+}
+
+/// Answers a request from the server (`elicitation/create`, `sampling/createMessage`).
+pub type InputHandler = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, ErrorObject>> + Send + Sync>;
+
+/// How to connect.
+///
+/// ```
+/// use ferry_client::{ClientOptions, Mode};
+/// use serde_json::json;
+/// let options = ClientOptions::default()
+///     .mode(Mode::Handshake)
+///     .on_elicit(|_request| async { Ok(json!({"action": "accept", "content": {"name": "Ada"}})) });
+/// ```
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    pub(crate) mode: Mode,
+    pub(crate) info: Option<Implementation>,
+    pub(crate) elicit: Option<InputHandler>,
+    pub(crate) sample: Option<InputHandler>,
+}
+
+impl ClientOptions {
+    /// Choose the protocol era.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// Name and version sent to the server.
+    pub fn client_info(mut self, name: &str, version: &str) -> Self {
+        self.info = Some(Implementation::new(name, version));
+        self
+    }
+    /// Answer `elicitation/create` (also declares the `elicitation` capability).
+    pub fn on_elicit<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        self.elicit = Some(Arc::new(move |v| Box::pin(f(v))));
+        self
+    }
+    /// Answer `sampling/createMessage` (also declares the `sampling` capability).
+    pub fn on_sample<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        self.sample = Some(Arc::new(move |v| Box::pin(f(v))));
+        self
+    }
+}
+
+/// A connection to an MCP server.
+///
+/// Cheap to clone. Requests may run concurrently.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), ferry_client::ClientError> {
+/// use ferry_client::{Client, ClientOptions};
+/// use serde_json::json;
+/// let client = Client::connect_http("http://127.0.0.1:8765/mcp", ClientOptions::default()).await?;
+/// let task = client.call_tool_task("sleep", json!({"ms": 1000})).await?;
+/// println!("started {:?}", task.id());
+/// let result = task.await?; // call now, fetch later
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    transport: Box<dyn Transport>,
+    pub(crate) modern: bool,
+    protocol_version: Mutex<String>,
+    server_caps: Mutex<Value>,
+    server_info: Mutex<Value>,
+    client_caps: Value,
+    info: Implementation,
+    next_id: AtomicI64,
+    notifications: broadcast::Sender<Notification>,
+    tools: Mutex<HashMap<String, TaskSupport>>,
+    pub(crate) options: ClientOptions,
+}
+
+impl Client {
+    /// Connect to a Streamable HTTP endpoint.
+    pub async fn connect_http(url: &str, options: ClientOptions) -> Result<Client, ClientError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let transport = Box::new(HttpTransport::new(url.to_string(), tx));
+        Self::negotiate(transport, rx, options).await
+    }
+
+    /// Start a server process and talk to it over its stdin/stdout.
+    pub async fn connect_stdio(
+        command: tokio::process::Command,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let transport = Box::new(StdioTransport::spawn(command, tx)?);
+        Self::negotiate(transport, rx, options).await
+    }
+
+    async fn negotiate(
+        transport: Box<dyn Transport>,
+        inbox: mpsc::UnboundedReceiver<Message>,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let mut client_caps = json!({});
+        if options.elicit.is_some() {
+            client_caps["elicitation"] = json!({});
+        }
+        if options.sample.is_some() {
+            client_caps["sampling"] = json!({});
+        }
+        let info =
+            options.info.clone().unwrap_or_else(|| Implementation::new("ferry-client", env!("CARGO_PKG_VERSION")));
+        let (notifications, _) = broadcast::channel(1024);
+        let make = |modern: bool, transport: Box<dyn Transport>| {
+            Arc::new(Inner {
+                transport,
+                modern,
+                protocol_version: Mutex::new(if modern { MODERN.into() } else { String::new() }),
+                server_caps: Mutex::new(json!({})),
+                server_info: Mutex::new(json!({})),
+                client_caps: client_caps.clone(),
+                info: info.clone(),
+                next_id: AtomicI64::new(1),
+                notifications: notifications.clone(),
+                tools: Mutex::new(HashMap::new()),
+                options: options.clone(),
+            })
+        };
+        let client = if options.mode == Mode::Handshake {
+            Client { inner: make(false, transport) }
+        } else {
+            let probe = Client { inner: make(true, transport) };
+            match probe.request("server/discover", json!({})).await {
+                Ok(found) if supports_modern(&found) => {
+                    *lock(&probe.inner.server_caps) = found.get("capabilities").cloned().unwrap_or_default();
+                    let info =
+                        found.pointer("/_meta/io.modelcontextprotocol~1serverInfo").or_else(|| found.get("serverInfo"));
+                    *lock(&probe.inner.server_info) = info.cloned().unwrap_or_default();
+                    probe
+                }
+                other if options.mode == Mode::Modern => {
+                    return Err(match other {
+                        Err(e) => e,
+                        Ok(_) => ClientError::Protocol("the server does not speak protocol 2026-07-28".into()),
+                    })
+                }
+                _ => {
+                    // Not a modern server: reuse the transport for a handshake.
+                    let inner = Arc::try_unwrap(probe.inner)
+                        .map_err(|_| ClientError::Protocol("client still in use during negotiation".into()))?;
+                    Client { inner: make(false, inner.transport) }
+                }
+            }
+        };
+        tokio::spawn(serve_inbox(Arc::downgrade(&client.inner), inbox));
+        if !client.inner.modern {
+            client.initialize().await?;
+        }
+        Ok(client)
+    }
+
+    async fn initialize(&self) -> Result<(), ClientError> {
+        let result = self
+            .request(
+                "initialize",
+                json!({"protocolVersion": LATEST_HANDSHAKE, "capabilities": self.inner.client_caps, "clientInfo": self.inner.info}),
+            )
+            .await?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ClientError::Protocol("initialize result has no protocolVersion".into()))?;
+        *lock(&self.inner.protocol_version) = version.to_string();
+        *lock(&self.inner.server_caps) = result.get("capabilities").cloned().unwrap_or_default();
+        *lock(&self.inner.server_info) = result.get("serverInfo").cloned().unwrap_or_default();
+        self.notify("notifications/initialized", json!({})).await?;
+        self.inner.transport.listen(self.hints(None)).await;
+        Ok(())
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol_version(&self) -> String {
+        lock(&self.inner.protocol_version).clone()
+    }
+
+    /// Whether this is a stateless 2026-07-28 connection (tasks Form B).
+    pub fn is_modern(&self) -> bool {
+        self.inner.modern
+    }
+
+    /// The server's capabilities.
+    pub fn server_capabilities(&self) -> Value {
+        lock(&self.inner.server_caps).clone()
+    }
+
+    /// The server's name and version.
+    pub fn server_info(&self) -> Value {
+        lock(&self.inner.server_info).clone()
+    }
+
+    /// Notifications from the server (progress, logs, task status...).
+    pub fn notifications(&self) -> broadcast::Receiver<Notification> {
+        self.inner.notifications.subscribe()
+    }
+
+    pub(crate) fn hints(&self, name: Option<&str>) -> Hints {
+        let version = lock(&self.inner.protocol_version).clone();
+        Hints {
+            protocol_version: (!version.is_empty()).then_some(version),
+            name: name.map(str::to_string),
+            method_header: self.inner.modern,
+        }
+    }
+
+    fn with_meta(&self, mut params: Value) -> Value {
+        if !self.inner.modern {
+            return params;
+        }
+        let mut caps = self.inner.client_caps.clone();
+        caps["extensions"] = json!({ EXTENSION_ID: {} });
+        if !params.is_object() {
+            params = json!({});
+        }
+        let meta = params.as_object_mut().and_then(|p| {
+            p.entry("_meta").or_insert_with(|| json!({}));
+            p.get_mut("_meta").and_then(Value::as_object_mut)
+        });
+        if let Some(m) = meta {
+            m.insert(META_PROTOCOL_VERSION.into(), json!(MODERN));
+            m.insert(META_CLIENT_CAPABILITIES.into(), caps);
+            m.insert(META_CLIENT_INFO.into(), json!(self.inner.info));
+        }
+        params
+    }
+
+    /// Send any request; returns its result or the server's error.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let name = match method {
+            "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str).map(str::to_string),
+            "resources/read" => params.get("uri").and_then(Value::as_str).map(str::to_string),
+            m if m.starts_with("tasks/") => params.get("taskId").and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        };
+        let id = RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let req = Request::new(id, method, Some(self.with_meta(params)));
+        let resp = self.inner.transport.request(req, self.hints(name.as_deref())).await?;
+        match (resp.result, resp.error) {
+            (_, Some(e)) => Err(ClientError::Rpc(e)),
+            (Some(v), None) => Ok(v),
+            (None, None) => Err(ClientError::Protocol(format!("{method}: empty response"))),
+        }
+    }
+
+    async fn notify(&self, method: &str, params: Value) -> Result<(), ClientError> {
+        self.inner.transport.notify(Notification::new(method, Some(params)), self.hints(None)).await
+    }
+
+    /// All tools (following pagination).
+    pub async fn list_tools(&self) -> Result<Vec<Tool>, ClientError> {
+        let tools: Vec<Tool> = self.list_all("tools/list", "tools").await?;
+        let mut known = lock(&self.inner.tools);
+        for t in &tools {
+            known.insert(t.name.clone(), t.execution.as_ref().map(|e| e.task_support).unwrap_or_default());
+        }
+        Ok(tools)
+    }
+
+    /// Every item of a paginated list method.
+    pub async fn list_all<T: DeserializeOwned>(&self, method: &str, key: &str) -> Result<Vec<T>, ClientError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let page = self.request(method, params).await?;
+            let list = page.get(key).cloned().unwrap_or_else(|| json!([]));
+            items.extend(parse::<Vec<T>>(list)?);
+            match page.get("nextCursor").and_then(Value::as_str) {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Call a tool and wait for its result (a tool error is a result with `is_error`).
+    ///
+    /// When the server decides to run it as a task anyway (it may, on the 2026-07-28
+    /// wire), the task is followed to its end.
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<CallToolResult, ClientError> {
+        self.complete("tools/call", json!({"name": name, "arguments": arguments})).await
+    }
+
+    /// A plain request whose answer may still be a task (modern wire): wait for it.
+    async fn complete<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, ClientError> {
+        let result = self.request(method, params).await?;
+        if result.get("resultType").and_then(Value::as_str) == Some("task") {
+            let info = TaskInfo::from_wire(&result)?;
+            return TaskHandle::<T>::attach(self.clone(), info.task_id, None).result().await;
+        }
+        parse(result)
+    }
+
+    /// Call a tool as a task: returns at once with a handle to await, poll or cancel.
+    /// A server may still answer at once; the handle then holds the result.
+    pub async fn call_tool_task(
+        &self,
+        name: &str,
+        arguments: Value,
+    ) -> Result<TaskHandle<CallToolResult>, ClientError> {
+        if !self.inner.modern {
+            let support = self.tool_support(name).await?;
+            if support == TaskSupport::Forbidden {
+                return Err(ClientError::TaskForbidden(name.to_string()));
+            }
+        }
+        self.start_task("tools/call", json!({"name": name, "arguments": arguments})).await
+    }
+
+    /// Get a prompt.
+    pub async fn get_prompt(&self, name: &str, arguments: Value) -> Result<GetPromptResult, ClientError> {
+        self.complete("prompts/get", json!({"name": name, "arguments": arguments})).await
+    }
+
+    /// Get a prompt as a task (2025-11-25 servers that declare it).
+    pub async fn get_prompt_task(
+        &self,
+        name: &str,
+        arguments: Value,
+    ) -> Result<TaskHandle<GetPromptResult>, ClientError> {
+        self.start_task("prompts/get", json!({"name": name, "arguments": arguments})).await
+    }
+
+    /// Read a resource.
+    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, ClientError> {
+        self.complete("resources/read", json!({"uri": uri})).await
+    }
+
+    /// Read a resource as a task (2025-11-25 servers that declare it).
+    pub async fn read_resource_task(&self, uri: &str) -> Result<TaskHandle<ReadResourceResult>, ClientError> {
+        self.start_task("resources/read", json!({"uri": uri})).await
+    }
+
+    /// A handle on an existing task, by id: fetch later, even from another process
+    /// (in the 2025-11-25 era the task belongs to the session that created it).
+    pub fn task<T: DeserializeOwned>(&self, id: &str) -> TaskHandle<T> {
+        TaskHandle::attach(self.clone(), id.to_string(), None)
+    }
+
+    /// One page of this client's tasks (2025-11-25 `tasks/list`).
+    pub async fn list_tasks(&self, cursor: Option<&str>) -> Result<(Vec<TaskInfo>, Option<String>), ClientError> {
+        let params = match cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        let page = self.request("tasks/list", params).await?;
+        let tasks = page
+            .get("tasks")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(TaskInfo::from_wire).collect::<Result<Vec<_>, _>>())
+            .transpose()?
+            .unwrap_or_default();
+        Ok((tasks, page.get("nextCursor").and_then(Value::as_str).map(str::to_string)))
+    }
+
+    async fn tool_support(&self, name: &str) -> Result<TaskSupport, ClientError> {
+        if let Some(s) = lock(&self.inner.tools).get(name) {
+            return Ok(*s);
+        }
+        self.list_tools().await?;
+        lock(&self.inner.tools)
+            .get(name)
+            .copied()
+            .ok_or_else(|| ClientError::Rpc(ErrorObject::invalid_params(format!("Unknown tool: {name}"))))
+    }
+
+    async fn start_task<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        mut params: Value,
+    ) -> Result<TaskHandle<T>, ClientError> {
+        if !self.inner.modern {
+            let caps = self.server_capabilities();
+            let (group, verb) = method.split_once('/').unwrap_or((method, ""));
+            if caps.pointer(&format!("/tasks/requests/{group}/{verb}")).is_none() {
+                return Err(ClientError::NoTaskSupport(method.to_string()));
+            }
+            params["task"] = json!({});
+        }
+        let result = self.request(method, params).await?;
+        if self.inner.modern {
+            return match result.get("resultType").and_then(Value::as_str) {
+                Some("task") => {
+                    let info = TaskInfo::from_wire(&result)?;
+                    Ok(TaskHandle::attach(self.clone(), info.task_id.clone(), None))
+                }
+                _ => Ok(TaskHandle::finished(self.clone(), result)),
+            };
+        }
+        match result.get("task") {
+            Some(task) => {
+                let info = TaskInfo::from_wire(task)?;
+                Ok(TaskHandle::attach(self.clone(), info.task_id.clone(), None))
+            }
+            None => Ok(TaskHandle::finished(self.clone(), result)),
+        }
+    }
+
+    /// Answer a server-to-client request with the user's handlers.
+    pub(crate) async fn answer(&self, method: &str, params: Value) -> Result<Value, ErrorObject> {
+        let handler = match method {
+            "elicitation/create" => self.inner.options.elicit.clone(),
+            "sampling/createMessage" => self.inner.options.sample.clone(),
+            "ping" => return Ok(json!({})),
+            "roots/list" => return Ok(json!({"roots": []})),
+            other => return Err(ErrorObject::method_not_found(other)),
+        };
+        match handler {
+            Some(h) => h(params).await,
+            None => Err(ErrorObject::new(ErrorCode::METHOD_NOT_FOUND, format!("this client does not handle {method}"))),
+        }
+    }
+
+    /// End the session (HTTP DELETE) or the server process (stdio).
+    pub async fn close(&self) {
+        self.inner.transport.close().await;
+    }
+}
+
+fn supports_modern(discover: &Value) -> bool {
+    discover.get("supportedVersions").and_then(Value::as_array).is_some_and(|v| v.iter().any(|x| x == MODERN))
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn parse<T: DeserializeOwned>(v: Value) -> Result<T, ClientError> {
+    serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Handle what the server sends besides responses: fan notifications out,
+/// answer its requests.
+async fn serve_inbox(client: std::sync::Weak<Inner>, mut inbox: mpsc::UnboundedReceiver<Message>) {
+    while let Some(msg) = inbox.recv().await {
+        let Some(inner) = client.upgrade() else { return };
+        let client = Client { inner };
+        match msg {
+            Message::Notification(n) => {
+                let _ = client.inner.notifications.send(n);
+            }
+            Message::Request(req) => {
+                tokio::spawn(async move {
+                    let params = req.params.clone().unwrap_or_else(|| json!({}));
+                    let mut answer = client.answer(&req.method, params.clone()).await;
+                    // Echo the related-task tag so the server can route the answer (2025-11-25).
+                    if let (Ok(Value::Object(map)), Some(meta)) = (&mut answer, params.get("_meta")) {
+                        if let Some(related) = meta.get(ferry_protocol::tasks::META_RELATED_TASK) {
+                            let mut m = Map::new();
+                            m.insert(ferry_protocol::tasks::META_RELATED_TASK.into(), related.clone());
+                            map.entry("_meta").or_insert(Value::Object(m));
+                        }
+                    }
+                    let resp = match answer {
+                        Ok(v) => Response::ok(req.id, v),
+                        Err(e) => Response::err(Some(req.id), e),
+                    };
+                    if let Err(e) = client.inner.transport.respond(resp, client.hints(None)).await {
+                        tracing::warn!(error = %e, "could not answer the server's request");
+                    }
+                });
+            }
+            Message::Response(_) => {}
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Client errors.
+
+use ferry_protocol::ErrorObject;
+
+/// What can go wrong talking to an MCP server.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The connection failed or broke.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The server answered with a JSON-RPC error.
+    #[error("server error: {0}")]
+    Rpc(ErrorObject),
+    /// The server answered something this client cannot read.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+    /// The task ended with an error.
+    #[error("task {task_id} failed: {error}")]
+    TaskFailed {
+        /// The task.
+        task_id: String,
+        /// Its error.
+        error: ErrorObject,
+    },
+    /// The task was cancelled.
+    #[error("task {0} was cancelled")]
+    TaskCancelled(String),
+    /// The task is unknown to the server: expired, never existed, or not ours.
+    #[error("task {0} not found (expired, unknown, or owned by another session)")]
+    TaskNotFound(String),
+    /// The server offers no tasks (for this request type).
+    #[error("the server does not support tasks for {0}")]
+    NoTaskSupport(String),
+    /// The tool does not allow running as a task.
+    #[error("tool '{0}' does not allow task execution")]
+    TaskForbidden(String),
+}
+
+impl ClientError {
+    /// The JSON-RPC error, if the server sent one.
+    pub fn rpc(&self) -> Option<&ErrorObject> {
+        match self {
+            ClientError::Rpc(e) | ClientError::TaskFailed { error: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+}

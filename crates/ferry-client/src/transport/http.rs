@@ -1,0 +1,166 @@
+//! Streamable HTTP.
+
+use super::{Hints, Inbox, Transport};
+use crate::error::ClientError;
+use async_trait::async_trait;
+use ferry_protocol::{Message, Notification, Request, Response};
+use futures::StreamExt;
+use std::sync::Mutex;
+
+pub(crate) struct HttpTransport {
+    http: reqwest::Client,
+    url: String,
+    session: Mutex<Option<String>>,
+    inbox: Inbox,
+}
+
+impl HttpTransport {
+    pub fn new(url: String, inbox: Inbox) -> Self {
+        Self { http: reqwest::Client::new(), url, session: Mutex::new(None), inbox }
+    }
+
+    fn session(&self) -> Option<String> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn post(&self, body: &Message, method: &str, hints: &Hints) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(s) = self.session() {
+            req = req.header("mcp-session-id", s);
+        }
+        if let Some(v) = &hints.protocol_version {
+            req = req.header("mcp-protocol-version", v);
+        }
+        if hints.method_header {
+            req = req.header("mcp-method", method);
+            if let Some(n) = &hints.name {
+                req = req.header("mcp-name", n);
+            }
+        }
+        req.body(body.to_value().to_string())
+    }
+
+    async fn send_only(&self, msg: Message, method: &str, hints: Hints) -> Result<(), ClientError> {
+        let resp = self.post(&msg, method, &hints).send().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(ClientError::Transport(format!("HTTP {} for {method}", resp.status())));
+        }
+        Ok(())
+    }
+}
+
+/// Split an SSE body into the `data` of each event; returns complete events, keeps the rest.
+fn take_events(buf: &mut String) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(end) = buf.find("\n\n") {
+        let event: String = buf.drain(..end + 2).collect();
+        let data: Vec<&str> =
+            event.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.strip_prefix(' ').unwrap_or(d)).collect();
+        if !data.is_empty() {
+            out.push(data.join("\n"));
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Transport for HttpTransport {
+    async fn request(&self, req: Request, hints: Hints) -> Result<Response, ClientError> {
+        let id = req.id.clone();
+        let method = req.method.clone();
+        let resp = self
+            .post(&Message::Request(req), &method, &hints)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(format!("{method}: {e}")))?;
+        if let Some(s) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+            *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.to_string());
+        }
+        let status = resp.status();
+        let sse = resp.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if !sse {
+            let body = resp.bytes().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+            return match Message::parse(&body) {
+                Ok(Message::Response(r)) => Ok(r),
+                _ if !status.is_success() => Err(ClientError::Transport(format!("HTTP {status} for {method}"))),
+                _ => Err(ClientError::Protocol(format!("{method}: not a JSON-RPC response"))),
+            };
+        }
+        // SSE: messages for us, then our response.
+        let mut stream = resp.bytes_stream();
+        let mut buf = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ClientError::Transport(e.to_string()))?;
+            buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            for data in take_events(&mut buf) {
+                match Message::parse(data.as_bytes()) {
+                    Ok(Message::Response(r)) if r.id.as_ref() == Some(&id) => return Ok(r),
+                    Ok(other) => {
+                        let _ = self.inbox.send(other);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "unreadable SSE event"),
+                }
+            }
+        }
+        Err(ClientError::Transport(format!("{method}: the stream ended before the response")))
+    }
+
+    async fn notify(&self, n: Notification, hints: Hints) -> Result<(), ClientError> {
+        let method = n.method.clone();
+        self.send_only(Message::Notification(n), &method, hints).await
+    }
+
+    async fn respond(&self, resp: Response, hints: Hints) -> Result<(), ClientError> {
+        self.send_only(Message::Response(resp), "response", hints).await
+    }
+
+    async fn listen(&self, hints: Hints) {
+        let Some(session) = self.session() else { return };
+        let mut req = self.http.get(&self.url).header("accept", "text/event-stream").header("mcp-session-id", session);
+        if let Some(v) = &hints.protocol_version {
+            req = req.header("mcp-protocol-version", v);
+        }
+        let inbox = self.inbox.clone();
+        tokio::spawn(async move {
+            let Ok(resp) = req.send().await else { return };
+            if !resp.status().is_success() {
+                return;
+            }
+            let mut stream = resp.bytes_stream();
+            let mut buf = String::new();
+            while let Some(Ok(chunk)) = stream.next().await {
+                buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+                for data in take_events(&mut buf) {
+                    if let Ok(m) = Message::parse(data.as_bytes()) {
+                        if inbox.send(m).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    async fn close(&self) {
+        if let Some(s) = self.session() {
+            let _ = self.http.delete(&self.url).header("mcp-session-id", s).send().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_events;
+
+    #[test]
+    fn splits_sse_events() {
+        let mut buf =
+            "event: message\ndata: {\"a\":1}\n\n: keep-alive\n\ndata: x\ndata: y\n\ndata: partial".to_string();
+        assert_eq!(take_events(&mut buf), vec!["{\"a\":1}".to_string(), "x\ny".to_string()]);
+        assert_eq!(buf, "data: partial");
+    }
+}

@@ -1,0 +1,209 @@
+//! The client against the Ferry demo server over Streamable HTTP, in both eras.
+
+use ferry_client::{Client, ClientError, ClientOptions, Mode, TaskStatus};
+use ferry_server::{Context, TaskSupport, ToolDef};
+use futures::StreamExt;
+use serde_json::json;
+
+async fn serve(server: ferry_server::Server) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { server.serve_listener(listener).await });
+    url
+}
+
+async fn demo() -> String {
+    serve(demo::builder().configure(|c| c.poll_interval_ms = 50).build().unwrap()).await
+}
+
+async fn connect(url: &str, mode: Mode) -> Client {
+    let c = Client::connect_http(url, ClientOptions::default().mode(mode)).await.unwrap();
+    assert_eq!(c.is_modern(), mode == Mode::Modern);
+    c
+}
+
+fn text(r: &ferry_client::CallToolResult) -> &str {
+    r.content[0].as_text().unwrap()
+}
+
+#[tokio::test]
+async fn auto_mode_picks_the_stateless_protocol_on_a_ferry_server() {
+    let url = demo().await;
+    let c = Client::connect_http(&url, ClientOptions::default()).await.unwrap();
+    assert!(c.is_modern());
+    assert_eq!(c.protocol_version(), "2026-07-28");
+    assert_eq!(c.server_info()["name"], "ferry-demo");
+}
+
+#[tokio::test]
+async fn handshake_mode_negotiates_2025_11_25_and_lists_task_support() {
+    let url = demo().await;
+    let c = connect(&url, Mode::Handshake).await;
+    assert_eq!(c.protocol_version(), "2025-11-25");
+    let tools = c.list_tools().await.unwrap();
+    let must = tools.iter().find(|t| t.name == "must_task").unwrap();
+    assert_eq!(must.execution.as_ref().unwrap().task_support, TaskSupport::Required);
+    assert!(c.server_capabilities().pointer("/tasks/requests/tools/call").is_some());
+}
+
+#[tokio::test]
+async fn direct_calls_in_both_eras() {
+    let url = demo().await;
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let c = connect(&url, mode).await;
+        assert_eq!(text(&c.call_tool("add", json!({"a": 2, "b": 3})).await.unwrap()), "5");
+        let failed = c.call_tool("fail", json!({"message": "boom"})).await.unwrap();
+        assert!(failed.is_error);
+        assert_eq!(text(&failed), "boom");
+        let prompt = c.get_prompt("greet", json!({"name": "Ada"})).await.unwrap();
+        assert!(prompt.messages[0].content.as_text().unwrap().contains("Ada"));
+        let res = c.read_resource("ferry://demo/greeting/Ada").await.unwrap();
+        assert_eq!(res.contents[0].text.as_deref(), Some("Hello, Ada!"));
+        match c.call_tool("nope", json!({})).await {
+            Err(ClientError::Rpc(e)) => assert_eq!(e.code, -32602),
+            other => panic!("{mode:?}: expected -32602, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn task_handles_await_the_typed_result_in_both_eras() {
+    let url = demo().await;
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let c = connect(&url, mode).await;
+        let task = c.call_tool_task("add", json!({"a": 20, "b": 22})).await.unwrap();
+        assert!(task.id().is_some(), "{mode:?}: a task was created");
+        assert_eq!(text(&task.await.unwrap()), "42");
+        let task = c.call_tool_task("must_task", json!({"x": 21})).await.unwrap();
+        assert_eq!(text(&task.await.unwrap()), "42");
+        // A tool error is a result with is_error, in both eras.
+        let task = c.call_tool_task("fail", json!({"message": "nope"})).await.unwrap();
+        let r = task.await.unwrap();
+        assert!(r.is_error, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn status_stream_reports_progress_and_ends_terminal() {
+    let url = demo().await;
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let c = connect(&url, mode).await;
+        let task = c.call_tool_task("progress", json!({"steps": 3, "delay_ms": 150})).await.unwrap();
+        let states: Vec<_> = task.status().map(|s| s.unwrap()).collect().await;
+        let last = states.last().unwrap();
+        assert_eq!(last.status, TaskStatus::Completed, "{mode:?}: {states:?}");
+        assert!(
+            states.iter().any(|s| s.status_message.as_deref().is_some_and(|m| m.starts_with("step "))),
+            "{mode:?}: {states:?}"
+        );
+        assert_eq!(text(&task.result().await.unwrap()), "done 3");
+    }
+}
+
+#[tokio::test]
+async fn cancel_ends_the_task_cancelled() {
+    let url = demo().await;
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let c = connect(&url, mode).await;
+        let task = c.call_tool_task("sleep", json!({"ms": 600_000})).await.unwrap();
+        let after = task.cancel().await.unwrap();
+        assert_eq!(after.status, TaskStatus::Cancelled, "{mode:?}");
+        match task.await {
+            Err(ClientError::TaskCancelled(_)) => {}
+            other => panic!("{mode:?}: expected TaskCancelled, got {:?}", other.map(|r| r.content)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn forbidden_tools_and_unknown_tasks_are_typed_errors() {
+    let url = demo().await;
+    let c = connect(&url, Mode::Handshake).await;
+    assert!(matches!(c.call_tool_task("no_task", json!({"x": 1})).await, Err(ClientError::TaskForbidden(_))));
+    let ghost = c.task::<ferry_client::CallToolResult>("0000000000000000000000000");
+    assert!(matches!(ghost.get().await, Err(ClientError::TaskNotFound(_))));
+    assert!(matches!(ghost.result().await, Err(ClientError::TaskNotFound(_))));
+    // The modern server runs a forbidden tool synchronously: the handle holds the result already.
+    let m = connect(&url, Mode::Modern).await;
+    let handle = m.call_tool_task("no_task", json!({"x": 4})).await.unwrap();
+    assert!(handle.id().is_none());
+    assert_eq!(text(&handle.await.unwrap()), "8");
+}
+
+#[tokio::test]
+async fn a_task_can_be_fetched_later_by_id() {
+    let url = demo().await;
+    // Stateless era: any client holding the id can fetch it.
+    let first = connect(&url, Mode::Modern).await;
+    let id = first.call_tool_task("sleep", json!({"ms": 100})).await.unwrap().id().unwrap().to_string();
+    drop(first);
+    let later = connect(&url, Mode::Modern).await;
+    let r = later.task::<ferry_client::CallToolResult>(&id).await.unwrap();
+    assert_eq!(text(&r), "slept 100");
+    // Session era: the task belongs to its session; re-attach on the same client.
+    let c = connect(&url, Mode::Handshake).await;
+    let id = c.call_tool_task("add", json!({"a": 1, "b": 1})).await.unwrap().id().unwrap().to_string();
+    assert_eq!(text(&c.task::<ferry_client::CallToolResult>(&id).await.unwrap()), "2");
+    let other = connect(&url, Mode::Handshake).await;
+    assert!(matches!(other.task::<ferry_client::CallToolResult>(&id).get().await, Err(ClientError::TaskNotFound(_))));
+}
+
+#[tokio::test]
+async fn list_tasks_pages_through_own_tasks() {
+    let url = serve(demo::builder().configure(|c| c.page_size = 2).build().unwrap()).await;
+    let c = connect(&url, Mode::Handshake).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(c.call_tool_task("add", json!({"a": i, "b": 0})).await.unwrap().id().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let (tasks, next) = c.list_tasks(cursor.as_deref()).await.unwrap();
+        assert!(tasks.len() <= 2);
+        seen.extend(tasks.into_iter().map(|t| t.task_id));
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test]
+async fn prompts_and_resources_as_tasks() {
+    let url = demo().await;
+    let c = connect(&url, Mode::Handshake).await;
+    let p = c.get_prompt_task("greet", json!({"name": "Ada"})).await.unwrap();
+    assert!(p.id().is_some());
+    assert!(p.await.unwrap().messages[0].content.as_text().unwrap().contains("Ada"));
+    let r = c.read_resource_task("ferry://demo/readme").await.unwrap();
+    assert!(r.await.unwrap().contents[0].text.as_deref().unwrap().contains("Ferry demo"));
+}
+
+#[tokio::test]
+async fn input_requests_are_answered_by_the_callback_in_both_eras() {
+    let server = ferry_server::Server::builder("ask", "1")
+        .configure(|c| c.poll_interval_ms = 50)
+        .tool(ToolDef::new("ask").task_support(TaskSupport::Optional).handler(|cx: Context| async move {
+            let answer =
+                cx.elicit("Your name?", json!({"type": "object", "properties": {"name": {"type": "string"}}})).await?;
+            Ok::<_, ferry_server::ToolError>(format!("Hello, {}!", answer["content"]["name"].as_str().unwrap_or("?")))
+        }))
+        .build()
+        .unwrap();
+    let url = serve(server).await;
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let options = ClientOptions::default().mode(mode).on_elicit(|req| async move {
+            assert_eq!(req["message"], "Your name?");
+            Ok(json!({"action": "accept", "content": {"name": "Ada"}}))
+        });
+        let c = Client::connect_http(&url, options).await.unwrap();
+        let task = c.call_tool_task("ask", json!({})).await.unwrap();
+        assert_eq!(text(&task.await.unwrap()), "Hello, Ada!", "{mode:?}");
+        // Direct (non-task) calls too: a session request in 2025-11-25, rounds (MRTR) are not done by this client.
+        if mode == Mode::Handshake {
+            assert_eq!(text(&c.call_tool("ask", json!({})).await.unwrap()), "Hello, Ada!");
+        }
+    }
+}
