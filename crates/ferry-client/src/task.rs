@@ -32,6 +32,9 @@ pub struct TaskInfo {
     pub ttl_ms: Option<u64>,
     /// Suggested polling interval in ms.
     pub poll_interval_ms: Option<u64>,
+    /// Latest progress `(progress, total)`, when the server shares it
+    /// (Ferry servers do, under `_meta["ferrymcp.dev/progress"]`).
+    pub progress: Option<(f64, Option<f64>)>,
     /// Form B details: `result`, `error`, `inputRequests` (empty in Form A).
     pub details: Map<String, Value>,
 }
@@ -59,6 +62,9 @@ impl TaskInfo {
             last_updated_at: s("lastUpdatedAt").unwrap_or_default(),
             ttl_ms: n("ttlMs", "ttl"),
             poll_interval_ms: n("pollIntervalMs", "pollInterval"),
+            progress: v
+                .pointer("/_meta/ferrymcp.dev~1progress")
+                .and_then(|p| Some((p.get("progress")?.as_f64()?, p.get("total").and_then(Value::as_f64)))),
             details,
         })
     }
@@ -138,12 +144,12 @@ impl<T: DeserializeOwned> TaskHandle<T> {
         };
         tokio::spawn(async move {
             let mut notes = handle.client.notifications();
-            let mut last: Option<(TaskStatus, Option<String>)> = None;
+            let mut last: Option<(TaskStatus, Option<String>, Option<u64>)> = None;
             let mut info = handle.get().await;
             loop {
                 match info {
                     Ok(ref i) => {
-                        let key = (i.status, i.status_message.clone());
+                        let key = (i.status, i.status_message.clone(), i.progress.map(|p| p.0.to_bits()));
                         if last.as_ref() != Some(&key) {
                             last = Some(key);
                             if tx.send(Ok(i.clone())).await.is_err() {

@@ -47,6 +47,19 @@ fn form_a_status(rec: &TaskRecord) -> TaskStatus {
     }
 }
 
+/// `_meta` key carrying numeric progress on task objects (vendor key: the
+/// `io.modelcontextprotocol/` prefix is reserved). Lets clients draw a progress bar
+/// without a notification stream.
+pub const META_PROGRESS: &str = "ferrymcp.dev/progress";
+
+fn with_progress(mut v: Value, rec: &TaskRecord) -> Value {
+    if let (Some(p), Some(obj)) = (&rec.progress, v.as_object_mut()) {
+        let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+        meta[META_PROGRESS] = json!({"progress": p.progress, "total": p.total});
+    }
+    v
+}
+
 /// Encode a record as a Form A task.
 pub(crate) fn form_a(rec: &TaskRecord) -> Value {
     let status = form_a_status(rec);
@@ -63,6 +76,7 @@ pub(crate) fn form_a(rec: &TaskRecord) -> Value {
         ttl: rec.ttl_ms,
         poll_interval: Some(rec.poll_interval_ms),
     })
+    .map(|v| with_progress(v, rec))
     .unwrap_or(Value::Null)
 }
 
@@ -93,6 +107,7 @@ pub(crate) fn form_b(rec: &TaskRecord, detailed: bool) -> Value {
         poll_interval_ms: Some(rec.poll_interval_ms),
         extra,
     })
+    .map(|v| with_progress(v, rec))
     .unwrap_or(Value::Null)
 }
 

@@ -1,5 +1,6 @@
 //! The `ferry` command line as a library: give your own server binary the same
-//! `serve` and `worker` subcommands.
+//! `serve` and `worker` subcommands (plus the client commands `call`, `tools`
+//! and `tasks`, which work against any MCP server).
 //!
 //! A Ferry deployment on Redis runs one binary in two roles: `serve` answers
 //! MCP requests (and may run no handlers itself), `worker` claims task jobs
@@ -19,6 +20,8 @@
 //! my-server serve  --redis redis://cache:6379 --no-local-worker   # front end
 //! my-server worker --redis redis://cache:6379 --concurrency 32    # on each worker machine
 //! ```
+
+pub mod remote;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use ferry_redis::{RedisBackend, RedisConfig};
@@ -45,6 +48,13 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run task handlers for jobs queued in Redis.
     Worker(WorkerArgs),
+    /// Call a tool on an MCP server (`--task --wait` to follow a background task).
+    Call(remote::CallArgs),
+    /// List a server's tools.
+    Tools(remote::Target),
+    /// Inspect tasks on a server.
+    #[command(subcommand)]
+    Tasks(remote::TasksCommand),
 }
 
 /// Where tasks live.
@@ -102,9 +112,14 @@ pub fn run(builder: ServerBuilder) -> ExitCode {
 
 /// Run an already parsed command line.
 pub fn run_cli(builder: ServerBuilder, cli: Cli) -> ExitCode {
+    // Servers and workers log what they do; client commands stay quiet unless asked (RUST_LOG).
+    let default_level = match cli.command {
+        Command::Serve(_) | Command::Worker(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()))
         .try_init()
         .ok();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -118,6 +133,9 @@ pub fn run_cli(builder: ServerBuilder, cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(builder, args).await,
             Command::Worker(args) => worker(builder, args).await,
+            Command::Call(args) => remote::call(args).await,
+            Command::Tools(target) => remote::tools(target).await,
+            Command::Tasks(cmd) => remote::tasks(cmd).await,
         }
     });
     match result {

@@ -1,0 +1,141 @@
+//! The `ferry` command line as a new user runs it (the session shown in the README):
+//! serve in one terminal, call tools and follow tasks from another.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ferry serve --addr 127.0.0.1:0`, reading the bound address from its log.
+fn serve() -> Served {
+    let mut child = Command::new(FERRY)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferry serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let url = loop {
+        let line = lines.next().expect("serve exited").expect("line");
+        if let Some(rest) = line.split("MCP at ").nth(1) {
+            break rest.split(',').next().unwrap_or_default().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Served { child, url }
+}
+
+fn ferry(args: &[&str]) -> Output {
+    Command::new(FERRY).args(args).output().expect("ferry runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn call_a_tool() {
+    let s = serve();
+    let out = ferry(&["call", &s.url, "add", "a=2", "b=3"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "5");
+}
+
+#[test]
+fn tool_errors_and_bad_arguments_fail_the_command_with_a_message() {
+    let s = serve();
+    let out = ferry(&["call", &s.url, "fail", "message=boom"]);
+    assert!(!out.status.success());
+    assert_eq!(stdout(&out), "boom");
+    let out = ferry(&["call", &s.url, "add", "a=x", "b=1"]);
+    assert!(!out.status.success());
+    assert!(stdout(&out).contains("Invalid arguments"), "{out:?}");
+    let out = ferry(&["call", &s.url, "add", "5"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not key=value"));
+    let out = ferry(&["call", "http://127.0.0.1:9/mcp", "add"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ferry:"), "{out:?}");
+}
+
+#[test]
+fn start_a_task_and_fetch_its_result_from_another_process() {
+    let s = serve();
+    let out = ferry(&["call", &s.url, "sleep", "ms=300", "--task"]);
+    assert!(out.status.success(), "{out:?}");
+    let id = stdout(&out);
+    assert_eq!(id.len(), 26, "a task id: {id}");
+    let got = ferry(&["tasks", "get", &s.url, &id, "--json"]);
+    let info: serde_json::Value = serde_json::from_str(&stdout(&got)).expect("JSON");
+    assert_eq!(info["taskId"], id.as_str());
+    let result = ferry(&["tasks", "result", &s.url, &id]);
+    assert_eq!(stdout(&result), "slept 300");
+}
+
+#[test]
+fn wait_follows_a_long_task_to_its_result() {
+    let s = serve();
+    let out = ferry(&["call", &s.url, "progress", "steps=3", "delay_ms=100", "--task", "--wait"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "done 3");
+}
+
+#[test]
+fn cancel_a_task() {
+    let s = serve();
+    let id = stdout(&ferry(&["call", &s.url, "sleep", "ms=600000", "--task"]));
+    let out = ferry(&["tasks", "cancel", &s.url, &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).contains("cancelled"), "{out:?}");
+    let out = ferry(&["tasks", "result", &s.url, &id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cancelled"), "{out:?}");
+}
+
+#[test]
+fn ctrl_c_while_waiting_cancels_the_task() {
+    let s = serve();
+    let mut child = Command::new(FERRY)
+        .args(["call", &s.url, "sleep", "ms=600000", "--task", "--wait"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferry call");
+    // Wait until the task is announced, then interrupt.
+    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let started = err.by_ref().map_while(Result::ok).find(|l| l.contains("started")).expect("task announced");
+    let id = started.split_whitespace().nth(2).expect("id").to_string();
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    let out = child.wait_with_output().expect("exits");
+    assert_eq!(out.status.code(), Some(130), "{out:?} {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("cancelled task")), "{rest:?}");
+    assert!(stdout(&out).contains("cancelled"));
+    let state = stdout(&ferry(&["tasks", "get", &s.url, &id]));
+    assert!(state.contains("cancelled"), "{state}");
+}
+
+#[test]
+fn list_tools_and_call_a_stdio_server() {
+    let s = serve();
+    let out = ferry(&["tools", &s.url]);
+    let text = stdout(&out);
+    for tool in ["add(a, b)", "sleep(ms)", "progress(", "must_task(x)", "no_task(x)"] {
+        assert!(text.contains(tool), "{text}");
+    }
+    let cmd = format!("{FERRY} serve --stdio");
+    let out = ferry(&["call", &cmd, "add", "a=40", "b=2"]);
+    assert_eq!(stdout(&out), "42", "{out:?}");
+}
