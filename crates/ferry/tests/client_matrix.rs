@@ -1,0 +1,131 @@
+//! The Rust client against `ferry serve`, over both transports, in both protocol
+//! eras, on both task backends (embedded and Redis).
+
+use ferry_client::{CallToolResult, Client, ClientError, ClientOptions, Mode, TaskStatus};
+use futures::StreamExt;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+fn redis_url() -> String {
+    std::env::var("FERRY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// Deletes every key under a prefix when dropped.
+struct Purge(String);
+
+impl Drop for Purge {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = redis::Client::open(redis_url()).and_then(|c| c.get_connection()) {
+            let keys: Vec<String> =
+                redis::cmd("KEYS").arg(format!("{}:*", self.0)).query(&mut conn).unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            }
+        }
+    }
+}
+
+/// `--redis URL --prefix P` for a fresh prefix, after checking Redis answers.
+fn redis_args() -> (Vec<String>, Purge) {
+    let url = redis_url();
+    if let Err(e) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) {
+        panic!("these tests need Redis at {url} ({e}): install and start redis-server, or set FERRY_TEST_REDIS_URL");
+    }
+    let prefix = format!("ferry-test-client-{}-{}", std::process::id(), ferry_server::engine::new_task_id());
+    (vec!["--redis".into(), url, "--prefix".into(), prefix.clone()], Purge(prefix))
+}
+
+struct Http(Child, String);
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve_http(extra: &[String]) -> Http {
+    let mut child = Command::new(FERRY)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferry serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let url = loop {
+        let line = lines.next().expect("serve exited").expect("line");
+        if let Some(rest) = line.split("MCP at ").nth(1) {
+            break rest.split(',').next().unwrap_or_default().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Http(child, url)
+}
+
+async fn connect_stdio(extra: &[String], mode: Mode) -> Client {
+    let mut cmd = tokio::process::Command::new(FERRY);
+    cmd.args(["serve", "--stdio"]).args(extra).stderr(Stdio::null());
+    Client::connect_stdio(cmd, ClientOptions::default().mode(mode)).await.expect("stdio client")
+}
+
+fn text(r: &CallToolResult) -> &str {
+    r.content[0].as_text().unwrap_or_default()
+}
+
+/// What every combination must do.
+async fn scenario(c: &Client, label: &str) {
+    assert_eq!(text(&c.call_tool("add", json!({"a": 2, "b": 3})).await.unwrap()), "5", "{label}");
+    let task = c.call_tool_task("add", json!({"a": 20, "b": 22})).await.unwrap();
+    assert!(task.id().is_some(), "{label}");
+    assert_eq!(text(&task.await.unwrap()), "42", "{label}");
+    let task = c.call_tool_task("progress", json!({"steps": 2, "delay_ms": 100})).await.unwrap();
+    let states: Vec<_> = task.status().map(|s| s.unwrap()).collect().await;
+    assert_eq!(states.last().unwrap().status, TaskStatus::Completed, "{label}: {states:?}");
+    assert_eq!(text(&task.result().await.unwrap()), "done 2", "{label}");
+    let task = c.call_tool_task("sleep", json!({"ms": 600_000})).await.unwrap();
+    assert_eq!(task.cancel().await.unwrap().status, TaskStatus::Cancelled, "{label}");
+    assert!(matches!(task.result().await, Err(ClientError::TaskCancelled(_))), "{label}");
+    let failed = c.call_tool_task("fail", json!({"message": "boom"})).await.unwrap().await.unwrap();
+    assert!(failed.is_error, "{label}");
+    c.close().await;
+}
+
+#[tokio::test]
+async fn stdio_embedded_both_eras() {
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let c = connect_stdio(&[], mode).await;
+        scenario(&c, &format!("stdio/memory/{mode:?}")).await;
+    }
+}
+
+#[tokio::test]
+async fn stdio_redis_both_eras() {
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let (args, _purge) = redis_args();
+        let c = connect_stdio(&args, mode).await;
+        scenario(&c, &format!("stdio/redis/{mode:?}")).await;
+    }
+}
+
+#[tokio::test]
+async fn http_embedded_both_eras() {
+    let server = serve_http(&[]);
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let c = Client::connect_http(&server.1, ClientOptions::default().mode(mode)).await.unwrap();
+        scenario(&c, &format!("http/memory/{mode:?}")).await;
+    }
+}
+
+#[tokio::test]
+async fn http_redis_both_eras() {
+    let (args, _purge) = redis_args();
+    let server = serve_http(&args);
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let c = Client::connect_http(&server.1, ClientOptions::default().mode(mode)).await.unwrap();
+        scenario(&c, &format!("http/redis/{mode:?}")).await;
+    }
+}
