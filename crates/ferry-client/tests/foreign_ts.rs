@@ -22,9 +22,16 @@ impl Drop for Foreign {
     }
 }
 
-fn start() -> Foreign {
+fn start() -> Option<Foreign> {
     if Command::new("node").arg("--version").output().is_err() {
-        panic!("this test needs Node.js >= 20 and npm on PATH (apt-get install nodejs npm)");
+        // Interop needs a JavaScript peer. CI always has Node and must run this; on a
+        // machine without Node, say so loudly instead of failing the whole suite.
+        let why = "needs Node.js >= 20 and npm on PATH (apt-get install nodejs npm)";
+        if std::env::var_os("CI").is_some() {
+            panic!("interop test {why}");
+        }
+        eprintln!("SKIPPED interop test: it {why}");
+        return None;
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/serve-ts.sh");
     let mut child = Command::new("bash")
@@ -42,7 +49,7 @@ fn start() -> Foreign {
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
-    Foreign { child, url }
+    Some(Foreign { child, url })
 }
 
 fn text(r: &CallToolResult) -> &str {
@@ -51,7 +58,7 @@ fn text(r: &CallToolResult) -> &str {
 
 #[tokio::test]
 async fn ferry_client_drives_tasks_on_the_typescript_sdk_server() {
-    let server = start();
+    let Some(server) = start() else { return };
     // Auto mode: the probe finds no 2026-07-28 support and falls back to a 2025-11-25 session.
     let c = Client::connect_http(&server.url, ClientOptions::default()).await.unwrap();
     assert!(!c.is_modern());

@@ -28,6 +28,9 @@
 //!   transitions are decided, for this backend and the in-memory one alike.
 //! * Submission is idempotent per task id (`SET NX` inside the submit script).
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{Backend, BackendError, Job, Outcome, TaskEvent, TaskPage, TaskRecord, TaskUpdate};

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
 fn redis_url() -> String {
-    std::env::var("FERRY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+    ferry_redis::testing::redis_url()
 }
 
 /// Deletes every key under a prefix when dropped.

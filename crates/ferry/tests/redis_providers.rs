@@ -44,7 +44,7 @@ fn app(backend: Arc<RedisBackend>, role: &'static str, counts: Arc<Counts>, loca
 
 #[tokio::test]
 async fn providers_run_and_clean_up_in_the_worker() {
-    let url = std::env::var("FERRY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+    let url = ferry_redis::testing::redis_url();
     let prefix = format!("ferry-test-providers-{}", ferry_server::engine::new_task_id());
     let connect = || async {
         RedisBackend::connect(RedisConfig::new(url.clone()).prefix(prefix.clone())).await.unwrap_or_else(|e| {

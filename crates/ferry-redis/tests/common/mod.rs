@@ -5,9 +5,9 @@ use ferry_redis::{RedisBackend, RedisConfig};
 use ferry_tasks::Backend;
 use std::time::Duration;
 
-/// The Redis the tests use: `FERRY_TEST_REDIS_URL`, else the local default.
+/// The Redis the tests use (found or started by `ferry_redis::testing`).
 pub fn redis_url() -> String {
-    std::env::var("FERRY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+    ferry_redis::testing::redis_url()
 }
 
 /// A key prefix no other test (or run) uses.
