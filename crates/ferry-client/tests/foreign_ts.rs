@@ -84,6 +84,9 @@ async fn ferry_client_drives_tasks_on_the_typescript_sdk_server() {
     assert_eq!(text(&task.await.unwrap()), "10");
     assert!(matches!(c.call_tool_task("no_task", json!({"x": 5})).await, Err(ClientError::TaskForbidden(_))));
 
+    // The TS server declares tasks for tools/call only.
+    assert!(matches!(c.get_prompt_task("any", json!({})).await, Err(ClientError::NoTaskSupport(_))));
+
     let (tasks, _) = c.list_tasks(None).await.unwrap();
     assert!(tasks.len() >= 4, "{tasks:?}");
     c.close().await;

@@ -1,53 +1,15 @@
 //! Dependency injection: providers with cleanup, state, and the guarantee that
 //! callers can neither see nor supply injected parameters.
 
+mod support;
+
+use support::Peer;
+
 use ferry_server::{Args, BuildError, Context, Dep, Provided, Server, State, TaskSupport, ToolDef};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
-
-/// A newline-delimited JSON-RPC peer over an in-memory pipe.
-struct Peer {
-    tx: tokio::io::WriteHalf<DuplexStream>,
-    rx: Lines<BufReader<tokio::io::ReadHalf<DuplexStream>>>,
-    next: i64,
-}
-
-impl Peer {
-    async fn start(server: Server) -> Peer {
-        let (ours, theirs) = tokio::io::duplex(1 << 20);
-        let (r, w) = tokio::io::split(theirs);
-        tokio::spawn(async move { server.serve_io(r, w).await });
-        let (r, w) = tokio::io::split(ours);
-        let mut p = Peer { tx: w, rx: BufReader::new(r).lines(), next: 1 };
-        let init = p
-            .request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))
-            .await;
-        assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
-        p
-    }
-
-    async fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next;
-        self.next += 1;
-        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string() + "\n";
-        self.tx.write_all(line.as_bytes()).await.unwrap();
-        loop {
-            let line =
-                tokio::time::timeout(Duration::from_secs(10), self.rx.next_line()).await.unwrap().unwrap().unwrap();
-            let v: Value = serde_json::from_str(&line).unwrap();
-            if v["id"] == json!(id) {
-                return v;
-            }
-        }
-    }
-
-    async fn call(&mut self, name: &str, arguments: Value) -> Value {
-        self.request("tools/call", json!({"name": name, "arguments": arguments})).await
-    }
-}
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Echo {
@@ -106,7 +68,7 @@ fn server(log: Arc<Log>, made: Arc<AtomicUsize>) -> Server {
 
 #[tokio::test]
 async fn injected_parameters_are_not_in_the_schema() {
-    let mut p = Peer::start(server(Default::default(), Default::default())).await;
+    let mut p = Peer::session(server(Default::default(), Default::default())).await;
     let tools = p.request("tools/list", json!({})).await;
     let echo = tools["result"]["tools"].as_array().unwrap().iter().find(|t| t["name"] == "echo").unwrap().clone();
     let props = echo["inputSchema"]["properties"].as_object().unwrap();
@@ -119,7 +81,7 @@ async fn injected_parameters_are_not_in_the_schema() {
 async fn callers_cannot_override_injected_values() {
     let log = Arc::new(Log::default());
     let made = Arc::new(AtomicUsize::new(0));
-    let mut p = Peer::start(server(log.clone(), made.clone())).await;
+    let mut p = Peer::session(server(log.clone(), made.clone())).await;
     let r = p
         .call("echo", json!({"text": "hi", "state": "forged", "conn": {"id": 99}, "again": 7, "ctx": {}, "cx": null}))
         .await;
@@ -131,7 +93,7 @@ async fn callers_cannot_override_injected_values() {
 #[tokio::test]
 async fn provider_cleanup_runs_after_each_direct_call() {
     let log = Arc::new(Log::default());
-    let mut p = Peer::start(server(log.clone(), Default::default())).await;
+    let mut p = Peer::session(server(log.clone(), Default::default())).await;
     p.call("echo", json!({"text": "a"})).await;
     p.call("echo", json!({"text": "b"})).await;
     assert_eq!(log.all(), vec!["open 1", "close 1", "open 2", "close 2"]);
@@ -140,7 +102,7 @@ async fn provider_cleanup_runs_after_each_direct_call() {
 #[tokio::test]
 async fn provider_lives_until_the_background_task_has_finished() {
     let log = Arc::new(Log::default());
-    let mut p = Peer::start(server(log.clone(), Default::default())).await;
+    let mut p = Peer::session(server(log.clone(), Default::default())).await;
     let created = p.request("tools/call", json!({"name": "slow", "arguments": {}, "task": {"ttl": 60000}})).await;
     let id = created["result"]["task"]["taskId"].as_str().unwrap().to_string();
     let result = p.request("tasks/result", json!({"taskId": id})).await;
@@ -159,7 +121,7 @@ async fn provider_lives_until_the_background_task_has_finished() {
 async fn invalid_arguments_never_reach_providers() {
     let log = Arc::new(Log::default());
     let made = Arc::new(AtomicUsize::new(0));
-    let mut p = Peer::start(server(log.clone(), made.clone())).await;
+    let mut p = Peer::session(server(log.clone(), made.clone())).await;
     let r = p.call("echo", json!({"text": 5})).await;
     assert_eq!(r["result"]["isError"], true);
     assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("Invalid arguments"));

@@ -1,53 +1,13 @@
 //! 2026-07-28 specifics beyond the basic task wire: multi-round-trip input
 //! (MRTR) for stateless direct calls, and `subscriptions/listen` for tasks.
 
+mod support;
+
+use support::{modern_meta as meta, Peer};
+
 use ferry_server::{Context, Server, TaskSupport, ToolDef};
 use serde_json::{json, Value};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
-
-struct Peer {
-    tx: tokio::io::WriteHalf<DuplexStream>,
-    rx: Lines<BufReader<tokio::io::ReadHalf<DuplexStream>>>,
-    next: i64,
-}
-
-fn meta(caps: Value) -> Value {
-    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": caps})
-}
-
-impl Peer {
-    fn start(server: Server) -> Peer {
-        let (ours, theirs) = tokio::io::duplex(1 << 20);
-        let (r, w) = tokio::io::split(theirs);
-        tokio::spawn(async move { server.serve_io(r, w).await });
-        let (r, w) = tokio::io::split(ours);
-        Peer { tx: w, rx: BufReader::new(r).lines(), next: 1 }
-    }
-
-    async fn send(&mut self, method: &str, params: Value) -> i64 {
-        let id = self.next;
-        self.next += 1;
-        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string() + "\n";
-        self.tx.write_all(line.as_bytes()).await.unwrap();
-        id
-    }
-
-    async fn recv(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(10), self.rx.next_line()).await.unwrap().unwrap().unwrap();
-        serde_json::from_str(&line).unwrap()
-    }
-
-    async fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.send(method, params).await;
-        loop {
-            let v = self.recv().await;
-            if v["id"] == json!(id) {
-                return v;
-            }
-        }
-    }
-}
 
 fn server() -> Server {
     Server::builder("modern", "1")
@@ -70,7 +30,7 @@ fn server() -> Server {
 
 #[tokio::test]
 async fn stateless_elicitation_takes_rounds_until_all_answers_are_in() {
-    let mut p = Peer::start(server());
+    let mut p = Peer::connect(server());
     let caps = json!({"elicitation": {}});
     let r1 =
         p.request("tools/call", json!({"name": "two_questions", "arguments": {}, "_meta": meta(caps.clone())})).await;
@@ -106,7 +66,7 @@ async fn stateless_elicitation_takes_rounds_until_all_answers_are_in() {
 
 #[tokio::test]
 async fn stateless_elicitation_without_the_capability_is_a_tool_error() {
-    let mut p = Peer::start(server());
+    let mut p = Peer::connect(server());
     let r = p.request("tools/call", json!({"name": "two_questions", "arguments": {}, "_meta": meta(json!({}))})).await;
     assert_eq!(r["result"]["resultType"], "complete");
     assert_eq!(r["result"]["isError"], true);
@@ -115,7 +75,7 @@ async fn stateless_elicitation_without_the_capability_is_a_tool_error() {
 
 #[tokio::test]
 async fn listen_streams_task_states_until_terminal() {
-    let mut p = Peer::start(server());
+    let mut p = Peer::connect(server());
     let m = meta(json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}));
     let created = p.request("tools/call", json!({"name": "slow", "arguments": {}, "_meta": m})).await;
     let id = created["result"]["taskId"].as_str().unwrap().to_string();
@@ -143,7 +103,7 @@ async fn listen_streams_task_states_until_terminal() {
 
 #[tokio::test]
 async fn listen_for_tasks_needs_the_extension() {
-    let mut p = Peer::start(server());
+    let mut p = Peer::connect(server());
     let r =
         p.request("subscriptions/listen", json!({"notifications": {"taskIds": ["x"]}, "_meta": meta(json!({}))})).await;
     assert_eq!(r["error"]["code"], -32021);

@@ -1,47 +1,12 @@
 //! Server-wide default task support, per-component overrides, and sync
 //! handlers running as tasks on the blocking pool.
 
+mod support;
+
+use support::Peer;
+
 use ferry_server::{Args, PromptDef, ResourceDef, Server, TaskSupport, ToolDef};
 use serde_json::{json, Value};
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
-
-struct Peer {
-    tx: tokio::io::WriteHalf<DuplexStream>,
-    rx: Lines<BufReader<tokio::io::ReadHalf<DuplexStream>>>,
-    next: i64,
-}
-
-impl Peer {
-    async fn start(server: Server) -> Peer {
-        let (ours, theirs) = tokio::io::duplex(1 << 20);
-        let (r, w) = tokio::io::split(theirs);
-        tokio::spawn(async move { server.serve_io(r, w).await });
-        let (r, w) = tokio::io::split(ours);
-        let mut p = Peer { tx: w, rx: BufReader::new(r).lines(), next: 1 };
-        p.request(
-            "initialize",
-            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
-        )
-        .await;
-        p
-    }
-
-    async fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next;
-        self.next += 1;
-        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string() + "\n";
-        self.tx.write_all(line.as_bytes()).await.unwrap();
-        loop {
-            let line =
-                tokio::time::timeout(Duration::from_secs(10), self.rx.next_line()).await.unwrap().unwrap().unwrap();
-            let v: Value = serde_json::from_str(&line).unwrap();
-            if v["id"] == json!(id) {
-                return v;
-            }
-        }
-    }
-}
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct N {
@@ -81,14 +46,14 @@ fn support_of(tools: &Value, name: &str) -> Value {
 
 #[tokio::test]
 async fn components_inherit_the_server_default_unless_they_override_it() {
-    let mut p = Peer::start(server(TaskSupport::Optional)).await;
+    let mut p = Peer::session(server(TaskSupport::Optional)).await;
     let tools = p.request("tools/list", json!({})).await;
     assert_eq!(support_of(&tools, "inherits"), "optional");
     assert_eq!(support_of(&tools, "never"), "forbidden");
     let created = p.request("tools/call", json!({"name": "inherits", "task": {}})).await;
     assert_eq!(created["result"]["task"]["status"], "working");
 
-    let mut p = Peer::start(server(TaskSupport::Required)).await;
+    let mut p = Peer::session(server(TaskSupport::Required)).await;
     let tools = p.request("tools/list", json!({})).await;
     assert_eq!(support_of(&tools, "inherits"), "required");
     let direct = p.request("tools/call", json!({"name": "inherits"})).await;
@@ -97,7 +62,7 @@ async fn components_inherit_the_server_default_unless_they_override_it() {
 
 #[tokio::test]
 async fn sync_handlers_run_as_tasks() {
-    let mut p = Peer::start(server(TaskSupport::Forbidden)).await;
+    let mut p = Peer::session(server(TaskSupport::Forbidden)).await;
     let created = p.request("tools/call", json!({"name": "fib", "arguments": {"n": 20}, "task": {"ttl": 5000}})).await;
     let id = created["result"]["task"]["taskId"].as_str().unwrap().to_string();
     assert_eq!(created["result"]["task"]["ttl"], 5000);
@@ -109,7 +74,7 @@ async fn sync_handlers_run_as_tasks() {
 
 #[tokio::test]
 async fn prompts_and_resources_run_as_tasks() {
-    let mut p = Peer::start(server(TaskSupport::Forbidden)).await;
+    let mut p = Peer::session(server(TaskSupport::Forbidden)).await;
     let created = p.request("prompts/get", json!({"name": "p", "task": {}})).await;
     let id = created["result"]["task"]["taskId"].as_str().unwrap().to_string();
     let result = p.request("tasks/result", json!({"taskId": id})).await;

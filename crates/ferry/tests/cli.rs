@@ -2,40 +2,10 @@
 //! serve in one terminal, call tools and follow tasks from another.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
-
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `ferry serve --addr 127.0.0.1:0`, reading the bound address from its log.
-fn serve() -> Served {
-    let mut child = Command::new(FERRY)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ferry serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let url = loop {
-        let line = lines.next().expect("serve exited").expect("line");
-        if let Some(rest) = line.split("MCP at ").nth(1) {
-            break rest.split(',').next().unwrap_or_default().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Served { child, url }
-}
+mod support;
+use support::{serve, FERRY};
 
 fn ferry(args: &[&str]) -> Output {
     Command::new(FERRY).args(args).output().expect("ferry runs")
@@ -47,7 +17,7 @@ fn stdout(o: &Output) -> String {
 
 #[test]
 fn call_a_tool() {
-    let s = serve();
+    let s = serve(&[]);
     let out = ferry(&["call", &s.url, "add", "a=2", "b=3"]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out), "5");
@@ -55,7 +25,7 @@ fn call_a_tool() {
 
 #[test]
 fn tool_errors_and_bad_arguments_fail_the_command_with_a_message() {
-    let s = serve();
+    let s = serve(&[]);
     let out = ferry(&["call", &s.url, "fail", "message=boom"]);
     assert!(!out.status.success());
     assert_eq!(stdout(&out), "boom");
@@ -72,7 +42,7 @@ fn tool_errors_and_bad_arguments_fail_the_command_with_a_message() {
 
 #[test]
 fn start_a_task_and_fetch_its_result_from_another_process() {
-    let s = serve();
+    let s = serve(&[]);
     let out = ferry(&["call", &s.url, "sleep", "ms=300", "--task"]);
     assert!(out.status.success(), "{out:?}");
     let id = stdout(&out);
@@ -86,7 +56,7 @@ fn start_a_task_and_fetch_its_result_from_another_process() {
 
 #[test]
 fn wait_follows_a_long_task_to_its_result() {
-    let s = serve();
+    let s = serve(&[]);
     let out = ferry(&["call", &s.url, "progress", "steps=3", "delay_ms=100", "--task", "--wait"]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out), "done 3");
@@ -94,7 +64,7 @@ fn wait_follows_a_long_task_to_its_result() {
 
 #[test]
 fn cancel_a_task() {
-    let s = serve();
+    let s = serve(&[]);
     let id = stdout(&ferry(&["call", &s.url, "sleep", "ms=600000", "--task"]));
     let out = ferry(&["tasks", "cancel", &s.url, &id]);
     assert!(out.status.success(), "{out:?}");
@@ -106,7 +76,7 @@ fn cancel_a_task() {
 
 #[test]
 fn ctrl_c_while_waiting_cancels_the_task() {
-    let s = serve();
+    let s = serve(&[]);
     let mut child = Command::new(FERRY)
         .args(["call", &s.url, "sleep", "ms=600000", "--task", "--wait"])
         .stdout(Stdio::piped())
@@ -129,7 +99,7 @@ fn ctrl_c_while_waiting_cancels_the_task() {
 
 #[test]
 fn list_tools_and_call_a_stdio_server() {
-    let s = serve();
+    let s = serve(&[]);
     let out = ferry(&["tools", &s.url]);
     let text = stdout(&out);
     for tool in ["add(a, b)", "sleep(ms)", "progress(", "must_task(x)", "no_task(x)"] {

@@ -4,10 +4,10 @@
 use ferry_client::{CallToolResult, Client, ClientError, ClientOptions, Mode, TaskStatus};
 use futures::StreamExt;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod support;
+use support::{serve, FERRY};
 
 fn redis_url() -> String {
     ferry_redis::testing::redis_url()
@@ -36,34 +36,6 @@ fn redis_args() -> (Vec<String>, Purge) {
     }
     let prefix = format!("ferry-test-client-{}-{}", std::process::id(), ferry_server::engine::new_task_id());
     (vec!["--redis".into(), url, "--prefix".into(), prefix.clone()], Purge(prefix))
-}
-
-struct Http(Child, String);
-
-impl Drop for Http {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve_http(extra: &[String]) -> Http {
-    let mut child = Command::new(FERRY)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ferry serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let url = loop {
-        let line = lines.next().expect("serve exited").expect("line");
-        if let Some(rest) = line.split("MCP at ").nth(1) {
-            break rest.split(',').next().unwrap_or_default().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Http(child, url)
 }
 
 async fn connect_stdio(extra: &[String], mode: Mode) -> Client {
@@ -113,9 +85,9 @@ async fn stdio_redis_both_eras() {
 
 #[tokio::test]
 async fn http_embedded_both_eras() {
-    let server = serve_http(&[]);
+    let server = serve(&[]);
     for mode in [Mode::Handshake, Mode::Modern] {
-        let c = Client::connect_http(&server.1, ClientOptions::default().mode(mode)).await.unwrap();
+        let c = Client::connect_http(&server.url, ClientOptions::default().mode(mode)).await.unwrap();
         scenario(&c, &format!("http/memory/{mode:?}")).await;
     }
 }
@@ -123,9 +95,10 @@ async fn http_embedded_both_eras() {
 #[tokio::test]
 async fn http_redis_both_eras() {
     let (args, _purge) = redis_args();
-    let server = serve_http(&args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = serve(&args);
     for mode in [Mode::Handshake, Mode::Modern] {
-        let c = Client::connect_http(&server.1, ClientOptions::default().mode(mode)).await.unwrap();
+        let c = Client::connect_http(&server.url, ClientOptions::default().mode(mode)).await.unwrap();
         scenario(&c, &format!("http/redis/{mode:?}")).await;
     }
 }

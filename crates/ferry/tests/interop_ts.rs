@@ -4,9 +4,11 @@
 //! Needs Node.js >= 20 and npm (the first run installs the pinned SDK into
 //! `interop/node_modules` with `npm ci`).
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use support::serve;
 
 #[test]
 fn typescript_sdk_client_runs_tasks_against_ferry() {
@@ -31,24 +33,11 @@ fn node_available() -> bool {
 }
 
 fn run_interop() {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ferry serve");
-    let mut lines = BufReader::new(server.stderr.take().expect("stderr")).lines();
-    let url = loop {
-        let line = lines.next().expect("serve exited").expect("line");
-        if let Some(rest) = line.split("MCP at ").nth(1) {
-            break rest.split(',').next().unwrap_or_default().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let server = serve(&[]);
+    let url = server.url.clone();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/run.sh");
     let out = Command::new("bash").arg(&script).arg(&url).output().expect("interop/run.sh runs");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "interop checks failed:\n{stdout}\n{stderr}");

@@ -6,13 +6,13 @@
 //! `redis-server` they spawn when they need to restart it.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod support;
+use support::{serve, Served, FERRY};
 
 fn redis_url() -> String {
     ferry_redis::testing::redis_url()
@@ -53,7 +53,7 @@ struct Deployment {
     url: String,
     prefix: String,
     http: String,
-    server: Option<Proc>,
+    server: Option<Served>,
     workers: Vec<(String, Proc)>,
 }
 
@@ -77,21 +77,12 @@ impl Deployment {
     }
 
     fn start_server(&mut self) {
-        let mut args = vec!["serve".to_string(), "--addr".into(), "127.0.0.1:0".into(), "--no-local-worker".into()];
+        let mut args = vec!["--no-local-worker".to_string()];
         args.extend(self.common_args());
-        let mut child =
-            Command::new(FERRY).args(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("ferry serve");
-        // The server prints the address it bound; read it, then keep draining its log.
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let url = loop {
-            let line = lines.next().expect("ferry serve exited before listening").expect("log line");
-            if let Some(rest) = line.split("MCP at ").nth(1) {
-                break rest.split(',').next().unwrap_or_default().to_string();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
-        self.server = Some(Proc(child));
-        self.http = url;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let served = serve(&args);
+        self.http = served.url.clone();
+        self.server = Some(served);
     }
 
     fn start_worker(&mut self, name: &str) {

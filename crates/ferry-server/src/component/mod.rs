@@ -115,17 +115,7 @@ where
     H: Handler<T>,
     O: Send + 'static,
 {
-    Arc::new(move |cx: Context, args| {
-        let h = h.clone();
-        Box::pin(async move {
-            let mut guard = FinishGuard(Some(cx.clone()));
-            let out = h.call(cx, args).await;
-            if let Some(cx) = guard.0.take() {
-                cx.finish().await;
-            }
-            out.and_then(convert)
-        })
-    })
+    with_cleanup(move |cx, args| h.clone().call(cx, args), convert)
 }
 
 /// Like [`erase`], for blocking handlers.
@@ -134,11 +124,21 @@ where
     H: BlockingHandler<T>,
     O: Send + 'static,
 {
+    with_cleanup(move |cx, args| h.clone().call(cx, args), convert)
+}
+
+/// Wrap a call so provider cleanups run after it (also when it is dropped), then convert its output.
+fn with_cleanup<R, O, C>(call: C, convert: fn(R) -> Result<O, ToolError>) -> ErasedHandler<O>
+where
+    R: Send + 'static,
+    O: Send + 'static,
+    C: Fn(Context, Map<String, Value>) -> BoxFuture<'static, Result<R, ToolError>> + Send + Sync + 'static,
+{
     Arc::new(move |cx: Context, args| {
-        let h = h.clone();
+        let call = call(cx.clone(), args);
         Box::pin(async move {
-            let mut guard = FinishGuard(Some(cx.clone()));
-            let out = h.call(cx, args).await;
+            let mut guard = FinishGuard(Some(cx));
+            let out = call.await;
             if let Some(cx) = guard.0.take() {
                 cx.finish().await;
             }

@@ -1,0 +1,79 @@
+//! Shared by the server's integration tests: a newline-delimited JSON-RPC peer
+//! talking to `Server::serve_io` over an in-memory pipe.
+#![allow(dead_code)]
+
+use ferry_server::Server;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
+
+/// The client end of a pipe to a server.
+pub struct Peer {
+    tx: WriteHalf<DuplexStream>,
+    rx: Lines<BufReader<ReadHalf<DuplexStream>>>,
+    next: i64,
+}
+
+/// `_meta` of a 2026-07-28 request with these client capabilities.
+pub fn modern_meta(caps: Value) -> Value {
+    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": caps})
+}
+
+impl Peer {
+    /// Connect without a handshake (for 2026-07-28 requests).
+    pub fn connect(server: Server) -> Peer {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let (r, w) = tokio::io::split(theirs);
+        tokio::spawn(async move { server.serve_io(r, w).await });
+        let (r, w) = tokio::io::split(ours);
+        Peer { tx: w, rx: BufReader::new(r).lines(), next: 1 }
+    }
+
+    /// Connect and open a 2025-11-25 session.
+    pub async fn session(server: Server) -> Peer {
+        let mut p = Peer::connect(server);
+        let init = p
+            .request(
+                "initialize",
+                json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+            )
+            .await;
+        assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
+        p
+    }
+
+    /// Send a request; returns its id.
+    pub async fn send(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next;
+        self.next += 1;
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string() + "\n";
+        self.tx.write_all(line.as_bytes()).await.expect("write");
+        id
+    }
+
+    /// The next message from the server.
+    pub async fn recv(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.rx.next_line())
+            .await
+            .expect("a message within 10 s")
+            .expect("read")
+            .expect("the server is still there");
+        serde_json::from_str(&line).expect("JSON")
+    }
+
+    /// Send a request and wait for its response (other messages are skipped).
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send(method, params).await;
+        loop {
+            let v = self.recv().await;
+            if v["id"] == json!(id) {
+                return v;
+            }
+        }
+    }
+
+    /// `tools/call` with arguments.
+    pub async fn call(&mut self, name: &str, arguments: Value) -> Value {
+        self.request("tools/call", json!({"name": name, "arguments": arguments})).await
+    }
+}
