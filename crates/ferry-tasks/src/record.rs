@@ -127,6 +127,10 @@ impl TaskRecord {
             }
             TaskUpdate::Message(m) => self.status_message = Some(m),
             TaskUpdate::RequestInput { key, request } => {
+                // Already answered (a redelivered job asking again): the answer stands.
+                if self.input_responses.contains_key(&key) {
+                    return false;
+                }
                 self.input_requests.insert(key, request);
                 self.status = TaskStatus::InputRequired;
             }

@@ -168,6 +168,22 @@ pub async fn every_change_is_published(b: &dyn Backend) {
     assert_eq!(statuses[2].0, TaskStatus::Cancelled);
 }
 
+/// Contract: asking again for input that was already answered (a redelivered job)
+/// keeps the answer and does not make the task wait again.
+pub async fn re_asking_an_answered_key_keeps_the_answer(b: &dyn Backend) {
+    let (rec, job) = task("s");
+    b.submit(rec.clone(), job).await.unwrap();
+    let req = json!({"method": "elicitation/create", "params": {}});
+    b.update(&rec.id, TaskUpdate::RequestInput { key: "k".into(), request: req.clone() }).await.unwrap();
+    let mut answer = serde_json::Map::new();
+    answer.insert("k".into(), json!({"action": "accept"}));
+    b.update(&rec.id, TaskUpdate::Respond(answer)).await.unwrap();
+    let r = b.update(&rec.id, TaskUpdate::RequestInput { key: "k".into(), request: req }).await.unwrap().unwrap();
+    assert_eq!(r.status, TaskStatus::Working);
+    assert!(r.input_requests.is_empty());
+    assert_eq!(r.input_responses["k"], json!({"action": "accept"}));
+}
+
 /// Contract: a job whose worker stops heartbeating is redelivered (the backend's
 /// redelivery timeout must be short, well under a second, for this test).
 pub async fn silent_worker_job_is_redelivered_with_next_attempt(b: &dyn Backend) {
@@ -258,6 +274,12 @@ macro_rules! backend_contract_tests {
                 let backend = $make;
                 let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
                 $crate::testkit::every_change_is_published(backend).await;
+            }
+            #[tokio::test]
+            async fn re_asking_an_answered_key_keeps_the_answer() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::re_asking_an_answered_key_keeps_the_answer(backend).await;
             }
             #[tokio::test]
             async fn silent_worker_job_is_redelivered_with_next_attempt() {
