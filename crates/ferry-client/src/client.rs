@@ -48,6 +48,7 @@ pub struct ClientOptions {
     pub(crate) info: Option<Implementation>,
     pub(crate) elicit: Option<InputHandler>,
     pub(crate) sample: Option<InputHandler>,
+    pub(crate) task_ttl_ms: Option<u64>,
 }
 
 impl ClientOptions {
@@ -59,6 +60,12 @@ impl ClientOptions {
     /// Name and version sent to the server.
     pub fn client_info(mut self, name: &str, version: &str) -> Self {
         self.info = Some(Implementation::new(name, version));
+        self
+    }
+    /// Ask servers to keep tasks (and their results) this long, in ms. Only the
+    /// 2025-11-25 form lets a requestor ask; servers may grant less.
+    pub fn task_ttl_ms(mut self, ttl: u64) -> Self {
+        self.task_ttl_ms = Some(ttl);
         self
     }
     /// Answer `elicitation/create` (also declares the `elicitation` capability).
@@ -422,7 +429,10 @@ impl Client {
             if caps.pointer(&format!("/tasks/requests/{group}/{verb}")).is_none() {
                 return Err(ClientError::NoTaskSupport(method.to_string()));
             }
-            params["task"] = json!({});
+            params["task"] = match self.inner.options.task_ttl_ms {
+                Some(ttl) => json!({"ttl": ttl}),
+                None => json!({}),
+            };
         }
         let result = self.request(method, params).await?;
         if self.inner.modern {
