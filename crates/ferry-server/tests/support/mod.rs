@@ -72,6 +72,18 @@ impl Peer {
         }
     }
 
+    /// Send a request with a chosen id and wait for its response.
+    pub async fn request_with_id(&mut self, id: i64, method: &str, params: Value) -> Value {
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string() + "\n";
+        self.tx.write_all(line.as_bytes()).await.expect("write");
+        loop {
+            let v = self.recv().await;
+            if v["id"] == json!(id) {
+                return v;
+            }
+        }
+    }
+
     /// `tools/call` with arguments.
     pub async fn call(&mut self, name: &str, arguments: Value) -> Value {
         self.request("tools/call", json!({"name": name, "arguments": arguments})).await
