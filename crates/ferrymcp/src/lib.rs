@@ -1,0 +1,47 @@
+//! # ferrymcp
+//!
+//! One dependency for all of Ferry: MCP servers and clients whose tools can run
+//! as durable background tasks — call now, fetch the result later — on an
+//! embedded engine or on Redis with separate worker processes.
+//!
+//! | module | crate | feature |
+//! |---|---|---|
+//! | [`server`] (also re-exported at the root) | `ferry-server` | `server` (default) |
+//! | [`client`] | `ferry-client` | `client` |
+//! | [`redis`] | `ferry-redis` | `redis` |
+//! | [`engine`] | `ferry-tasks` | always |
+//! | [`protocol`] | `ferry-protocol` | always |
+//!
+//! ```
+//! use ferrymcp::{Args, Server, TaskSupport, ToolDef};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Add {
+//!     a: i64,
+//!     b: i64,
+//! }
+//!
+//! let server = Server::builder("calc", "1.0.0")
+//!     .tool(
+//!         ToolDef::new("add")
+//!             .description("Add two integers")
+//!             .task_support(TaskSupport::Optional)
+//!             .handler(|Args(x): Args<Add>| async move { x.a + x.b }),
+//!     )
+//!     .build()
+//!     .unwrap();
+//! ```
+
+pub use ferry_protocol as protocol;
+pub use ferry_tasks as engine;
+
+#[cfg(feature = "server")]
+pub use ferry_server as server;
+#[cfg(feature = "server")]
+pub use ferry_server::*;
+
+#[cfg(feature = "client")]
+pub use ferry_client as client;
+
+#[cfg(feature = "redis")]
+pub use ferry_redis as redis;
