@@ -170,13 +170,17 @@ impl Context {
 
     /// Send a request to the client and wait for its result.
     pub async fn request_client(&self, method: &str, params: Value) -> Result<Value, ToolError> {
+        let capability = method.split('/').next().unwrap_or_default();
         if let Some(task) = &self.inner.task {
+            // A task must not ask what the requesting client never declared it could answer.
+            if self.inner.client_caps.get(capability).is_none() {
+                return Err(ToolError::new(format!("the client does not support {capability}")));
+            }
             return task
                 .request_input(json!({"method": method, "params": params}))
                 .await
                 .map_err(|e| ToolError::new(format!("no answer to {method}: {e}")));
         }
-        let capability = method.split('/').next().unwrap_or_default();
         if let Some(rounds) = &self.inner.rounds {
             let n = rounds.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             let key = format!("input-{n}");

@@ -15,7 +15,7 @@ use crate::context::{CallInner, Context};
 use crate::dispatch::{fill_uri, resolve_resource, resource_not_found, Call, Reply};
 use crate::error::ToolError;
 use crate::server::Shared;
-use crate::session::lock;
+use crate::session::{lock, Session};
 use async_trait::async_trait;
 use ferry_protocol::tasks::{missing_extension_error, related_task_meta, FormATask, FormBTask, META_RELATED_TASK};
 use ferry_protocol::time_fmt::{now_ms, rfc3339};
@@ -230,7 +230,16 @@ async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
     // Subscribe before reading again, so a change between the two cannot be missed.
     let mut events = shared.backend.subscribe();
     let mut rec = shared.backend.get(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?;
-    let mut mine: Vec<(String, String)> = Vec::new();
+    // Released however this ends (terminal, client gone, request cancelled), so another
+    // `tasks/result` can ask again.
+    let mut mine = Dispatched { shared, keys: Vec::new(), pending: Vec::new() };
+    let stream_gone = async {
+        match &call.outbound {
+            Some(out) => out.closed().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stream_gone);
     let outcome = loop {
         if rec.status.is_terminal() {
             break rec.outcome.clone();
@@ -239,8 +248,15 @@ async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
             for (key, request) in &rec.input_requests {
                 let k = (rec.id.clone(), key.clone());
                 if lock(&shared.dispatched_inputs).insert(k.clone()) {
-                    mine.push(k);
-                    deliver_input(shared, call, &rec.id, key, request.clone());
+                    match deliver_input(shared, call, &rec.id, key, request.clone()) {
+                        Some(sent) => {
+                            mine.keys.push(k);
+                            mine.pending.push(sent);
+                        }
+                        None => {
+                            lock(&shared.dispatched_inputs).remove(&k);
+                        }
+                    }
                 }
             }
         }
@@ -253,15 +269,14 @@ async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
                 Err(broadcast::error::RecvError::Closed) => None,
             },
             _ = tokio::time::sleep(poll) => None,
+            _ = &mut stream_gone => return Err(ErrorObject::internal("the tasks/result stream was closed")),
         };
         rec = match changed {
             Some(r) => r,
             None => shared.backend.get(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?,
         };
     };
-    for k in mine {
-        lock(&shared.dispatched_inputs).remove(&k);
-    }
+    drop(mine);
     let meta = json!({ META_RELATED_TASK: related_task_meta(&rec.id) });
     match outcome {
         Some(Outcome::Result { mut value, .. }) => {
@@ -280,8 +295,15 @@ async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
 
 /// Send one input request of a task to the client on the `tasks/result` stream
 /// and hand its answer to the task.
-fn deliver_input(shared: &Arc<Shared>, call: &Call, task_id: &str, key: &str, request: Value) {
-    let (Some(session), Some(out)) = (call.session.clone(), call.outbound.clone()) else { return };
+/// Returns the session and id of the request sent, `None` if it could not be sent.
+fn deliver_input(
+    shared: &Arc<Shared>,
+    call: &Call,
+    task_id: &str,
+    key: &str,
+    request: Value,
+) -> Option<(Arc<Session>, String)> {
+    let (Some(session), Some(out)) = (call.session.clone(), call.outbound.clone()) else { return None };
     let method = request.get("method").and_then(Value::as_str).unwrap_or("elicitation/create").to_string();
     let mut params = request.get("params").cloned().unwrap_or_else(|| json!({}));
     if let Some(p) = params.as_object_mut() {
@@ -295,10 +317,11 @@ fn deliver_input(shared: &Arc<Shared>, call: &Call, task_id: &str, key: &str, re
     lock(&session.pending).insert(id.clone(), tx);
     if out.send(Message::Request(Request::new(RequestId::String(id.clone()), method, Some(params)))).is_err() {
         lock(&session.pending).remove(&id);
-        return;
+        return None;
     }
     let backend = shared.backend.clone();
     let (task_id, key) = (task_id.to_string(), key.to_string());
+    let sent = Some((session, id));
     tokio::spawn(async move {
         let answer = match rx.await {
             Ok(Ok(v)) => v,
@@ -311,6 +334,28 @@ fn deliver_input(shared: &Arc<Shared>, call: &Call, task_id: &str, key: &str, re
             tracing::warn!(task_id, error = %e, "could not store input response");
         }
     });
+    sent
+}
+
+/// Input requests one `tasks/result` call has sent and still holds.
+struct Dispatched<'a> {
+    shared: &'a Shared,
+    keys: Vec<(String, String)>,
+    pending: Vec<(Arc<Session>, String)>,
+}
+
+impl Drop for Dispatched<'_> {
+    fn drop(&mut self) {
+        let mut dispatched = lock(&self.shared.dispatched_inputs);
+        for k in &self.keys {
+            dispatched.remove(k);
+        }
+        drop(dispatched);
+        // Unanswered requests are dropped: their waiters end, and the next stream asks anew.
+        for (session, id) in &self.pending {
+            lock(&session.pending).remove(id);
+        }
+    }
 }
 
 /// Runs task jobs with this server's handlers (in-process or in `ferry worker`).

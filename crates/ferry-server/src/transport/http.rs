@@ -301,6 +301,8 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
             });
             if let (Some(s), true) = (&new_session, resp.error.is_none()) {
                 lock(&app.server.shared.sessions).insert(s.id.clone(), s.clone());
+            } else {
+                new_session = None; // a failed initialize opens no session: hand out no id
             }
             let status = resp.error.as_ref().map(|e| status_for(e, modern)).unwrap_or(StatusCode::OK);
             let body = serde_json::to_vec(&resp).unwrap_or_default();

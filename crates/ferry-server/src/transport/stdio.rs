@@ -9,6 +9,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+/// How long in-flight requests may still run after stdin closes.
+const EOF_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Server {
     /// Serve on this process's stdin and stdout until stdin closes.
     pub async fn serve_stdio(&self) -> std::io::Result<()> {
@@ -83,10 +86,15 @@ impl Server {
             }
             while requests.try_join_next().is_some() {}
         }
-        // stdin closed: finish what is in flight, then end the session.
-        while requests.join_next().await.is_some() {}
+        // stdin closed: let what is in flight finish for a moment, then end the session and
+        // drop the rest (a client waits only so long for the server to exit; a `tasks/result`
+        // or a long call must not keep the process alive).
+        let drained = tokio::time::timeout(EOF_GRACE, async { while requests.join_next().await.is_some() {} }).await;
         lock(&shared.sessions).remove(&session.id);
         session.close();
+        if drained.is_err() {
+            requests.shutdown().await;
+        }
         drop(tx);
         let _ = writer_task.await;
         Ok(())
