@@ -158,7 +158,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             .ok_or_else(|| ErrorObject::invalid_params(format!("_meta.{META_PROTOCOL_VERSION} must be a string")))?;
         if version != MODERN {
             return Err(ErrorObject::new(ErrorCode::UNSUPPORTED_VERSION, "Unsupported protocol version")
-                .with_data(json!({"supported": [MODERN], "requested": version})));
+                .with_data(json!({"supported": SUPPORTED_VERSIONS, "requested": version})));
         }
         if let Some(h) = &inc.http {
             check_headers(h, version, &req.method, &params)?;

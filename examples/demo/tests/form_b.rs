@@ -306,6 +306,7 @@ async fn unsupported_meta_protocol_version_is_unsupported_version_with_the_suppo
         assert_eq!(e["code"], -32022, "{header:?}: {e}");
         let supported = e["data"]["supported"].as_array().expect("data.supported");
         assert!(supported.contains(&json!("2026-07-28")), "{e}");
+        assert!(supported.contains(&json!("2025-11-25")), "the same list as server/discover: {e}");
         assert_eq!(e["data"]["requested"], "2099-01-01", "{header:?}: {e}");
     }
 }

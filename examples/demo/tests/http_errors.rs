@@ -263,6 +263,7 @@ async fn notifications_cancelled_cancels_an_in_flight_plain_sleep() {
     let body = reply.body();
     assert!(body.get("result").is_none(), "a cancelled call has no result: {body}");
     assert_eq!(body["error"]["code"], -32800, "{body}");
+    assert_eq!(body["id"], json!(id), "the error names the cancelled request: {body}");
     // The session is fine afterwards.
     assert_eq!(s.ok("ping", json!({})).await, json!({}));
 }
@@ -321,4 +322,21 @@ async fn unsupported_protocol_version_header_on_a_session_is_http_400() {
     headers.extend([("mcp-session-id", s.id.as_str()), ("mcp-protocol-version", "1999-01-01")]);
     let r = post_raw(&s.http, &s.url, &headers, rpc(1, "tools/list", json!({})).to_string()).await;
     assert_eq!(r.status, 400, "{r:?}");
+}
+
+#[tokio::test]
+async fn initialize_on_an_initialized_session_is_http_400() {
+    let srv = TestServer::demo().await;
+    let s = srv.session().await;
+    let init = rpc(
+        77,
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "again", "version": "1"}}),
+    );
+    let r = s.post(&init).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body()["id"], 77, "{r:?}");
+    assert_eq!(r.error()["code"], -32600, "{r:?}");
+    // The session is unharmed.
+    assert_eq!(s.ok("ping", json!({})).await, json!({}));
 }

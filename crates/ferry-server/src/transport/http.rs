@@ -21,7 +21,7 @@ use axum::routing::any;
 use axum::Router;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::version::SUPPORTED_VERSIONS;
-use ferry_protocol::{ErrorCode, ErrorObject, Message, Response};
+use ferry_protocol::{ErrorCode, ErrorObject, Message, RequestId, Response};
 use futures::stream::{self, Stream, StreamExt};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -84,7 +84,12 @@ impl Server {
 }
 
 fn error_response(status: StatusCode, error: ErrorObject) -> HttpResponse {
-    let body = serde_json::to_vec(&Response::err(None, error)).unwrap_or_default();
+    error_reply(status, None, error)
+}
+
+/// An error answer for a request whose id is known (or `None` when the body could not be read).
+fn error_reply(status: StatusCode, id: Option<RequestId>, error: ErrorObject) -> HttpResponse {
+    let body = serde_json::to_vec(&Response::err(id, error)).unwrap_or_default();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -240,6 +245,13 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
     // A legacy `initialize` opens a new session.
     let mut new_session = None;
     let session = if req.method == "initialize" && !modern {
+        if session.is_some() {
+            return error_reply(
+                StatusCode::BAD_REQUEST,
+                Some(req.id.clone()),
+                ErrorObject::invalid_request("Bad Request: this session is already initialized"),
+            );
+        }
         if lock(&shared.sessions).len() >= shared.config.max_sessions {
             shared.sweep_sessions();
             if lock(&shared.sessions).len() >= shared.config.max_sessions {
@@ -268,6 +280,7 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
     };
     let accepts_sse = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
 
+    let request_id = req.id.clone();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (done_tx, mut done_rx) = oneshot::channel::<Option<Response>>();
     let inc = Incoming {
@@ -297,7 +310,10 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
     let mut response = match first {
         Err(resp) => {
             let resp = resp.unwrap_or_else(|| {
-                Response::err(None, ErrorObject::new(ErrorCode::REQUEST_CANCELLED, "Request cancelled"))
+                Response::err(
+                    Some(request_id.clone()),
+                    ErrorObject::new(ErrorCode::REQUEST_CANCELLED, "Request cancelled"),
+                )
             });
             if let (Some(s), true) = (&new_session, resp.error.is_none()) {
                 lock(&app.server.shared.sessions).insert(s.id.clone(), s.clone());
