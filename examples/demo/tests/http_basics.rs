@@ -4,6 +4,9 @@
 
 mod common;
 
+/// These suites run on the embedded engine.
+const BACKEND: common::Backend = common::Backend::Memory;
+
 use common::*;
 use serde_json::{json, Value};
 

@@ -3,6 +3,9 @@
 
 mod common;
 
+/// These suites run on the embedded engine.
+const BACKEND: common::Backend = common::Backend::Memory;
+
 use common::DEADLINE;
 use serde_json::{json, Value};
 use std::process::Stdio;

@@ -6,12 +6,13 @@
 //! a deadline of several seconds".
 #![allow(dead_code)]
 
-use ferry_server::Server;
+use ferry_server::ServerBuilder;
 use futures::{Stream, StreamExt};
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -36,10 +37,36 @@ pub const POLL: Duration = Duration::from_millis(20);
 /// The demo's six tools, in registration order.
 pub const DEMO_TOOLS: [&str; 6] = ["add", "sleep", "fail", "progress", "must_task", "no_task"];
 
+/// The task backend a test binary runs its suites on (each root file sets `BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded in-memory engine.
+    Memory,
+    /// Redis (found or started by `ferry_redis::testing`), on a fresh key prefix.
+    Redis,
+}
+
+/// Deletes a test's Redis keys when dropped.
+struct Purge(String);
+
+impl Drop for Purge {
+    fn drop(&mut self) {
+        let url = ferry_redis::testing::redis_url();
+        if let Ok(mut conn) = redis::Client::open(url).and_then(|c| c.get_connection()) {
+            let keys: Vec<String> =
+                redis::cmd("KEYS").arg(format!("{}:*", self.0)).query(&mut conn).unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            }
+        }
+    }
+}
+
 /// A server on a loopback port, stopped when dropped.
 pub struct TestServer {
     pub url: String,
     task: JoinHandle<()>,
+    _purge: Option<Purge>,
 }
 
 impl Drop for TestServer {
@@ -49,24 +76,34 @@ impl Drop for TestServer {
 }
 
 impl TestServer {
-    /// Serve `server` over Streamable HTTP on 127.0.0.1:0.
-    pub async fn start(server: Server) -> TestServer {
+    /// Build `builder` on this binary's backend and serve it over Streamable HTTP on 127.0.0.1:0.
+    pub async fn start(builder: ServerBuilder) -> TestServer {
+        let (builder, purge) = match crate::BACKEND {
+            Backend::Memory => (builder, None),
+            Backend::Redis => {
+                let prefix = format!("ferry-test-demo-{}", ferry_server::engine::new_task_id());
+                let config = ferry_redis::RedisConfig::new(ferry_redis::testing::redis_url()).prefix(prefix.clone());
+                let backend = ferry_redis::RedisBackend::connect(config).await.expect("Redis backend");
+                (builder.backend(Arc::new(backend)), Some(Purge(prefix)))
+            }
+        };
+        let server = builder.build().expect("valid test server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
         let task = tokio::spawn(async move {
             server.serve_listener(listener).await.expect("serve");
         });
-        TestServer { url: format!("http://{addr}/mcp"), task }
+        TestServer { url: format!("http://{addr}/mcp"), task, _purge: purge }
     }
 
     /// The demo server with default settings.
     pub async fn demo() -> TestServer {
-        Self::start(demo::server()).await
+        Self::start(demo::builder()).await
     }
 
     /// The demo server with changed settings.
     pub async fn demo_with(f: impl FnOnce(&mut ferry_server::ServerConfig)) -> TestServer {
-        Self::start(demo::builder().configure(f).build().expect("valid demo")).await
+        Self::start(demo::builder().configure(f)).await
     }
 
     /// A fresh 2025-11-25 session.

@@ -4,10 +4,8 @@
 //! client's JSON-RPC response; Form B shows `inputRequests` in `tasks/get` and
 //! takes `tasks/update`.
 
-mod common;
-
-use common::*;
-use ferry_server::{Context, Server, TaskSupport, ToolDef, ToolError};
+use crate::common::*;
+use ferry_server::{Context, Server, ServerBuilder, TaskSupport, ToolDef, ToolError};
 use serde_json::{json, Value};
 
 fn name_schema() -> Value {
@@ -21,7 +19,7 @@ fn greeting(answer: &Value) -> String {
     }
 }
 
-fn ask_server() -> Server {
+fn ask_server() -> ServerBuilder {
     Server::builder("ask", "1")
         .tool(ToolDef::new("ask").task_support(TaskSupport::Optional).handler(|cx: Context| async move {
             let answer = cx.elicit("Your name?", name_schema()).await?;
@@ -44,8 +42,6 @@ fn ask_server() -> Server {
                 b?["content"]["name"].as_str().unwrap_or("?")
             ))
         }))
-        .build()
-        .unwrap()
 }
 
 /// Open `tasks/result` for `task_id` as a stream (it stays open until the task ends).

@@ -2,11 +2,9 @@
 //! requests, `tasks/get|result|list|cancel`, TTLs, status and progress
 //! notifications on the GET stream, and isolation between sessions.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ferry_server::protocol::ErrorObject;
-use ferry_server::{Server, TaskSupport, ToolDef, ToolError};
+use ferry_server::{ServerBuilder, TaskSupport, ToolDef, ToolError};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,15 +125,12 @@ async fn fail_as_task_is_failed_and_tasks_result_returns_the_is_error_result() {
     assert_eq!(related(&r), id);
 }
 
-fn rpc_error_server() -> Server {
-    demo::builder()
-        .tool(
-            ToolDef::new("rpc_error")
-                .task_support(TaskSupport::Optional)
-                .handler(|| async { Err::<String, _>(ToolError::rpc(ErrorObject::internal("database on fire"))) }),
-        )
-        .build()
-        .unwrap()
+fn rpc_error_server() -> ServerBuilder {
+    demo::builder().tool(
+        ToolDef::new("rpc_error")
+            .task_support(TaskSupport::Optional)
+            .handler(|| async { Err::<String, _>(ToolError::rpc(ErrorObject::internal("database on fire"))) }),
+    )
 }
 
 #[tokio::test]
@@ -280,15 +275,13 @@ async fn cancelled_task_stays_cancelled_when_its_handler_finishes_anyway() {
     let gate =
         Arc::new(Gate { started: AtomicBool::new(false), release: Notify::new(), finished: AtomicBool::new(false) });
     let g = gate.clone();
-    let server = demo::builder()
-        .tool(ToolDef::new("gated").task_support(TaskSupport::Optional).handler(move || async move {
+    let server =
+        demo::builder().tool(ToolDef::new("gated").task_support(TaskSupport::Optional).handler(move || async move {
             g.started.store(true, Ordering::SeqCst);
             g.release.notified().await;
             g.finished.store(true, Ordering::SeqCst);
             "finished anyway"
-        }))
-        .build()
-        .unwrap();
+        }));
     let srv = TestServer::start(server).await;
     let s = srv.session().await;
     let t = s.call_task("gated", json!({})).await;

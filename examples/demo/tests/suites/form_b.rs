@@ -3,11 +3,9 @@
 //! task creation, DetailedTask with inlined outcomes, acknowledging cancel,
 //! capability gating, routing headers and version errors.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ferry_server::protocol::ErrorObject;
-use ferry_server::{Server, TaskSupport, ToolDef, ToolError};
+use ferry_server::{ServerBuilder, TaskSupport, ToolDef, ToolError};
 use serde_json::{json, Value};
 
 /// Check the shape of a Form B Task object (also the flat CreateTaskResult).
@@ -151,15 +149,12 @@ async fn tool_error_task_is_completed_with_an_is_error_result() {
     assert!(done.get("error").is_none(), "{done}");
 }
 
-fn rpc_error_server() -> Server {
-    demo::builder()
-        .tool(
-            ToolDef::new("rpc_error")
-                .task_support(TaskSupport::Optional)
-                .handler(|| async { Err::<String, _>(ToolError::rpc(ErrorObject::internal("database on fire"))) }),
-        )
-        .build()
-        .unwrap()
+fn rpc_error_server() -> ServerBuilder {
+    demo::builder().tool(
+        ToolDef::new("rpc_error")
+            .task_support(TaskSupport::Optional)
+            .handler(|| async { Err::<String, _>(ToolError::rpc(ErrorObject::internal("database on fire"))) }),
+    )
 }
 
 #[tokio::test]

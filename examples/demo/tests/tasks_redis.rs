@@ -1,0 +1,14 @@
+//! The task-protocol suites (Form A, Form B, input_required) on the Redis backend (a Redis found on 127.0.0.1:6379 or started for the run).
+//! `tasks_memory.rs` runs the very same suites on the embedded engine.
+
+mod common;
+
+/// The backend these suites run on.
+const BACKEND: common::Backend = common::Backend::Redis;
+
+#[path = "suites/form_a.rs"]
+mod form_a;
+#[path = "suites/form_b.rs"]
+mod form_b;
+#[path = "suites/input_required.rs"]
+mod input_required;
