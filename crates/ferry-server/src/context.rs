@@ -39,6 +39,8 @@ pub(crate) struct CallInner {
     pub cleanups: Mutex<Vec<Cleanup>>,
     /// Multi-round-trip input of a stateless (2026-07-28) direct call.
     pub rounds: Option<Rounds>,
+    /// What the tool's `prepare` step returned (see `ToolDef::prepare`).
+    pub prepared: std::sync::OnceLock<Value>,
 }
 
 /// Input for a stateless request, gathered over rounds (MRTR).
@@ -250,6 +252,12 @@ impl Context {
         Ok(value)
     }
 
+    /// What the tool's [`prepare`](crate::ToolDef::prepare) step returned, in the
+    /// handler that follows it (also when that handler runs as a background task).
+    pub fn prepared(&self) -> Option<&Value> {
+        self.inner.prepared.get()
+    }
+
     /// Input requests a stateless round still needs answered (MRTR), if any.
     pub(crate) fn input_needed(&self) -> Option<Map<String, Value>> {
         let rounds = self.inner.rounds.as_ref()?;
@@ -257,8 +265,10 @@ impl Context {
         (!needed.is_empty()).then_some(needed)
     }
 
-    /// Run provider cleanups, last provided first.
+    /// Run provider cleanups, last provided first. Provided values are dropped
+    /// too, so a later handler on the same context provides afresh.
     pub(crate) async fn finish(&self) {
+        lock(&self.inner.deps).clear();
         let cleanups: Vec<Cleanup> = std::mem::take(&mut *lock(&self.inner.cleanups));
         for c in cleanups.into_iter().rev() {
             c.await;

@@ -88,6 +88,7 @@ impl Call {
                 responses: self.params.get("inputResponses").and_then(Value::as_object).cloned().unwrap_or_default(),
                 ..Rounds::default()
             }),
+            prepared: Default::default(),
         })
     }
 }
@@ -103,6 +104,7 @@ pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Inco
         Err(e) => return Some(Response::err(Some(id), e)),
     };
     let modern = call.era.is_modern();
+    let method = call.method.clone();
     let session = call.session.clone();
     if let Some(s) = &session {
         lock(&s.in_flight).insert(call.id.clone(), call.cancel.clone());
@@ -116,7 +118,7 @@ pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Inco
         lock(&s.in_flight).remove(&call.id);
     }
     let reply = reply?;
-    Some(respond(id, reply.map(|v| if modern { modern_result(shared, v) } else { v })))
+    Some(respond(id, reply.map(|v| if modern { modern_result(shared, &method, v) } else { v })))
 }
 
 fn respond(id: RequestId, reply: Reply) -> Response {
@@ -126,16 +128,33 @@ fn respond(id: RequestId, reply: Reply) -> Response {
     }
 }
 
-/// Every modern result carries `resultType` and the server info.
-fn modern_result(shared: &Shared, mut v: Value) -> Value {
+/// Every modern result carries `resultType` and the server info; cacheable ones
+/// (`CacheableResult` in the 2026-07-28 schema) also `cacheScope` and `ttlMs`.
+fn modern_result(shared: &Shared, method: &str, mut v: Value) -> Value {
     if let Some(obj) = v.as_object_mut() {
         obj.entry("resultType").or_insert_with(|| json!("complete"));
+        if let (Some(scope), Some("complete")) = (cache_scope(method), obj["resultType"].as_str()) {
+            obj.entry("cacheScope").or_insert_with(|| json!(scope));
+            obj.entry("ttlMs").or_insert_with(|| json!(0));
+        }
         let meta = obj.entry("_meta").or_insert_with(|| json!({}));
         if let Some(m) = meta.as_object_mut() {
             m.insert(META_SERVER_INFO.into(), json!(shared.info));
         }
     }
     v
+}
+
+/// The cache scope of a cacheable result: discovery and component lists do not
+/// depend on the caller; resource contents may. (`ttlMs` is always 0: re-fetch freely.)
+fn cache_scope(method: &str) -> Option<&'static str> {
+    match method {
+        "server/discover" | "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
+            Some("public")
+        }
+        "resources/read" => Some("private"),
+        _ => None,
+    }
 }
 
 enum Classified {
@@ -306,6 +325,8 @@ fn discover(shared: &Shared) -> Value {
             "extensions": {EXTENSION_ID: {}},
         },
         "serverInfo": shared.info,
+        "cacheScope": "public",
+        "ttlMs": 0,
         "_meta": {META_SERVER_INFO: shared.info},
     });
     if let Some(i) = &shared.config.instructions {
@@ -454,21 +475,42 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
     let tool = shared.tool(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown tool: {name}")))?;
     let args = arguments(call, "arguments")?;
     let task = decide_task(call, shared.support(tool.common.task_support), &format!("Tool '{name}'"))?;
-    if let Some(validate) = tool.common.describe.validate {
+    let prepare_validate = tool.prepare.as_ref().and_then(|p| p.describe.validate);
+    for validate in [tool.common.describe.validate, prepare_validate].into_iter().flatten() {
         if let Err(msg) = validate(&args) {
             // Input validation errors are tool execution errors, so a model can correct itself.
             return to_value(CallToolResult::error(format!("Invalid arguments for tool '{name}': {msg}")));
         }
     }
+    let cx = call.context(shared);
+    if let Some(prepare) = &tool.prepare {
+        // In the request itself, before any task exists: its questions are asked now
+        // (stateless: as MRTR rounds, so the task is only created once all are answered).
+        let outcome = (prepare.handler)(cx.clone(), args.clone()).await;
+        if let Some(needed) = cx.input_needed() {
+            return Ok(input_required(needed));
+        }
+        match outcome {
+            Ok(v) => {
+                let _ = cx.inner.prepared.set(v);
+            }
+            Err(e) => return tool_outcome(Err(e)),
+        }
+    }
     if let Some(ttl) = task {
-        return tasks::create(shared, call, "tools/call", name, Value::Object(args), ttl).await;
+        let prepared = cx.prepared().cloned();
+        return tasks::create(shared, call, "tools/call", name, Value::Object(args), ttl, prepared).await;
     }
     let handler = tool.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("tool has no handler"))?;
-    let cx = call.context(shared);
     let outcome = handler(cx.clone(), args).await;
     if let Some(needed) = cx.input_needed() {
         return Ok(input_required(needed));
     }
+    tool_outcome(outcome)
+}
+
+/// A direct tool call's answer: a result, a tool error result, or a JSON-RPC error.
+fn tool_outcome(outcome: Result<CallToolResult, ToolError>) -> Reply {
     match outcome {
         Ok(result) => to_value(result),
         Err(ToolError::Message(m)) | Err(ToolError::Retryable(m)) => to_value(CallToolResult::error(m)),
@@ -486,7 +528,7 @@ async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
             .map_err(|m| ErrorObject::invalid_params(format!("Invalid arguments for prompt '{name}': {m}")))?;
     }
     if let Some(ttl) = task {
-        return tasks::create(shared, call, "prompts/get", name, Value::Object(args), ttl).await;
+        return tasks::create(shared, call, "prompts/get", name, Value::Object(args), ttl, None).await;
     }
     let handler = prompt.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("prompt has no handler"))?;
     let cx = call.context(shared);
@@ -539,7 +581,7 @@ async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
         validate(&vars).map_err(|m| ErrorObject::invalid_params(format!("Invalid resource URI '{uri}': {m}")))?;
     }
     if let Some(ttl) = task {
-        return tasks::create(shared, call, "resources/read", uri, Value::Object(vars), ttl).await;
+        return tasks::create(shared, call, "resources/read", uri, Value::Object(vars), ttl, None).await;
     }
     let handler = common.handler.as_ref().ok_or_else(|| ErrorObject::internal("resource has no handler"))?;
     let cx = call.context(shared);

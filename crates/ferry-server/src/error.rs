@@ -106,6 +106,12 @@ pub enum BuildError {
         /// The component.
         component: String,
     },
+    /// A handler injects `Prepared<T>` but its tool has no prepare step.
+    #[error("{component} injects Prepared<...> but has no prepare step (call .prepare(...) on the tool)")]
+    NoPrepareStep {
+        /// The component.
+        component: String,
+    },
     /// A component has no handler.
     #[error("{component} has no handler")]
     NoHandler {

@@ -34,6 +34,7 @@ pub struct Describe {
     pub(crate) args_count: usize,
     pub(crate) states: Vec<(TypeId, &'static str)>,
     pub(crate) providers: Vec<(TypeId, &'static str)>,
+    pub(crate) needs_prepared: bool,
 }
 
 impl Describe {
@@ -215,6 +216,33 @@ where
             Ok((value as Arc<dyn Any + Send + Sync>, cleanup))
         })
     })
+}
+
+/// What the tool's [`prepare`](crate::ToolDef::prepare) step returned,
+/// deserialized into `T`. A handler taking it on a tool without a prepare step
+/// is a build error.
+///
+/// ```
+/// use ferry_server::{Prepared, ToolDef, ToolError};
+/// let tool = ToolDef::new("t")
+///     .prepare(|| async { Ok::<_, ToolError>(41) })
+///     .handler(|Prepared(n): Prepared<i64>| async move { n + 1 });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Prepared<T>(pub T);
+
+impl<T: DeserializeOwned + Send + 'static> FromCall for Prepared<T> {
+    async fn from_call(cx: &Context, _args: &Map<String, Value>) -> Result<Self, ToolError> {
+        let value = cx
+            .prepared()
+            .ok_or_else(|| ToolError::rpc(ErrorObject::internal("no prepared value: the tool has no prepare step")))?;
+        serde_json::from_value(value.clone())
+            .map(Prepared)
+            .map_err(|e| ToolError::rpc(ErrorObject::internal(format!("the prepared value does not fit: {e}"))))
+    }
+    fn describe(d: &mut Describe) {
+        d.needs_prepared = true;
+    }
 }
 
 /// Reports progress of the current execution.

@@ -34,7 +34,8 @@
 //! ## Where things are
 //! * [`component`] — tools, prompts, resources and the handler traits.
 //! * [`extract`] — injected parameters: [`Context`], [`Args`], [`State`],
-//!   [`Dep`] (providers with cleanup), [`Progress`], [`TaskHandle`].
+//!   [`Dep`] (providers with cleanup), [`Progress`], [`TaskHandle`], [`Prepared`]
+//!   (what a tool's prepare step returned).
 //! * `dispatch` — routing requests by protocol era; `tasks` — both task wire
 //!   forms over one store; [`transport`] — stdio and Streamable HTTP.
 //!
@@ -58,7 +59,7 @@ pub use component::{
 };
 pub use context::Context;
 pub use error::{BuildError, ToolError};
-pub use extract::{Args, Dep, FromCall, Progress, Provided, State, TaskHandle};
+pub use extract::{Args, Dep, FromCall, Prepared, Progress, Provided, State, TaskHandle};
 pub use server::{Server, ServerBuilder, ServerConfig};
 
 pub use ferry_macros::{prompt, resource, tool};

@@ -297,9 +297,13 @@ impl ServerBuilder {
 
     /// Check everything and build the server.
     pub fn build(self) -> Result<Server, BuildError> {
-        let check = |component: String, d: &Describe, has_handler: bool| -> Result<(), BuildError> {
+        // `prepared`: whether a prepare step runs before this handler (so `Prepared<T>` has a value).
+        let check = |component: String, d: &Describe, has_handler: bool, prepared: bool| -> Result<(), BuildError> {
             if !has_handler {
                 return Err(BuildError::NoHandler { component });
+            }
+            if d.needs_prepared && !prepared {
+                return Err(BuildError::NoPrepareStep { component });
             }
             if d.args_count > 1 {
                 return Err(BuildError::TwoArgs { component });
@@ -314,28 +318,36 @@ impl ServerBuilder {
         };
         let mut tool_index = HashMap::new();
         for (i, t) in self.tools.iter().enumerate() {
-            check(format!("tool '{}'", t.name), &t.common.describe, t.common.handler.is_some())?;
+            if let Some(p) = &t.prepare {
+                check(format!("tool '{}' (prepare step)", t.name), &p.describe, true, false)?;
+            }
+            check(format!("tool '{}'", t.name), &t.common.describe, t.common.handler.is_some(), t.prepare.is_some())?;
             if tool_index.insert(t.name.clone(), i).is_some() {
                 return Err(BuildError::Duplicate { kind: "tool", name: t.name.clone() });
             }
         }
         let mut prompt_index = HashMap::new();
         for (i, p) in self.prompts.iter().enumerate() {
-            check(format!("prompt '{}'", p.name), &p.common.describe, p.common.handler.is_some())?;
+            check(format!("prompt '{}'", p.name), &p.common.describe, p.common.handler.is_some(), false)?;
             if prompt_index.insert(p.name.clone(), i).is_some() {
                 return Err(BuildError::Duplicate { kind: "prompt", name: p.name.clone() });
             }
         }
         let mut resource_index = HashMap::new();
         for (i, r) in self.resources.iter().enumerate() {
-            check(format!("resource '{}'", r.uri), &r.common.describe, r.common.handler.is_some())?;
+            check(format!("resource '{}'", r.uri), &r.common.describe, r.common.handler.is_some(), false)?;
             if resource_index.insert(r.uri.clone(), i).is_some() {
                 return Err(BuildError::Duplicate { kind: "resource", name: r.uri.clone() });
             }
         }
         let mut templates = Vec::new();
         for t in &self.templates {
-            check(format!("resource template '{}'", t.template), &t.common.describe, t.common.handler.is_some())?;
+            check(
+                format!("resource template '{}'", t.template),
+                &t.common.describe,
+                t.common.handler.is_some(),
+                false,
+            )?;
             if templates.iter().any(|r: &RegisteredTemplate| r.def.template == t.template) {
                 return Err(BuildError::Duplicate { kind: "resource template", name: t.template.clone() });
             }

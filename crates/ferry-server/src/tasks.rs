@@ -119,24 +119,22 @@ pub(crate) async fn create(
     name: &str,
     arguments: Value,
     requested_ttl: Option<f64>,
+    prepared: Option<Value>,
 ) -> Reply {
     let mut rec = TaskRecord::new(call.owner.clone(), kind, name, now_ms());
     rec.ttl_ms = Some(shared.grant_ttl(requested_ttl));
     rec.poll_interval_ms = shared.config.poll_interval_ms;
     rec.progress_token = crate::context::progress_token(call.meta.as_ref());
-    let job = Job {
-        task_id: rec.id.clone(),
-        kind: kind.into(),
-        name: name.into(),
-        arguments,
-        context: json!({
-            "sessionId": call.session.as_ref().map(|s| s.id.clone()),
-            "protocolVersion": call.era.version(),
-            "clientCapabilities": call.client_caps,
-            "progressToken": rec.progress_token,
-        }),
-        attempt: 1,
-    };
+    let mut context = json!({
+        "sessionId": call.session.as_ref().map(|s| s.id.clone()),
+        "protocolVersion": call.era.version(),
+        "clientCapabilities": call.client_caps,
+        "progressToken": rec.progress_token,
+    });
+    if let Some(p) = prepared {
+        context["prepared"] = p; // what the tool's prepare step returned, for its handler
+    }
+    let job = Job { task_id: rec.id.clone(), kind: kind.into(), name: name.into(), arguments, context, attempt: 1 };
     shared.backend.submit(rec.clone(), job).await.map_err(store_error)?;
     tracing::info!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
     Ok(if call.era.is_modern() {
@@ -393,7 +391,11 @@ impl Executor for TaskExecutor {
             deps: Default::default(),
             cleanups: Default::default(),
             rounds: None,
+            prepared: Default::default(),
         });
+        if let Some(p) = ctx.get("prepared") {
+            let _ = cx.inner.prepared.set(p.clone());
+        }
         let args = job.arguments.as_object().cloned().unwrap_or_default();
         let unknown = |what: &str| {
             Ok(Outcome::Error { error: ErrorObject::invalid_params(format!("Unknown {what}: {}", job.name)) })

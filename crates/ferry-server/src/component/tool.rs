@@ -1,9 +1,11 @@
 //! Tool definitions.
 
-use super::{erase, erase_blocking, BlockingHandler, Common, Handler, IntoToolResult};
+use super::{erase, erase_blocking, BlockingHandler, Common, ErasedHandler, Handler, IntoToolResult};
+use crate::error::ToolError;
 use crate::extract::Describe;
 use ferry_protocol::types::{CallToolResult, Tool, ToolExecution};
-use ferry_protocol::TaskSupport;
+use ferry_protocol::{ErrorObject, TaskSupport};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -30,6 +32,20 @@ pub struct ToolDef {
     pub(crate) annotations: Option<Value>,
     pub(crate) output_schema: Option<Value>,
     pub(crate) common: Common<CallToolResult>,
+    pub(crate) prepare: Option<PrepareStep>,
+}
+
+/// A tool's [`prepare`](ToolDef::prepare) step.
+#[derive(Clone)]
+pub(crate) struct PrepareStep {
+    pub handler: ErasedHandler<Value>,
+    pub describe: Describe,
+}
+
+fn prepared_value<P: Serialize, E: Into<ToolError>>(out: Result<P, E>) -> Result<Value, ToolError> {
+    let p = out.map_err(Into::into)?;
+    serde_json::to_value(p)
+        .map_err(|e| ToolError::rpc(ErrorObject::internal(format!("cannot serialize the prepared value: {e}"))))
 }
 
 impl ToolDef {
@@ -42,6 +58,7 @@ impl ToolDef {
             annotations: None,
             output_schema: None,
             common: Common::default(),
+            prepare: None,
         }
     }
 
@@ -109,6 +126,42 @@ impl ToolDef {
         self
     }
 
+    /// A step that runs in the request itself, before the handler: before the
+    /// task is created when the call becomes a task. Use it to ask the user
+    /// ([`Context::elicit`](crate::Context::elicit)) while the client is still
+    /// there. What it returns reaches the handler as
+    /// [`Prepared<P>`](crate::Prepared) (carried with the task's job, so a
+    /// `ferry worker` gets it too). An `Err` ends the call as a handler's error would.
+    ///
+    /// On a stateless (2026-07-28) request its questions take multi-round-trip
+    /// rounds: each round without every answer is answered with
+    /// `resultType: "input_required"`, and only the round that carries all
+    /// answers creates the task (SEP-2663: input needed before task creation is
+    /// resolved synchronously). On a 2025-11-25 session it asks on the request's stream.
+    ///
+    /// ```
+    /// use ferry_server::{Context, Prepared, TaskSupport, ToolDef, ToolError};
+    /// let tool = ToolDef::new("greet_later")
+    ///     .task_support(TaskSupport::Required)
+    ///     .prepare(|cx: Context| async move {
+    ///         let answer = cx.elicit("Your name?", serde_json::json!({"type": "object",
+    ///             "properties": {"name": {"type": "string"}}})).await?;
+    ///         Ok::<_, ToolError>(answer["content"]["name"].as_str().unwrap_or("?").to_string())
+    ///     })
+    ///     .handler(|Prepared(name): Prepared<String>| async move { format!("Hello, {name}!") });
+    /// ```
+    pub fn prepare<H, T, P, E>(mut self, h: H) -> Self
+    where
+        H: Handler<T, Output = Result<P, E>>,
+        P: Serialize + Send + 'static,
+        E: Into<ToolError> + Send + 'static,
+    {
+        let mut describe = Describe::default();
+        H::describe(&mut describe);
+        self.prepare = Some(PrepareStep { handler: erase(h, prepared_value::<P, E>), describe });
+        self
+    }
+
     /// The tool's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -125,6 +178,7 @@ impl ToolDef {
                 .describe
                 .input_schema
                 .clone()
+                .or_else(|| self.prepare.as_ref().and_then(|p| p.describe.input_schema.clone()))
                 .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
             output_schema: self.output_schema.clone(),
             annotations: self.annotations.clone(),

@@ -9,6 +9,7 @@
 // Early returns carry a finished HTTP response; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+use super::readable_id;
 use crate::dispatch::{handle_notification, handle_request, handle_response, HttpHeaders, Incoming};
 use crate::server::Server;
 use crate::session::{lock, Session};
@@ -158,14 +159,19 @@ async fn endpoint(State(app): State<App>, method: Method, headers: HeaderMap, bo
 }
 
 /// Find the session named by the header: `Ok(None)` when there is no header.
-fn session_of(app: &App, headers: &HeaderMap) -> Result<Option<Arc<Session>>, HttpResponse> {
+/// `id`: the request being answered, echoed in the error.
+fn session_of(
+    app: &App,
+    headers: &HeaderMap,
+    request: Option<RequestId>,
+) -> Result<Option<Arc<Session>>, HttpResponse> {
     let Some(id) = header_str(headers, SESSION_HEADER) else { return Ok(None) };
     match app.server.shared.session(id) {
         Some(s) => {
             s.touch(now_ms());
             Ok(Some(s))
         }
-        None => Err(error_response(StatusCode::NOT_FOUND, ErrorObject::invalid_request("Session not found"))),
+        None => Err(error_reply(StatusCode::NOT_FOUND, request, ErrorObject::invalid_request("Session not found"))),
     }
 }
 
@@ -207,16 +213,22 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
     }
     let msg = match Message::parse(&bytes) {
         Ok(m) => m,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, e),
+        Err(e) => return error_reply(StatusCode::BAD_REQUEST, readable_id(&bytes), e),
     };
-    let session = match session_of(&app, &headers) {
+    // Every error from here on answers a message whose id (if it is a request) is known.
+    let id = match &msg {
+        Message::Request(r) => Some(r.id.clone()),
+        _ => None,
+    };
+    let session = match session_of(&app, &headers, id.clone()) {
         Ok(s) => s,
         Err(r) => return r,
     };
     if let Some(v) = header_str(&headers, "mcp-protocol-version") {
         if !SUPPORTED_VERSIONS.contains(&v) {
-            return error_response(
+            return error_reply(
                 StatusCode::BAD_REQUEST,
+                id,
                 ErrorObject::new(
                     ErrorCode::UNSUPPORTED_VERSION,
                     format!("Bad Request: unsupported protocol version {v}"),
@@ -255,8 +267,9 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
         if lock(&shared.sessions).len() >= shared.config.max_sessions {
             shared.sweep_sessions();
             if lock(&shared.sessions).len() >= shared.config.max_sessions {
-                return error_response(
+                return error_reply(
                     StatusCode::SERVICE_UNAVAILABLE,
+                    Some(req.id.clone()),
                     ErrorObject::internal("Too many sessions; try again later"),
                 );
             }
@@ -266,8 +279,9 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
         Some(s)
     } else {
         if session.is_none() && !modern && req.method != "ping" && req.method != "server/discover" {
-            return error_response(
+            return error_reply(
                 StatusCode::BAD_REQUEST,
+                Some(req.id.clone()),
                 ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
             );
         }
@@ -294,11 +308,12 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
         let _ = done_tx.send(resp);
     });
 
-    // JSON unless the handler speaks before it answers.
+    // JSON unless the handler speaks before it answers. Messages come first: one queued
+    // just before a quick answer must still go out (on the SSE stream, before the answer).
     let first = tokio::select! {
         biased;
-        done = &mut done_rx => Err(done.ok().flatten()),
         msg = rx.recv() => Ok(msg),
+        done = &mut done_rx => Err(done.ok().flatten()),
     };
     // The handler's senders are dropped just before its response is handed over:
     // a closed channel means "no messages", so wait for the response itself.
@@ -382,7 +397,7 @@ fn get(app: App, headers: HeaderMap) -> HttpResponse {
             ErrorObject::invalid_request("GET needs Accept: text/event-stream"),
         );
     }
-    let session = match session_of(&app, &headers) {
+    let session = match session_of(&app, &headers, None) {
         Ok(Some(s)) => s,
         Ok(None) => {
             return error_response(

@@ -10,3 +10,11 @@ mod http;
 mod stdio;
 
 pub use http::HttpOptions;
+
+/// The id of a message that could not be classified, when it can still be read:
+/// an error answer must echo it rather than send `"id": null` (JSON-RPC 2.0
+/// allows null only when the id cannot be determined).
+pub(crate) fn readable_id(bytes: &[u8]) -> Option<ferry_protocol::RequestId> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    serde_json::from_value(value.get("id")?.clone()).ok()
+}

@@ -68,7 +68,7 @@ impl Server {
             session.touch(now_ms());
             match Message::parse(text) {
                 Err(e) => {
-                    let _ = tx.send(Message::Response(Response::err(None, e)));
+                    let _ = tx.send(Message::Response(Response::err(super::readable_id(text), e)));
                 }
                 Ok(Message::Notification(n)) => handle_notification(n, Some(&session)),
                 Ok(Message::Response(r)) => handle_response(r, Some(&session)),

@@ -51,6 +51,12 @@ impl Peer {
         id
     }
 
+    /// Send any JSON value as one line (a response to the server, or a malformed message).
+    pub async fn send_raw(&mut self, message: &Value) {
+        let line = message.to_string() + "\n";
+        self.tx.write_all(line.as_bytes()).await.expect("write");
+    }
+
     /// The next message from the server.
     pub async fn recv(&mut self) -> Value {
         let line = tokio::time::timeout(Duration::from_secs(10), self.rx.next_line())
