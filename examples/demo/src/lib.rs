@@ -1,54 +1,77 @@
 //! The demo server: six tools (one per task-support mode and outcome), a
 //! resource, a resource template and a prompt. Tests, benchmarks and interop
 //! checks all drive this server.
+//!
+//! The tools, the resource and the template are plain functions declared with
+//! `#[tool]` and `#[resource]` (each generates a `<name>_tool()` /
+//! `<name>_resource()` function); the prompt shows the builder API the macros
+//! expand to.
 
-use ferry_server::{
-    Args, Progress, PromptDef, ResourceDef, ResourceTemplateDef, Server, ServerBuilder, TaskSupport, ToolDef, ToolError,
-};
+use ferry_server::{resource, tool, Args, Progress, PromptDef, Server, ServerBuilder, TaskSupport, ToolError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Duration;
 
-/// Arguments of `add`.
-#[derive(Deserialize, JsonSchema)]
-pub struct AddArgs {
-    /// First addend.
-    pub a: i64,
-    /// Second addend.
-    pub b: i64,
+/// Add two integers.
+#[tool(task = "optional")]
+pub async fn add(#[arg(description = "First addend.")] a: i64, #[arg(description = "Second addend.")] b: i64) -> i64 {
+    a.wrapping_add(b)
 }
 
-/// Arguments of `sleep`.
-#[derive(Deserialize, JsonSchema)]
-pub struct SleepArgs {
-    /// How long to sleep, in milliseconds.
-    pub ms: u64,
+/// Sleep for `ms` milliseconds, then say so.
+#[tool(task = "optional")]
+pub async fn sleep(#[arg(description = "How long to sleep, in milliseconds.")] ms: u64) -> String {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    format!("slept {ms}")
 }
 
-/// Arguments of `fail`.
-#[derive(Deserialize, JsonSchema)]
-pub struct FailArgs {
-    /// The error message to fail with.
-    pub message: String,
+/// Fail with the given message (a tool error).
+#[tool(task = "optional")]
+pub async fn fail(
+    #[arg(description = "The error message to fail with.")] message: String,
+) -> Result<String, ToolError> {
+    Err(ToolError::new(message))
 }
 
-/// Arguments of `progress`.
-#[derive(Deserialize, JsonSchema)]
-pub struct ProgressArgs {
-    /// Number of steps.
-    pub steps: u32,
-    /// Delay between steps, in milliseconds.
-    pub delay_ms: u64,
+/// Count `steps` steps, `delay_ms` apart, reporting progress.
+#[tool(task = "optional")]
+pub async fn progress(
+    #[arg(description = "Number of steps.")] steps: u32,
+    #[arg(description = "Delay between steps, in milliseconds.")] delay_ms: u64,
+    progress: Progress,
+) -> String {
+    for i in 1..=steps {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        progress.step(i.into(), steps.into(), &format!("step {i}/{steps}")).await;
+    }
+    format!("done {steps}")
 }
 
-/// Arguments of `must_task` and `no_task`.
-#[derive(Deserialize, JsonSchema)]
-pub struct XArgs {
-    /// The number to double.
-    pub x: i64,
+/// Double x; only runs as a task.
+#[tool(task = "required")]
+pub async fn must_task(#[arg(description = "The number to double.")] x: i64) -> i64 {
+    x.wrapping_mul(2)
 }
 
-/// Arguments of the `greeting` template and prompt.
+/// Double x; never runs as a task.
+#[tool(task = "forbidden")]
+pub async fn no_task(#[arg(description = "The number to double.")] x: i64) -> i64 {
+    x.wrapping_mul(2)
+}
+
+/// What this demo server is.
+#[resource(uri = "ferry://demo/readme", mime_type = "text/plain", task = "optional")]
+pub async fn readme() -> String {
+    "Ferry demo server: try the add, sleep and progress tools.".to_string()
+}
+
+/// A greeting for `name`.
+#[resource(template = "ferry://demo/greeting/{name}", mime_type = "text/plain", task = "optional")]
+pub async fn greeting(#[arg(description = "Who to greet.")] name: String) -> String {
+    format!("Hello, {name}!")
+}
+
+/// Arguments of the `greet` prompt.
 #[derive(Deserialize, JsonSchema)]
 pub struct NameArgs {
     /// Who to greet.
@@ -59,65 +82,16 @@ pub struct NameArgs {
 pub fn builder() -> ServerBuilder {
     Server::builder("ferry-demo", env!("CARGO_PKG_VERSION"))
         .instructions("Demo server of Ferry: tools that add, sleep, fail, report progress, and double numbers.")
-        .tool(
-            ToolDef::new("add")
-                .description("Add two integers.")
-                .task_support(TaskSupport::Optional)
-                .handler(|Args(a): Args<AddArgs>| async move { a.a.wrapping_add(a.b) }),
-        )
-        .tool(
-            ToolDef::new("sleep")
-                .description("Sleep for `ms` milliseconds, then say so.")
-                .task_support(TaskSupport::Optional)
-                .handler(|Args(s): Args<SleepArgs>| async move {
-                    tokio::time::sleep(Duration::from_millis(s.ms)).await;
-                    format!("slept {}", s.ms)
-                }),
-        )
-        .tool(
-            ToolDef::new("fail")
-                .description("Fail with the given message (a tool error).")
-                .task_support(TaskSupport::Optional)
-                .handler(|Args(f): Args<FailArgs>| async move { Err::<String, _>(ToolError::new(f.message)) }),
-        )
-        .tool(
-            ToolDef::new("progress")
-                .description("Count `steps` steps, `delay_ms` apart, reporting progress.")
-                .task_support(TaskSupport::Optional)
-                .handler(|Args(p): Args<ProgressArgs>, progress: Progress| async move {
-                    for i in 1..=p.steps {
-                        tokio::time::sleep(Duration::from_millis(p.delay_ms)).await;
-                        progress.step(i.into(), p.steps.into(), &format!("step {i}/{}", p.steps)).await;
-                    }
-                    format!("done {}", p.steps)
-                }),
-        )
-        .tool(
-            ToolDef::new("must_task")
-                .description("Double x; only runs as a task.")
-                .task_support(TaskSupport::Required)
-                .handler(|Args(a): Args<XArgs>| async move { a.x.wrapping_mul(2) }),
-        )
-        .tool(
-            ToolDef::new("no_task")
-                .description("Double x; never runs as a task.")
-                .task_support(TaskSupport::Forbidden)
-                .handler(|Args(a): Args<XArgs>| async move { a.x.wrapping_mul(2) }),
-        )
-        .resource(
-            ResourceDef::new("ferry://demo/readme", "readme")
-                .description("What this demo server is.")
-                .mime_type("text/plain")
-                .task_support(TaskSupport::Optional)
-                .handler(|| async { "Ferry demo server: try the add, sleep and progress tools.".to_string() }),
-        )
-        .resource_template(
-            ResourceTemplateDef::new("ferry://demo/greeting/{name}", "greeting")
-                .description("A greeting for `name`.")
-                .mime_type("text/plain")
-                .task_support(TaskSupport::Optional)
-                .handler(|Args(n): Args<NameArgs>| async move { format!("Hello, {}!", n.name) }),
-        )
+        .tool(add_tool())
+        .tool(sleep_tool())
+        .tool(fail_tool())
+        .tool(progress_tool())
+        .tool(must_task_tool())
+        .tool(no_task_tool())
+        .resource(readme_resource())
+        .resource_template(greeting_resource())
+        // The prompt is built with the builder API that `#[prompt]` expands to,
+        // to keep that API demonstrated (`#[prompt]` would declare it as a function).
         .prompt(
             PromptDef::new("greet")
                 .description("Ask the model to greet someone.")
