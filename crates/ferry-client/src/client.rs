@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
 
+/// Most rounds of input a stateless request may ask for before the client gives up.
+const MAX_INPUT_ROUNDS: usize = 16;
+
 /// Which protocol era to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -335,14 +338,39 @@ impl Client {
         self.complete("tools/call", json!({"name": name, "arguments": arguments})).await
     }
 
-    /// A plain request whose answer may still be a task (modern wire): wait for it.
-    async fn complete<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, ClientError> {
-        let result = self.request(method, params).await?;
-        if result.get("resultType").and_then(Value::as_str) == Some("task") {
-            let info = TaskInfo::from_wire(&result)?;
-            return TaskHandle::<T>::attach(self.clone(), info.task_id, None).result().await;
+    /// A plain request whose answer may still be a task, or may ask for input first
+    /// (2026-07-28): wait for the task; answer input rounds with the user's handlers.
+    async fn complete<T: DeserializeOwned>(&self, method: &str, mut params: Value) -> Result<T, ClientError> {
+        let mut responses = Map::new();
+        for _round in 0..MAX_INPUT_ROUNDS {
+            let result = self.request(method, params.clone()).await?;
+            match result.get("resultType").and_then(Value::as_str) {
+                Some("task") => {
+                    let info = TaskInfo::from_wire(&result)?;
+                    return TaskHandle::<T>::attach(self.clone(), info.task_id, None).result().await;
+                }
+                Some("input_required") => {
+                    let asked = result.get("inputRequests").and_then(Value::as_object).cloned().unwrap_or_default();
+                    if asked.is_empty() {
+                        return Err(ClientError::Protocol(format!("{method}: input_required without inputRequests")));
+                    }
+                    for (key, req) in asked {
+                        if responses.contains_key(&key) {
+                            continue;
+                        }
+                        let what = req.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
+                        let answer = self.answer(&what, req.get("params").cloned().unwrap_or_else(|| json!({}))).await;
+                        responses.insert(key, answer.map_err(ClientError::Rpc)?);
+                    }
+                    params["inputResponses"] = Value::Object(responses.clone());
+                    if let Some(state) = result.get("requestState") {
+                        params["requestState"] = state.clone();
+                    }
+                }
+                _ => return parse(result),
+            }
         }
-        parse(result)
+        Err(ClientError::Protocol(format!("{method}: still asking for input after {MAX_INPUT_ROUNDS} rounds")))
     }
 
     /// Call a tool as a task: returns at once with a handle to await, poll or cancel.
@@ -462,9 +490,13 @@ impl Client {
             "roots/list" => return Ok(json!({"roots": []})),
             other => return Err(ErrorObject::method_not_found(other)),
         };
-        match handler {
-            Some(h) => h(params).await,
-            None => Err(ErrorObject::new(ErrorCode::METHOD_NOT_FOUND, format!("this client does not handle {method}"))),
+        let Some(h) = handler else {
+            return Err(ErrorObject::new(ErrorCode::METHOD_NOT_FOUND, format!("this client does not handle {method}")));
+        };
+        // A panicking callback must still produce an answer, or the server waits forever.
+        match tokio::spawn(h(params)).await {
+            Ok(answer) => answer,
+            Err(e) => Err(ErrorObject::internal(format!("the client's {method} handler failed: {e}"))),
         }
     }
 

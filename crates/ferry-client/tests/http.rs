@@ -190,21 +190,29 @@ async fn input_requests_are_answered_by_the_callback_in_both_eras() {
                 cx.elicit("Your name?", json!({"type": "object", "properties": {"name": {"type": "string"}}})).await?;
             Ok::<_, ferry_server::ToolError>(format!("Hello, {}!", answer["content"]["name"].as_str().unwrap_or("?")))
         }))
+        .tool(ToolDef::new("ask_now").task_support(TaskSupport::Forbidden).handler(|cx: Context| async move {
+            let first = cx.elicit("First name?", json!({"type": "object"})).await?;
+            let last = cx.elicit("Last name?", json!({"type": "object"})).await?;
+            Ok::<_, ferry_server::ToolError>(format!(
+                "{} {}",
+                first["content"]["name"].as_str().unwrap_or("?"),
+                last["content"]["name"].as_str().unwrap_or("?")
+            ))
+        }))
         .build()
         .unwrap();
     let url = serve(server).await;
     for mode in [Mode::Handshake, Mode::Modern] {
         let options = ClientOptions::default().mode(mode).on_elicit(|req| async move {
-            assert_eq!(req["message"], "Your name?");
+            assert!(req["message"].as_str().is_some_and(|m| m.ends_with("name?")), "{req}");
             Ok(json!({"action": "accept", "content": {"name": "Ada"}}))
         });
         let c = Client::connect_http(&url, options).await.unwrap();
         let task = c.call_tool_task("ask", json!({})).await.unwrap();
         assert_eq!(text(&task.await.unwrap()), "Hello, Ada!", "{mode:?}");
-        // Direct (non-task) calls too: a session request in 2025-11-25, rounds (MRTR) are not done by this client.
-        if mode == Mode::Handshake {
-            assert_eq!(text(&c.call_tool("ask", json!({})).await.unwrap()), "Hello, Ada!");
-        }
+        // Direct calls too: a request to the client on the session (2025-11-25), or input
+        // rounds answered and retried (2026-07-28, two questions = two rounds).
+        assert_eq!(text(&c.call_tool("ask_now", json!({})).await.unwrap()), "Ada Ada", "{mode:?}");
     }
 }
 
@@ -223,5 +231,31 @@ async fn requested_ttl_is_granted_and_an_expired_task_is_a_typed_error() {
             Err(e) => panic!("unexpected {e}"),
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_input_callback_answers_with_an_error_instead_of_hanging() {
+    let server = ferry_server::Server::builder("ask", "1")
+        .tool(ToolDef::new("ask_now").handler(|cx: Context| async move {
+            match cx.elicit("Name?", json!({"type": "object"})).await {
+                Ok(_) => "answered".to_string(),
+                Err(e) => format!("no answer: {e}"),
+            }
+        }))
+        .build()
+        .unwrap();
+    let url = serve(server).await;
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let options = ClientOptions::default().mode(mode).on_elicit(|_req| async move {
+            panic!("the user's callback is broken");
+        });
+        let c = Client::connect_http(&url, options).await.unwrap();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), c.call_tool("ask_now", json!({}))).await;
+        match r.expect("no hang") {
+            Ok(result) => assert!(text(&result).starts_with("no answer"), "{mode:?}: {result:?}"),
+            Err(ClientError::Rpc(e)) => assert_eq!(e.code, -32603, "{mode:?}: {e}"),
+            Err(e) => panic!("{mode:?}: {e}"),
+        }
     }
 }
