@@ -75,6 +75,14 @@ impl Server {
                 Ok(Message::Request(req)) => {
                     let inc =
                         Incoming { session: Some(session.clone()), outbound: Some(tx.clone()), ..Default::default() };
+                    // The handshake is answered before the next line is read, so a client
+                    // that pipelines `initialize` and its first calls is served in order.
+                    if req.method == "initialize" {
+                        if let Some(resp) = handle_request(&shared, req, inc).await {
+                            let _ = tx.send(Message::Response(resp));
+                        }
+                        continue;
+                    }
                     let shared = shared.clone();
                     let tx = tx.clone();
                     requests.spawn(async move {
