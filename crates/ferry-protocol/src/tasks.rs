@@ -171,8 +171,14 @@ pub struct FormBTask {
 
 /// The `-32021` error for a request that needs the tasks extension but did not declare it.
 pub fn missing_extension_error() -> ErrorObject {
+    missing_capability_error(json!({"extensions": {EXTENSION_ID: {}}}))
+}
+
+/// The `-32021` error for a request that needs client capabilities it did not declare;
+/// `required` is the capabilities object (e.g. `{"elicitation": {}}`).
+pub fn missing_capability_error(required: Value) -> ErrorObject {
     ErrorObject::new(ErrorCode::MISSING_CLIENT_CAPABILITY, "Missing required client capability")
-        .with_data(json!({"requiredCapabilities": {"extensions": {EXTENSION_ID: {}}}}))
+        .with_data(json!({ "requiredCapabilities": required }))
 }
 
 /// The related-task `_meta` value for a task id.

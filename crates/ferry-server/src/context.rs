@@ -10,7 +10,7 @@
 use crate::error::ToolError;
 use crate::server::Shared;
 use crate::session::{lock, Outbound, Session};
-use ferry_protocol::tasks::{related_task_meta, META_RELATED_TASK};
+use ferry_protocol::tasks::{missing_capability_error, related_task_meta, META_RELATED_TASK};
 use ferry_protocol::types::LoggingLevel;
 use ferry_protocol::{ErrorObject, Message, Notification, Request, RequestId};
 use ferry_tasks::TaskRuntime;
@@ -23,6 +23,9 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) type Cleanup = BoxFuture<'static, ()>;
+
+/// `_meta` key of a stateless request's log level (no level: no log messages).
+pub(crate) const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 
 pub(crate) struct CallInner {
     pub shared: Arc<Shared>,
@@ -51,6 +54,8 @@ pub(crate) struct CallInner {
 /// ends the round with `resultType: "input_required"`.
 #[derive(Default)]
 pub(crate) struct Rounds {
+    /// The request's `_meta` log level: a stateless request gets log messages only if it asks.
+    pub log_level: Option<LoggingLevel>,
     pub responses: Map<String, Value>,
     pub needed: Mutex<Map<String, Value>>,
     pub next: std::sync::atomic::AtomicU64,
@@ -133,6 +138,12 @@ impl Context {
                 return;
             }
         }
+        if let Some(rounds) = &self.inner.rounds {
+            match rounds.log_level {
+                Some(min) if level >= min => {}
+                _ => return,
+            }
+        }
         let mut params = json!({"level": level, "logger": self.inner.shared.info.name, "data": data.into()});
         if let Some(task) = &self.inner.task {
             params["_meta"] = json!({ META_RELATED_TASK: related_task_meta(task.task_id()) });
@@ -190,7 +201,8 @@ impl Context {
                 return Ok(answer.clone());
             }
             if self.inner.client_caps.get(capability).is_none() {
-                return Err(ToolError::new(format!("the client does not support {capability}")));
+                // A stateless request must declare what it can answer (SEP-2575).
+                return Err(ToolError::rpc(missing_capability_error(json!({ capability: {} }))));
             }
             lock(&rounds.needed).insert(key, json!({"method": method, "params": params}));
             return Err(ToolError::new(format!("waiting for the client to answer {method}")));

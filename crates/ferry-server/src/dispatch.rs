@@ -8,7 +8,7 @@
 //! the same for both.
 
 use crate::component::UriTemplate;
-use crate::context::{progress_token, CallInner, Context, Rounds};
+use crate::context::{progress_token, CallInner, Context, Rounds, META_LOG_LEVEL};
 use crate::error::ToolError;
 use crate::server::Shared;
 use crate::session::{lock, Outbound, Session};
@@ -85,6 +85,11 @@ impl Call {
             deps: Default::default(),
             cleanups: Default::default(),
             rounds: self.era.is_modern().then(|| Rounds {
+                log_level: self
+                    .meta
+                    .as_ref()
+                    .and_then(|m| m.get(META_LOG_LEVEL))
+                    .and_then(|l| serde_json::from_value(l.clone()).ok()),
                 responses: self.params.get("inputResponses").and_then(Value::as_object).cloned().unwrap_or_default(),
                 ..Rounds::default()
             }),
@@ -172,22 +177,21 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             .unwrap_or_else(|| "anonymous".into())
     };
     if let Some(version) = meta.as_ref().and_then(|m| m.get(META_PROTOCOL_VERSION)) {
-        let version = version
-            .as_str()
-            .ok_or_else(|| ErrorObject::invalid_params(format!("_meta.{META_PROTOCOL_VERSION} must be a string")))?;
+        let version = version.as_str().ok_or_else(|| {
+            ErrorObject::invalid_params(format!("Bad Request: _meta.{META_PROTOCOL_VERSION} must be a string"))
+        })?;
+        // Headers that disagree with the body are reported as such, before the version itself.
+        if let Some(h) = &inc.http {
+            check_headers(h, version, &req.method, &params)?;
+        }
         if version != MODERN {
             return Err(ErrorObject::new(ErrorCode::UNSUPPORTED_VERSION, "Unsupported protocol version")
                 .with_data(json!({"supported": SUPPORTED_VERSIONS, "requested": version})));
         }
-        if let Some(h) = &inc.http {
-            check_headers(h, version, &req.method, &params)?;
-        }
-        let client_caps = meta
-            .as_ref()
-            .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
-            .filter(|c| c.is_object())
-            .cloned()
-            .ok_or_else(|| ErrorObject::invalid_params(format!("_meta.{META_CLIENT_CAPABILITIES} is required")))?;
+        let client_caps =
+            meta.as_ref().and_then(|m| m.get(META_CLIENT_CAPABILITIES)).filter(|c| c.is_object()).cloned().ok_or_else(
+                || ErrorObject::invalid_params(format!("Bad Request: _meta.{META_CLIENT_CAPABILITIES} is required")),
+            )?;
         if req.method == "initialize" {
             return Err(ErrorObject::method_not_found("initialize (protocol 2026-07-28 has no handshake)"));
         }
@@ -206,9 +210,13 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         }));
     }
     let Some(session) = inc.session.clone() else {
-        if req.method == "server/discover" || req.method == "ping" {
-            let reply = if req.method == "ping" { Ok(json!({})) } else { Ok(discover(shared)) };
-            return Ok(Classified::Answered(reply));
+        if req.method == "ping" {
+            return Ok(Classified::Answered(Ok(json!({}))));
+        }
+        if req.method == "server/discover" {
+            return Err(ErrorObject::invalid_params(format!(
+                "Bad Request: server/discover is a 2026-07-28 request and needs params._meta.{META_PROTOCOL_VERSION}"
+            )));
         }
         return Err(ErrorObject::invalid_request(
             "Bad Request: no session. Send 'initialize' first, or use protocol 2026-07-28 (params._meta)",
@@ -248,29 +256,25 @@ fn check_headers(h: &HttpHeaders, version: &str, method: &str, params: &Map<Stri
         Some(v) => return mismatch(format!("MCP-Protocol-Version is '{v}' but _meta says '{version}'")),
         None => return mismatch("MCP-Protocol-Version header is required".into()),
     }
-    if let Some(m) = &h.method {
-        if m != method {
-            return mismatch(format!("Mcp-Method is '{m}' but the body's method is '{method}'"));
-        }
+    match &h.method {
+        Some(m) if m == method => {}
+        Some(m) => return mismatch(format!("Mcp-Method is '{m}' but the body's method is '{method}'")),
+        None => return mismatch("Mcp-Method header is required".into()),
     }
+    // Requests that name something must say it in Mcp-Name too (SEP-2243 routing headers).
     let body_name = match method {
-        "tasks/get" | "tasks/update" | "tasks/cancel" => {
-            let id = params.get("taskId").and_then(Value::as_str);
-            if h.name.is_none() {
-                return mismatch(format!("Mcp-Name header is required for {method}"));
-            }
-            id
-        }
+        "tasks/get" | "tasks/update" | "tasks/cancel" => params.get("taskId").and_then(Value::as_str),
         "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
         "resources/read" => params.get("uri").and_then(Value::as_str),
-        _ => None,
+        _ => return Ok(()),
     };
-    if let (Some(header), Some(body)) = (&h.name, body_name) {
-        if header != body {
-            return mismatch(format!("Mcp-Name is '{header}' but the body names '{body}'"));
+    match (&h.name, body_name) {
+        (Some(header), Some(body)) if header != body => {
+            mismatch(format!("Mcp-Name is '{header}' but the body names '{body}'"))
         }
+        (None, _) => mismatch(format!("Mcp-Name header is required for {method}")),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn initialize(shared: &Shared, session: &Session, params: &Map<String, Value>) -> Reply {
@@ -335,7 +339,13 @@ fn discover(shared: &Shared) -> Value {
     result
 }
 
+/// Methods the stateless protocol (2026-07-28) no longer has.
+const REMOVED_IN_MODERN: &[&str] = &["ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
+
 async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
+    if call.era.is_modern() && REMOVED_IN_MODERN.contains(&call.method.as_str()) {
+        return Err(ErrorObject::method_not_found(&call.method));
+    }
     match call.method.as_str() {
         "ping" => Ok(json!({})),
         "server/discover" => Ok(discover(shared)),

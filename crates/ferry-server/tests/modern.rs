@@ -20,6 +20,12 @@ fn server() -> Server {
                 last["content"]["name"].as_str().unwrap_or("?")
             ))
         }))
+        .tool(ToolDef::new("chatty").handler(|cx: Context| async move {
+            cx.log(ferry_server::LoggingLevel::Info, "info");
+            cx.log(ferry_server::LoggingLevel::Warning, "warning");
+            cx.log(ferry_server::LoggingLevel::Error, "error");
+            "said it"
+        }))
         .tool(ToolDef::new("slow").task_support(TaskSupport::Optional).handler(|| async {
             tokio::time::sleep(Duration::from_millis(100)).await;
             "done"
@@ -65,12 +71,38 @@ async fn stateless_elicitation_takes_rounds_until_all_answers_are_in() {
 }
 
 #[tokio::test]
-async fn stateless_elicitation_without_the_capability_is_a_tool_error() {
+async fn stateless_elicitation_without_the_capability_is_missing_capability() {
     let mut p = Peer::connect(server());
     let r = p.request("tools/call", json!({"name": "two_questions", "arguments": {}, "_meta": meta(json!({}))})).await;
-    assert_eq!(r["result"]["resultType"], "complete");
-    assert_eq!(r["result"]["isError"], true);
-    assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("does not support elicitation"));
+    assert_eq!(r["error"]["code"], -32021, "{r}");
+    assert_eq!(r["error"]["data"]["requiredCapabilities"], json!({"elicitation": {}}), "{r}");
+}
+
+#[tokio::test]
+async fn stateless_requests_get_log_messages_only_when_they_ask_for_a_level() {
+    let mut p = Peer::connect(server());
+    let quiet = p.send("tools/call", json!({"name": "chatty", "arguments": {}, "_meta": meta(json!({}))})).await;
+    loop {
+        let m = p.recv().await;
+        assert_ne!(m["method"], "notifications/message", "no level asked, no logs: {m}");
+        if m["id"] == json!(quiet) {
+            break;
+        }
+    }
+    let mut asked = meta(json!({}));
+    asked["io.modelcontextprotocol/logLevel"] = json!("warning");
+    let loud = p.send("tools/call", json!({"name": "chatty", "arguments": {}, "_meta": asked})).await;
+    let mut levels = Vec::new();
+    loop {
+        let m = p.recv().await;
+        if m["method"] == "notifications/message" {
+            levels.push(m["params"]["level"].as_str().unwrap_or_default().to_string());
+        }
+        if m["id"] == json!(loud) {
+            break;
+        }
+    }
+    assert_eq!(levels, vec!["warning", "error"], "only messages at or above the asked level");
 }
 
 #[tokio::test]

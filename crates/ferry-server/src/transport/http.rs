@@ -181,7 +181,8 @@ fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         ErrorCode::METHOD_NOT_FOUND if modern => StatusCode::NOT_FOUND,
-        ErrorCode::INVALID_REQUEST if error.message.starts_with("Bad Request") => StatusCode::BAD_REQUEST,
+        // Errors of the envelope (session, headers, `_meta`) rather than of the method's work.
+        _ if error.message.starts_with("Bad Request") => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     }
 }
@@ -224,7 +225,28 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(v) = header_str(&headers, "mcp-protocol-version") {
+    let body_modern = match &msg {
+        Message::Request(r) => r
+            .params
+            .as_ref()
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(ferry_protocol::version::META_PROTOCOL_VERSION))
+            .is_some(),
+        _ => false,
+    };
+    let header_version = header_str(&headers, "mcp-protocol-version");
+    if let (Message::Request(_), Some(ferry_protocol::version::MODERN), false) = (&msg, header_version, body_modern) {
+        return error_reply(
+            StatusCode::BAD_REQUEST,
+            id,
+            ErrorObject::invalid_params(format!(
+                "Bad Request: a 2026-07-28 request needs params._meta.{}",
+                ferry_protocol::version::META_PROTOCOL_VERSION
+            )),
+        );
+    }
+    // A modern body's header is compared with its `_meta` by the dispatcher (-32020 on mismatch).
+    if let (Some(v), false) = (header_version, body_modern) {
         if !SUPPORTED_VERSIONS.contains(&v) {
             return error_reply(
                 StatusCode::BAD_REQUEST,
@@ -248,12 +270,7 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
         }
         Message::Request(req) => req,
     };
-    let modern = req
-        .params
-        .as_ref()
-        .and_then(|p| p.get("_meta"))
-        .and_then(|m| m.get(ferry_protocol::version::META_PROTOCOL_VERSION))
-        .is_some();
+    let modern = body_modern;
     // A legacy `initialize` opens a new session.
     let mut new_session = None;
     let session = if req.method == "initialize" && !modern {

@@ -46,12 +46,23 @@ async fn server_discover_advertises_versions_and_the_tasks_extension() {
 }
 
 #[tokio::test]
-async fn server_discover_without_meta_is_answered_and_opens_no_session() {
+async fn server_discover_without_meta_is_a_bad_request_and_opens_no_session() {
     let srv = TestServer::demo().await;
     let r = post_raw(&http_client(), &srv.url, &JSON_HEADERS, rpc(1, "server/discover", json!({})).to_string()).await;
-    assert_eq!(r.status, 200);
-    assert!(r.result()["supportedVersions"].is_array());
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.error()["code"], -32602, "{r:?}");
     assert!(r.headers.get("mcp-session-id").is_none());
+}
+
+#[tokio::test]
+async fn methods_removed_in_2026_07_28_are_method_not_found() {
+    let srv = TestServer::demo().await;
+    let m = srv.modern_tasks();
+    for method in ["ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"] {
+        let r = m.send(method, json!({"level": "info", "uri": "ferry://demo/readme"})).await;
+        assert_eq!(r.status, 404, "{method}: {r:?}");
+        assert_eq!(r.error()["code"], -32601, "{method}: {r:?}");
+    }
 }
 
 #[tokio::test]
@@ -294,7 +305,8 @@ async fn unsupported_meta_protocol_version_is_unsupported_version_with_the_suppo
     let srv = TestServer::demo().await;
     let m = srv.modern_plain();
     let params = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01"}});
-    for header in [Some("2026-07-28"), Some("2099-01-01")] {
+    // The header agrees with `_meta` (a disagreeing one is a header mismatch, tested below).
+    for header in [Some("2099-01-01")] {
         let r = m.send_with("tools/list", params.clone(), &[("mcp-protocol-version", header)]).await;
         assert_eq!(r.status, 400, "{header:?}: {r:?}");
         let e = r.error();
@@ -359,7 +371,6 @@ async fn every_modern_result_has_result_type_and_server_info() {
     let id = create(&m, "add", json!({"a": 1, "b": 1})).await;
     m.wait_status(&id, "completed").await;
     let calls = [
-        ("ping", json!({})),
         ("server/discover", json!({})),
         ("tools/list", json!({})),
         ("prompts/list", json!({})),
@@ -422,4 +433,57 @@ async fn initialize_with_modern_meta_is_method_not_found() {
     let r = srv.modern_plain().send("initialize", json!({"protocolVersion": "2026-07-28", "capabilities": {}})).await;
     assert_eq!(r.error()["code"], -32601, "{r:?}");
     assert!(r.headers.get("mcp-session-id").is_none());
+}
+
+#[tokio::test]
+async fn missing_routing_headers_are_header_mismatch() {
+    let srv = TestServer::demo().await;
+    let m = srv.modern_plain();
+    let r = m.send_with("tools/list", json!({}), &[("mcp-method", None)]).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.error()["code"], -32020, "{r:?}");
+    for (method, params) in [
+        ("tools/call", json!({"name": "add", "arguments": {"a": 1, "b": 2}})),
+        ("prompts/get", json!({"name": "greet", "arguments": {"name": "A"}})),
+        ("resources/read", json!({"uri": "ferry://demo/readme"})),
+    ] {
+        let r = m.send_with(method, params, &[("mcp-name", None)]).await;
+        assert_eq!(r.status, 400, "{method}: {r:?}");
+        assert_eq!(r.error()["code"], -32020, "{method}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_header_version_that_disagrees_with_meta_is_header_mismatch() {
+    let srv = TestServer::demo().await;
+    let r =
+        srv.modern_plain().send_with("tools/list", json!({}), &[("mcp-protocol-version", Some("1999-01-01"))]).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.error()["code"], -32020, "{r:?}");
+}
+
+#[tokio::test]
+async fn a_2026_07_28_header_on_a_body_without_meta_is_a_bad_request() {
+    let srv = TestServer::demo().await;
+    let headers = [
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/list"),
+    ];
+    let r = post_raw(&http_client(), &srv.url, &headers, rpc(5, "tools/list", json!({})).to_string()).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.error()["code"], -32602, "{r:?}");
+    assert_eq!(r.body()["id"], 5, "{r:?}");
+}
+
+#[tokio::test]
+async fn a_header_that_disagrees_with_an_unsupported_meta_version_is_header_mismatch() {
+    let srv = TestServer::demo().await;
+    let m = srv.modern_plain();
+    let mut params = m.params(json!({}));
+    params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
+    let r = m.send_with("tools/list", params, &[]).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.error()["code"], -32020, "header 2026-07-28 vs _meta 2099-01-01: {r:?}");
 }
