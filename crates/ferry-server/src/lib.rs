@@ -31,6 +31,25 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The same with the attribute macro: the function stays callable and
+//! `count_tool()` builds its definition; parameters become the input schema,
+//! injected types (`Progress`, `Context`, `State<T>`, `Dep<T>`...) do not.
+//!
+//! ```
+//! use ferry_server::{tool, Progress, Server};
+//!
+//! /// Count slowly, reporting progress.
+//! #[tool(task = "optional")]
+//! async fn count(#[arg(description = "How far to count.")] to: u32, progress: Progress) -> String {
+//!     for i in 1..=to {
+//!         progress.step(i.into(), to.into(), &format!("at {i}")).await;
+//!     }
+//!     format!("counted to {to}")
+//! }
+//!
+//! let server = Server::builder("counter", "1.0.0").tool(count_tool()).build().unwrap();
+//! ```
+//!
 //! ## Where things are
 //! * [`component`] — tools, prompts, resources and the handler traits.
 //! * [`extract`] — injected parameters: [`Context`], [`Args`], [`State`],
