@@ -122,6 +122,17 @@ impl TestServer {
     }
 }
 
+/// The demo plus a task-capable tool whose outcome is a JSON-RPC error.
+pub fn rpc_error_server() -> ServerBuilder {
+    use ferry_server::protocol::ErrorObject;
+    use ferry_server::{TaskSupport, ToolDef, ToolError};
+    demo::builder().tool(
+        ToolDef::new("rpc_error")
+            .task_support(TaskSupport::Optional)
+            .handler(|| async { Err::<String, _>(ToolError::rpc(ErrorObject::internal("database on fire"))) }),
+    )
+}
+
 /// An HTTP client for the tests (with a safety-net timeout).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("reqwest client")

@@ -3,8 +3,7 @@
 //! notifications on the GET stream, and isolation between sessions.
 
 use crate::common::*;
-use ferry_server::protocol::ErrorObject;
-use ferry_server::{ServerBuilder, TaskSupport, ToolDef, ToolError};
+use ferry_server::{TaskSupport, ToolDef};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,14 +122,6 @@ async fn fail_as_task_is_failed_and_tasks_result_returns_the_is_error_result() {
     assert_eq!(r["isError"], true);
     assert_eq!(text(&r), "it broke");
     assert_eq!(related(&r), id);
-}
-
-fn rpc_error_server() -> ServerBuilder {
-    demo::builder().tool(
-        ToolDef::new("rpc_error")
-            .task_support(TaskSupport::Optional)
-            .handler(|| async { Err::<String, _>(ToolError::rpc(ErrorObject::internal("database on fire"))) }),
-    )
 }
 
 #[tokio::test]

@@ -4,8 +4,6 @@
 //! capability gating, routing headers and version errors.
 
 use crate::common::*;
-use ferry_server::protocol::ErrorObject;
-use ferry_server::{ServerBuilder, TaskSupport, ToolDef, ToolError};
 use serde_json::{json, Value};
 
 /// Check the shape of a Form B Task object (also the flat CreateTaskResult).
@@ -158,14 +156,6 @@ async fn tool_error_task_is_completed_with_an_is_error_result() {
     assert_eq!(done["result"]["isError"], true);
     assert_eq!(text(&done["result"]), "nope");
     assert!(done.get("error").is_none(), "{done}");
-}
-
-fn rpc_error_server() -> ServerBuilder {
-    demo::builder().tool(
-        ToolDef::new("rpc_error")
-            .task_support(TaskSupport::Optional)
-            .handler(|| async { Err::<String, _>(ToolError::rpc(ErrorObject::internal("database on fire"))) }),
-    )
 }
 
 #[tokio::test]
