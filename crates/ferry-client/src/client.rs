@@ -281,13 +281,22 @@ impl Client {
 
     /// Send any request; returns its result or the server's error.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.request_as(self.next_request_id(), method, params).await
+    }
+
+    /// A fresh id for a request sent with [`Client::request_as`].
+    pub(crate) fn next_request_id(&self) -> RequestId {
+        RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Send a request under a given id (to recognise what the server sends about it).
+    pub(crate) async fn request_as(&self, id: RequestId, method: &str, params: Value) -> Result<Value, ClientError> {
         let name = match method {
             "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str).map(str::to_string),
             "resources/read" => params.get("uri").and_then(Value::as_str).map(str::to_string),
             m if m.starts_with("tasks/") => params.get("taskId").and_then(Value::as_str).map(str::to_string),
             _ => None,
         };
-        let id = RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let req = Request::new(id, method, Some(self.with_meta(params)));
         let resp = self.inner.transport.request(req, self.hints(name.as_deref())).await?;
         match (resp.result, resp.error) {

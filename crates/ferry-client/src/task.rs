@@ -2,7 +2,7 @@
 
 use crate::client::{parse, Client};
 use crate::error::ClientError;
-use ferry_protocol::{ErrorCode, ErrorObject, TaskStatus};
+use ferry_protocol::{ErrorCode, ErrorObject, Notification, RequestId, TaskStatus};
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::{SinkExt, Stream};
@@ -13,7 +13,8 @@ use std::future::IntoFuture;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::{broadcast, Mutex};
+use tokio::task::JoinHandle;
 
 /// A task's state, read from either wire form.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,11 +114,7 @@ impl<T: DeserializeOwned> TaskHandle<T> {
 
     /// Read the task's current state (`tasks/get`).
     pub async fn get(&self) -> Result<TaskInfo, ClientError> {
-        let id = self.task_id()?;
-        match self.client.request("tasks/get", json!({"taskId": id})).await {
-            Ok(v) => TaskInfo::from_wire(&v),
-            Err(e) => Err(not_found_or(e, id)),
-        }
+        read_task(&self.client, self.task_id()?).await
     }
 
     /// Ask the server to cancel the task; returns its state afterwards.
@@ -143,11 +140,17 @@ impl<T: DeserializeOwned> TaskHandle<T> {
             _result: PhantomData,
         };
         tokio::spawn(async move {
-            let mut notes = handle.client.notifications();
+            let Ok(id) = handle.task_id().map(str::to_string) else {
+                // Answered at once: the only state is the final one.
+                let _ =
+                    tx.send(Err(ClientError::Protocol("the server answered at once; there is no task".into()))).await;
+                return;
+            };
+            let mut follow = Follower::new(handle.client.clone(), id);
             let mut last: Option<(TaskStatus, Option<String>, Option<u64>)> = None;
             let mut info = handle.get().await;
             loop {
-                match info {
+                let wait = match info {
                     Ok(ref i) => {
                         let key = (i.status, i.status_message.clone(), i.progress.map(|p| p.0.to_bits()));
                         if last.as_ref() != Some(&key) {
@@ -159,26 +162,14 @@ impl<T: DeserializeOwned> TaskHandle<T> {
                         if i.status.is_terminal() {
                             return;
                         }
+                        i.poll_interval()
                     }
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
-                }
-                let wait = info.as_ref().map(TaskInfo::poll_interval).unwrap_or(Duration::from_secs(1));
-                let pushed = tokio::select! {
-                    n = notes.recv() => match n {
-                        Ok(n) if n.method == "notifications/tasks/status" || n.method == "notifications/tasks" => {
-                            n.params.as_ref().and_then(|p| TaskInfo::from_wire(p).ok()).filter(|i| Some(i.task_id.as_str()) == handle.id())
-                        }
-                        _ => None,
-                    },
-                    _ = tokio::time::sleep(wait) => None,
                 };
-                info = match pushed {
-                    Some(i) => Ok(i),
-                    None => handle.get().await,
-                };
+                info = follow.next(wait).await;
             }
         });
         rx
@@ -211,10 +202,12 @@ impl<T: DeserializeOwned> TaskHandle<T> {
                 Err(e) => Err(self.explain(e, &id).await),
             };
         }
-        // 2026-07-28: poll tasks/get; the result is inlined once terminal.
+        // 2026-07-28: the result is inlined in the task once terminal; follow the
+        // task (listen stream, else polling) until then.
+        let mut follow = Follower::new(self.client.clone(), id.clone());
         let mut answered: HashSet<String> = HashSet::new();
+        let mut info = self.get().await?;
         loop {
-            let info = self.get().await?;
             match info.status {
                 TaskStatus::Completed => {
                     return info
@@ -251,12 +244,13 @@ impl<T: DeserializeOwned> TaskHandle<T> {
                     }
                     if !responses.is_empty() {
                         self.client.request("tasks/update", json!({"taskId": id, "inputResponses": responses})).await?;
+                        info = self.get().await?;
                         continue;
                     }
                 }
                 TaskStatus::Working => {}
             }
-            tokio::time::sleep(info.poll_interval()).await;
+            info = follow.next(info.poll_interval()).await?;
         }
     }
 
@@ -271,6 +265,131 @@ impl<T: DeserializeOwned> TaskHandle<T> {
             Err(ClientError::TaskNotFound(_)) => ClientError::TaskNotFound(id.to_string()),
             Err(_) => e,
         }
+    }
+}
+
+/// How long to trust a quiet listen stream before asking anyway.
+const LISTEN_SAFETY_POLL: Duration = Duration::from_secs(30);
+
+/// Follows one task: the server's pushed states when it sends them, `tasks/get`
+/// at the poll interval when it does not.
+///
+/// In 2025-11-25 sessions a server may push `notifications/tasks/status` on its
+/// own; they are taken when they come, and polling goes on beside them (nothing
+/// says they will come). In 2026-07-28 pushes exist only on a
+/// `subscriptions/listen` stream, so the follower opens one for the task. Once
+/// the server acknowledges it, each `notifications/tasks` carries the whole
+/// task (result included) and polling drops to a rare safety check; if the
+/// stream is refused or ends, polling resumes at the poll interval.
+struct Follower {
+    client: Client,
+    id: String,
+    notes: broadcast::Receiver<Notification>,
+    /// The listen request in flight (2026-07-28), and its id.
+    listen: Option<(RequestId, JoinHandle<()>)>,
+    /// The server acknowledged the listen stream for this task.
+    listening: bool,
+}
+
+impl Follower {
+    fn new(client: Client, id: String) -> Self {
+        // Subscribe before the listen request goes out, so its acknowledgement is not missed.
+        let notes = client.notifications();
+        let listen = client.is_modern().then(|| {
+            let request_id = client.next_request_id();
+            let (c, rid, params) =
+                (client.clone(), request_id.clone(), json!({"notifications": {"taskIds": [id.clone()]}}));
+            let task = tokio::spawn(async move {
+                if let Err(e) = c.request_as(rid, "subscriptions/listen", params).await {
+                    tracing::debug!(error = %e, "no listen stream; polling instead");
+                }
+            });
+            (request_id, task)
+        });
+        Self { client, id, notes, listen, listening: false }
+    }
+
+    /// The task's next observed state: pushed, or read after `poll` (or a
+    /// longer safety interval while a listen stream is acknowledged).
+    async fn next(&mut self, poll: Duration) -> Result<TaskInfo, ClientError> {
+        loop {
+            let wait = if self.listening { LISTEN_SAFETY_POLL.max(poll) } else { poll };
+            tokio::select! {
+                note = self.notes.recv() => match note {
+                    Ok(n) => {
+                        if let Some(info) = self.pushed(&n) {
+                            return Ok(info);
+                        }
+                        if self.acknowledges(&n) {
+                            // Subscribed: read once, in case the task moved before the stream began.
+                            self.listening = true;
+                            return self.get().await;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => return self.get().await,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        tokio::time::sleep(wait).await;
+                        return self.get().await;
+                    }
+                },
+                () = listen_ended(&mut self.listen) => {
+                    self.listen = None;
+                    self.listening = false;
+                    return self.get().await;
+                }
+                () = tokio::time::sleep(wait) => return self.get().await,
+            }
+        }
+    }
+
+    /// This task's state, if the notification carries it.
+    fn pushed(&self, n: &Notification) -> Option<TaskInfo> {
+        if n.method != "notifications/tasks/status" && n.method != "notifications/tasks" {
+            return None;
+        }
+        n.params.as_ref().and_then(|p| TaskInfo::from_wire(p).ok()).filter(|i| i.task_id == self.id)
+    }
+
+    /// Whether the notification acknowledges our listen request for this task.
+    fn acknowledges(&self, n: &Notification) -> bool {
+        let Some((rid, _)) = &self.listen else { return false };
+        let Some(p) = n.params.as_ref().filter(|_| n.method == "notifications/subscriptions/acknowledged") else {
+            return false;
+        };
+        let ours = p.pointer("/_meta/io.modelcontextprotocol~1subscriptionId").is_some_and(|s| *s == json!(rid));
+        let ids = p.pointer("/notifications/taskIds").and_then(Value::as_array);
+        ours && ids.is_some_and(|ids| ids.iter().any(|x| x.as_str() == Some(self.id.as_str())))
+    }
+
+    async fn get(&self) -> Result<TaskInfo, ClientError> {
+        read_task(&self.client, &self.id).await
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        // Closing the request ends the server's stream (it also ends by itself once the task is terminal).
+        if let Some((_, task)) = self.listen.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Resolves when the listen request has ended (never, when there is none).
+async fn listen_ended(listen: &mut Option<(RequestId, JoinHandle<()>)>) {
+    match listen {
+        Some((_, task)) => {
+            let _ = task.await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// `tasks/get`, with "unknown task" as [`ClientError::TaskNotFound`].
+async fn read_task(client: &Client, id: &str) -> Result<TaskInfo, ClientError> {
+    match client.request("tasks/get", json!({"taskId": id})).await {
+        Ok(v) => TaskInfo::from_wire(&v),
+        Err(e) => Err(not_found_or(e, id)),
     }
 }
 

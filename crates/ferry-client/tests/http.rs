@@ -100,6 +100,50 @@ async fn status_stream_reports_progress_and_ends_terminal() {
     }
 }
 
+/// 2026-07-28 follows tasks over `subscriptions/listen`: with the stream
+/// acknowledged, the client needs no polling although the server asks for a
+/// 20 ms poll interval (a polling client would send dozens of `tasks/get`).
+#[tokio::test]
+async fn modern_clients_follow_tasks_on_a_listen_stream_instead_of_polling() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let gets = Arc::new(AtomicUsize::new(0));
+    let counter = gets.clone();
+    let server = demo::builder().configure(|c| c.poll_interval_ms = 20).build().unwrap();
+    let router = server.router().layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            if req.headers().get("mcp-method").is_some_and(|m| m == "tasks/get") {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            next.run(req)
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let c = connect(&url, Mode::Modern).await;
+    let mut pushed = c.notifications();
+    let task = c.call_tool_task("progress", json!({"steps": 5, "delay_ms": 100})).await.unwrap();
+    let states: Vec<_> = task.status().map(|s| s.unwrap()).collect().await;
+    assert_eq!(states.last().unwrap().status, TaskStatus::Completed, "{states:?}");
+    let steps = states.iter().filter(|s| s.status_message.as_deref().is_some_and(|m| m.starts_with("step "))).count();
+    assert!(steps >= 2, "progress arrived on the stream: {states:?}");
+    assert!(states.iter().any(|s| s.progress.is_some_and(|(_, total)| total == Some(5.0))), "{states:?}");
+    let from_stream =
+        std::iter::from_fn(|| pushed.try_recv().ok()).filter(|n| n.method == "notifications/tasks").count();
+    assert!(from_stream >= 2, "notifications/tasks were pushed ({from_stream})");
+    // One read when following starts, one after the acknowledgement, at most one when the stream ends.
+    let after_status = gets.load(Ordering::SeqCst);
+    assert!(after_status <= 3, "{after_status} tasks/get for a followed task");
+
+    // Awaiting a second task also rides the stream, and the result comes inlined.
+    let task = c.call_tool_task("progress", json!({"steps": 5, "delay_ms": 100})).await.unwrap();
+    assert_eq!(text(&task.await.unwrap()), "done 5");
+    let for_await = gets.load(Ordering::SeqCst) - after_status;
+    assert!(for_await <= 3, "{for_await} tasks/get while awaiting");
+}
+
 #[tokio::test]
 async fn cancel_ends_the_task_cancelled() {
     let url = demo().await;

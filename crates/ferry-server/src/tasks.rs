@@ -537,7 +537,11 @@ pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
     }
     let notify = |rec: &TaskRecord| {
         let mut p = form_b(rec, true);
-        p["_meta"] = meta.clone();
+        // Keep the task's own `_meta` (progress) beside the subscription id.
+        if let Some(obj) = p.as_object_mut() {
+            obj.entry("_meta").or_insert_with(|| json!({}))["io.modelcontextprotocol/subscriptionId"] =
+                subscription.clone();
+        }
         send("notifications/tasks", p)
     };
     for rec in &open {
