@@ -89,7 +89,7 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
         syn::ReturnType::Type(_, ty) => syn::spanned::Spanned::span(ty),
         syn::ReturnType::Default => fn_ident.span(),
     };
-    let handler = handler_expr(kind, fn_ident, output_span, is_async, &params, &args_struct);
+    let handler = handler_expr(fn_ident, output_span, is_async, &params, &args_struct);
 
     let mut chain = TokenStream::new();
     if let Some(t) = &opts.title {
@@ -239,20 +239,13 @@ fn args_struct_def(ident: &Ident, fn_name: &str, users: &[&Param]) -> TokenStrea
 }
 
 /// `handler(...)` / `blocking_handler(...)` with a closure calling the function.
-fn handler_expr(
-    kind: Kind,
-    f: &Ident,
-    output_span: Span,
-    is_async: bool,
-    params: &[Param],
-    args_struct: &Ident,
-) -> TokenStream {
+fn handler_expr(f: &Ident, output_span: Span, is_async: bool, params: &[Param], args_struct: &Ident) -> TokenStream {
     let has_users = params.iter().any(|p| matches!(p.role, Role::User { .. }));
     // Errors about the handler's bounds (return type, `Send`, extractors) point at the return type.
-    let method_name = if kind == Kind::Tool && !is_async { "blocking_handler" } else { "handler" };
+    let method_name = if is_async { "handler" } else { "blocking_handler" };
     let method = Ident::new(method_name, output_span);
     // A function whose parameters are all extractors is a handler itself.
-    if !has_users && (is_async || kind == Kind::Tool) {
+    if !has_users {
         return quote!(#method(#f));
     }
     let args_var = quote!(__ferry_args);
@@ -272,14 +265,7 @@ fn handler_expr(
             }
         }
     }
-    // The closure returns the async function's future as is; a sync prompt or
-    // resource function runs when the handler is polled and yields a ready future.
-    let body = if is_async || kind == Kind::Tool {
-        quote!(#f(#(#call_args),*))
-    } else {
-        quote!(::core::future::ready(#f(#(#call_args),*)))
-    };
-    quote!(#method(|#(#closure_params),*| #body))
+    quote!(#method(|#(#closure_params),*| #f(#(#call_args),*)))
 }
 
 /// The doc comments, as one description: lines joined with `\n`, common

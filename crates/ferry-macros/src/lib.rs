@@ -48,10 +48,9 @@
 //!
 //! The handler is a closure taking `Args<the hidden struct>` and the injected
 //! parameters, calling the function with everything in the original order. An
-//! `async fn` tool uses `ToolDef::handler`; a plain `fn` tool uses
-//! `ToolDef::blocking_handler` and runs on Tokio's blocking pool. (Prompts and
-//! resources have only async handlers: a plain `fn` runs inline when the
-//! handler is polled, so keep such functions quick.)
+//! `async fn` uses `handler`; a plain `fn` (tool, prompt or resource) uses
+//! `blocking_handler` and runs on Tokio's blocking pool, so slow sync code
+//! never stalls the runtime.
 //!
 //! # Example
 //!

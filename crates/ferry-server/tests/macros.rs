@@ -188,7 +188,23 @@ fn hello_prompt_fn(cx: Context) -> String {
     format!("Say hello (session: {}).", cx.session_id().is_some())
 }
 
+/// Names the thread it runs on: a plain function runs on the blocking pool.
+#[prompt]
+fn pool_prompt() -> String {
+    thread_name()
+}
+
+fn thread_name() -> String {
+    std::thread::current().name().unwrap_or("unnamed").to_string()
+}
+
 // ---------------------------------------------------------------- resources
+
+/// Names the thread it runs on.
+#[resource(uri = "test://pool")]
+fn pool_resource() -> String {
+    thread_name()
+}
 
 /// The message of the day.
 #[resource(uri = "test://motd", mime_type = "text/plain")]
@@ -232,7 +248,9 @@ fn builder() -> ServerBuilder {
         .tool(plus_prepared_tool().prepare(|| async { Ok::<_, ToolError>(41) }))
         .prompt(essay_prompt())
         .prompt(hello_prompt_fn_prompt())
+        .prompt(pool_prompt_prompt())
         .resource(motd_resource())
+        .resource(pool_resource_resource())
         .resource_template(file_resource())
         .resource_template(user_resource())
 }
@@ -501,6 +519,22 @@ async fn resources_and_templates() {
     let id = created["result"]["task"]["taskId"].as_str().expect("a task id").to_string();
     let r = p.request("tasks/result", json!({"taskId": id})).await;
     assert_eq!(r["result"]["contents"][0]["text"], "user 42", "{r}");
+}
+
+/// Sync prompt and resource functions run on Tokio's blocking pool, not inline
+/// on the runtime thread (here the test's own thread, which serves the session).
+#[tokio::test]
+async fn sync_prompts_and_resources_run_on_the_blocking_pool() {
+    let mut p = session().await;
+    let here = thread_name();
+    let r = p.request("prompts/get", json!({"name": "pool_prompt"})).await;
+    let ran_on = r["result"]["messages"][0]["content"]["text"].as_str().expect("a text").to_string();
+    assert_ne!(ran_on, here, "{r}");
+    let r = p.request("resources/read", json!({"uri": "test://pool"})).await;
+    let ran_on = r["result"]["contents"][0]["text"].as_str().expect("a text").to_string();
+    assert_ne!(ran_on, here, "{r}");
+    // The thread is the test's own (current-thread runtime), so run inline the names would match.
+    assert!(here.contains("blocking_pool"), "{here}");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Prompt definitions.
 
-use super::{erase, Common, Handler, IntoPromptResult};
+use super::{erase, erase_blocking, BlockingHandler, Common, Handler, IntoPromptResult};
 use crate::extract::Describe;
 use ferry_protocol::types::{GetPromptResult, Prompt, PromptArgument};
 use ferry_protocol::TaskSupport;
@@ -54,6 +54,26 @@ impl PromptDef {
         H::describe(&mut d);
         self.common.describe = d;
         self.common.handler = Some(erase(h, IntoPromptResult::into_prompt_result));
+        self
+    }
+    /// Use a sync function as the handler (run on the blocking pool).
+    ///
+    /// ```
+    /// use ferry_server::{Args, PromptDef};
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Topic { topic: String }
+    /// let p = PromptDef::new("essay")
+    ///     .blocking_handler(|Args(t): Args<Topic>| format!("Write an essay about {}", t.topic));
+    /// ```
+    pub fn blocking_handler<H, T>(mut self, h: H) -> Self
+    where
+        H: BlockingHandler<T>,
+        H::Output: IntoPromptResult,
+    {
+        let mut d = Describe::default();
+        H::describe(&mut d);
+        self.common.describe = d;
+        self.common.handler = Some(erase_blocking(h, IntoPromptResult::into_prompt_result));
         self
     }
 

@@ -1,6 +1,6 @@
 //! Resources and resource templates.
 
-use super::{erase, Common, Handler, IntoResourceResult};
+use super::{erase, erase_blocking, BlockingHandler, Common, Handler, IntoResourceResult};
 use crate::error::BuildError;
 use crate::extract::Describe;
 use ferry_protocol::types::{ReadResourceResult, Resource, ResourceTemplate};
@@ -44,6 +44,18 @@ macro_rules! resource_builder_methods {
             H::describe(&mut d);
             self.common.describe = d;
             self.common.handler = Some(erase(h, convert::<H::Output>));
+            self
+        }
+        /// Use a sync function as the handler (run on the blocking pool).
+        pub fn blocking_handler<H, T>(mut self, h: H) -> Self
+        where
+            H: BlockingHandler<T>,
+            H::Output: IntoResourceResult,
+        {
+            let mut d = Describe::default();
+            H::describe(&mut d);
+            self.common.describe = d;
+            self.common.handler = Some(erase_blocking(h, convert::<H::Output>));
             self
         }
     };
