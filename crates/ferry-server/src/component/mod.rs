@@ -109,22 +109,29 @@ impl_handlers!(T1, T2, T3, T4, T5, T6, T7, T8);
 pub(crate) type ErasedHandler<O> =
     Arc<dyn Fn(Context, Map<String, Value>) -> BoxFuture<'static, Result<O, ToolError>> + Send + Sync>;
 
+/// A handler's parameter description and its erased form.
+pub(crate) type Erased<O> = (Describe, ErasedHandler<O>);
+
 /// Erase a handler: extract, call, convert with `convert`, then run provider cleanups.
-pub(crate) fn erase<H, T, O>(h: H, convert: fn(H::Output) -> Result<O, ToolError>) -> ErasedHandler<O>
+pub(crate) fn erase<H, T, O>(h: H, convert: fn(H::Output) -> Result<O, ToolError>) -> Erased<O>
 where
     H: Handler<T>,
     O: Send + 'static,
 {
-    with_cleanup(move |cx, args| h.clone().call(cx, args), convert)
+    let mut d = Describe::default();
+    H::describe(&mut d);
+    (d, with_cleanup(move |cx, args| h.clone().call(cx, args), convert))
 }
 
 /// Like [`erase`], for blocking handlers.
-pub(crate) fn erase_blocking<H, T, O>(h: H, convert: fn(H::Output) -> Result<O, ToolError>) -> ErasedHandler<O>
+pub(crate) fn erase_blocking<H, T, O>(h: H, convert: fn(H::Output) -> Result<O, ToolError>) -> Erased<O>
 where
     H: BlockingHandler<T>,
     O: Send + 'static,
 {
-    with_cleanup(move |cx, args| h.clone().call(cx, args), convert)
+    let mut d = Describe::default();
+    H::describe(&mut d);
+    (d, with_cleanup(move |cx, args| h.clone().call(cx, args), convert))
 }
 
 /// Wrap a call so provider cleanups run after it (also when it is dropped), then convert its output.
@@ -168,6 +175,14 @@ pub(crate) struct Common<O> {
     pub task_support: Option<TaskSupport>,
     pub timeout: Option<Duration>,
     pub retries: u32,
+}
+
+impl<O> Common<O> {
+    /// Install an erased handler and the description of its parameters.
+    pub fn set(&mut self, (describe, handler): Erased<O>) {
+        self.describe = describe;
+        self.handler = Some(handler);
+    }
 }
 
 impl<O> Default for Common<O> {

@@ -1,7 +1,6 @@
 //! Prompt definitions.
 
 use super::{erase, erase_blocking, BlockingHandler, Common, Handler, IntoPromptResult};
-use crate::extract::Describe;
 use ferry_protocol::types::{GetPromptResult, Prompt, PromptArgument};
 use ferry_protocol::TaskSupport;
 use serde_json::Value;
@@ -50,10 +49,7 @@ impl PromptDef {
         H: Handler<T>,
         H::Output: IntoPromptResult,
     {
-        let mut d = Describe::default();
-        H::describe(&mut d);
-        self.common.describe = d;
-        self.common.handler = Some(erase(h, IntoPromptResult::into_prompt_result));
+        self.common.set(erase(h, IntoPromptResult::into_prompt_result));
         self
     }
     /// Use a sync function as the handler (run on the blocking pool).
@@ -70,10 +66,7 @@ impl PromptDef {
         H: BlockingHandler<T>,
         H::Output: IntoPromptResult,
     {
-        let mut d = Describe::default();
-        H::describe(&mut d);
-        self.common.describe = d;
-        self.common.handler = Some(erase_blocking(h, IntoPromptResult::into_prompt_result));
+        self.common.set(erase_blocking(h, IntoPromptResult::into_prompt_result));
         self
     }
 

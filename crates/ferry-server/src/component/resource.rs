@@ -2,7 +2,6 @@
 
 use super::{erase, erase_blocking, BlockingHandler, Common, Handler, IntoResourceResult};
 use crate::error::BuildError;
-use crate::extract::Describe;
 use ferry_protocol::types::{ReadResourceResult, Resource, ResourceTemplate};
 use ferry_protocol::TaskSupport;
 use serde_json::{Map, Value};
@@ -40,10 +39,7 @@ macro_rules! resource_builder_methods {
             H: Handler<T>,
             H::Output: IntoResourceResult,
         {
-            let mut d = Describe::default();
-            H::describe(&mut d);
-            self.common.describe = d;
-            self.common.handler = Some(erase(h, convert::<H::Output>));
+            self.common.set(erase(h, convert::<H::Output>));
             self
         }
         /// Use a sync function as the handler (run on the blocking pool).
@@ -52,10 +48,7 @@ macro_rules! resource_builder_methods {
             H: BlockingHandler<T>,
             H::Output: IntoResourceResult,
         {
-            let mut d = Describe::default();
-            H::describe(&mut d);
-            self.common.describe = d;
-            self.common.handler = Some(erase_blocking(h, convert::<H::Output>));
+            self.common.set(erase_blocking(h, convert::<H::Output>));
             self
         }
     };

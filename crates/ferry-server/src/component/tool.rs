@@ -104,11 +104,8 @@ impl ToolDef {
         H: Handler<T>,
         H::Output: IntoToolResult,
     {
-        let mut d = Describe::default();
-        H::describe(&mut d);
         self.output_schema = <H::Output as IntoToolResult>::output_schema();
-        self.common.describe = d;
-        self.common.handler = Some(erase(h, IntoToolResult::into_tool_result));
+        self.common.set(erase(h, IntoToolResult::into_tool_result));
         self
     }
 
@@ -118,11 +115,8 @@ impl ToolDef {
         H: BlockingHandler<T>,
         H::Output: IntoToolResult,
     {
-        let mut d = Describe::default();
-        H::describe(&mut d);
         self.output_schema = <H::Output as IntoToolResult>::output_schema();
-        self.common.describe = d;
-        self.common.handler = Some(erase_blocking(h, IntoToolResult::into_tool_result));
+        self.common.set(erase_blocking(h, IntoToolResult::into_tool_result));
         self
     }
 
@@ -156,9 +150,8 @@ impl ToolDef {
         P: Serialize + Send + 'static,
         E: Into<ToolError> + Send + 'static,
     {
-        let mut describe = Describe::default();
-        H::describe(&mut describe);
-        self.prepare = Some(PrepareStep { handler: erase(h, prepared_value::<P, E>), describe });
+        let (describe, handler) = erase(h, prepared_value::<P, E>);
+        self.prepare = Some(PrepareStep { handler, describe });
         self
     }
 
