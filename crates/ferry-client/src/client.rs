@@ -52,6 +52,7 @@ pub struct ClientOptions {
     pub(crate) elicit: Option<InputHandler>,
     pub(crate) sample: Option<InputHandler>,
     pub(crate) task_ttl_ms: Option<u64>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl ClientOptions {
@@ -70,6 +71,17 @@ impl ClientOptions {
     pub fn task_ttl_ms(mut self, ttl: u64) -> Self {
         self.task_ttl_ms = Some(ttl);
         self
+    }
+    /// Send this HTTP header with every request (credentials, tracing ...).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// Authenticate with `Authorization: Bearer <token>` (HTTP). On a server
+    /// with an authenticator, tasks belong to the token's subject: any client
+    /// with the same credentials, in any process, can list and fetch them.
+    pub fn bearer_token(self, token: impl std::fmt::Display) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
     }
     /// Answer `elicitation/create` (also declares the `elicitation` capability).
     pub fn on_elicit<F, Fut>(mut self, f: F) -> Self
@@ -128,7 +140,7 @@ impl Client {
     /// Connect to a Streamable HTTP endpoint.
     pub async fn connect_http(url: &str, options: ClientOptions) -> Result<Client, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let transport = Box::new(HttpTransport::new(url.to_string(), tx));
+        let transport = Box::new(HttpTransport::new(url.to_string(), options.headers.clone(), tx)?);
         Self::negotiate(transport, rx, options).await
     }
 
@@ -428,8 +440,14 @@ impl Client {
         TaskHandle::attach(self.clone(), id.to_string(), None)
     }
 
-    /// One page of this client's tasks (2025-11-25 `tasks/list`).
+    /// One page of this client's tasks (2025-11-25 `tasks/list`): those of its
+    /// credentials on a server that authenticates, else those of its session.
+    /// The 2026-07-28 protocol has no task listing: a modern connection answers
+    /// [`ClientError::NoTaskSupport`] (connect with [`Mode::Handshake`] to list).
     pub async fn list_tasks(&self, cursor: Option<&str>) -> Result<(Vec<TaskInfo>, Option<String>), ClientError> {
+        if self.inner.modern {
+            return Err(ClientError::NoTaskSupport("tasks/list (not part of protocol 2026-07-28)".into()));
+        }
         let params = match cursor {
             Some(c) => json!({"cursor": c}),
             None => json!({}),

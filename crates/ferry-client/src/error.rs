@@ -8,6 +8,11 @@ pub enum ClientError {
     /// The connection failed or broke.
     #[error("transport error: {0}")]
     Transport(String),
+    /// The server refused the credentials (HTTP 401): set them with
+    /// [`ClientOptions::bearer_token`](crate::ClientOptions::bearer_token) or
+    /// [`ClientOptions::header`](crate::ClientOptions::header).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     /// The server answered with a JSON-RPC error.
     #[error("server error: {0}")]
     Rpc(ErrorObject),

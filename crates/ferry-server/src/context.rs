@@ -31,6 +31,7 @@ pub(crate) struct CallInner {
     pub shared: Arc<Shared>,
     pub request_id: Option<RequestId>,
     pub session: Option<Arc<Session>>,
+    pub subject: Option<String>,
     pub protocol_version: String,
     pub client_caps: Value,
     pub progress_token: Option<Value>,
@@ -82,6 +83,13 @@ impl Context {
     /// The session id (2025-11-25 era), if any.
     pub fn session_id(&self) -> Option<&str> {
         self.inner.session.as_ref().map(|s| s.id.as_str())
+    }
+
+    /// Who sent the request, as the server's authenticator named them
+    /// (see [`ServerBuilder::authenticate`](crate::ServerBuilder::authenticate));
+    /// also known to a background task, wherever it runs.
+    pub fn auth_subject(&self) -> Option<&str> {
+        self.inner.subject.as_deref()
     }
 
     /// The protocol version of the request.

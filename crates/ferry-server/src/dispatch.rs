@@ -54,6 +54,8 @@ pub(crate) struct Call {
     pub session: Option<Arc<Session>>,
     pub outbound: Option<Outbound>,
     pub owner: String,
+    /// The authenticated subject (HTTP with an authenticator).
+    pub subject: Option<String>,
     pub cancel: CancellationToken,
 }
 
@@ -76,6 +78,7 @@ impl Call {
             shared: shared.clone(),
             request_id: Some(self.id.clone()),
             session: self.session.clone(),
+            subject: self.subject.clone(),
             protocol_version: self.era.version().to_string(),
             client_caps: self.client_caps.clone(),
             progress_token: progress_token(self.meta.as_ref()),
@@ -170,11 +173,11 @@ enum Classified {
 fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classified, ErrorObject> {
     let params = params_object(&req.params)?;
     let meta = params.get("_meta").and_then(Value::as_object).cloned();
-    let owner_of = |session: &Option<Arc<Session>>| {
-        inc.auth_subject
-            .clone()
-            .or_else(|| session.as_ref().map(|s| s.id.clone()))
-            .unwrap_or_else(|| "anonymous".into())
+    // Owners are namespaced so that no subject can be named like a session.
+    let owner_of = |session: &Option<Arc<Session>>| match (&inc.auth_subject, session) {
+        (Some(subject), _) => format!("subject:{subject}"),
+        (None, Some(s)) => format!("session:{}", s.id),
+        (None, None) => "anonymous".into(),
     };
     if let Some(version) = meta.as_ref().and_then(|m| m.get(META_PROTOCOL_VERSION)) {
         let version = version.as_str().ok_or_else(|| {
@@ -198,6 +201,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         let session = None;
         return Ok(Classified::Call(Call {
             owner: owner_of(&session),
+            subject: inc.auth_subject.clone(),
             id: req.id,
             method: req.method,
             params,
@@ -236,6 +240,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
     let session = Some(session);
     Ok(Classified::Call(Call {
         owner: owner_of(&session),
+        subject: inc.auth_subject.clone(),
         id: req.id,
         method: req.method,
         params,

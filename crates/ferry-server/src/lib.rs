@@ -72,6 +72,8 @@ mod session;
 mod tasks;
 pub mod transport;
 
+/// HTTP request headers, as an [`Authenticator`] sees them.
+pub use axum::http::HeaderMap;
 pub use component::{
     Handler, IntoPromptResult, IntoResourceResult, IntoToolResult, Json, PromptDef, ResourceDef, ResourceTemplateDef,
     ToolDef,
@@ -79,7 +81,7 @@ pub use component::{
 pub use context::Context;
 pub use error::{BuildError, ToolError};
 pub use extract::{Args, Dep, FromCall, Prepared, Progress, Provided, State, TaskHandle};
-pub use server::{Server, ServerBuilder, ServerConfig};
+pub use server::{Authenticator, Server, ServerBuilder, ServerConfig};
 
 pub use ferry_macros::{prompt, resource, tool};
 pub use ferry_protocol as protocol;

@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::error::{BuildError, ToolError};
 use crate::extract::{erase_provider, Describe, ErasedProvider, Provided};
 use crate::session::{lock, Session};
+use axum::http::HeaderMap;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::types::Implementation;
 use ferry_protocol::TaskSupport;
@@ -84,6 +85,7 @@ pub(crate) struct Shared {
     pub providers: HashMap<TypeId, ErasedProvider>,
     pub backend: Arc<dyn Backend>,
     pub sessions: Mutex<HashMap<String, Arc<Session>>>,
+    pub authenticator: Option<Authenticator>,
     /// Input requests of tasks already sent to a client over some `tasks/result` stream.
     pub dispatched_inputs: Mutex<HashSet<(String, String)>>,
     pub background: OnceLock<Background>,
@@ -140,7 +142,16 @@ pub struct ServerBuilder {
     states: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     providers: HashMap<TypeId, ErasedProvider>,
     backend: Option<Arc<dyn Backend>>,
+    authenticator: Option<Authenticator>,
 }
+
+/// Decides who sends an HTTP request, from its headers: `Some(subject)` lets it
+/// in as that subject, `None` turns it away with `401 Unauthorized`.
+///
+/// The subject owns the tasks it creates: any session or stateless request of
+/// the same subject sees them (`tasks/list`, `tasks/get`, ...), no other does,
+/// and a session opened by one subject is not usable by another.
+pub type Authenticator = Arc<dyn Fn(&HeaderMap) -> Option<String> + Send + Sync>;
 
 /// A built MCP server. Cheap to clone; serve it with
 /// [`serve_http`](Server::serve_http), [`serve_stdio`](Server::serve_stdio) or
@@ -171,6 +182,7 @@ impl Server {
             states: HashMap::new(),
             providers: HashMap::new(),
             backend: None,
+            authenticator: None,
         }
     }
 
@@ -295,6 +307,26 @@ impl ServerBuilder {
         self
     }
 
+    /// Authenticate HTTP requests (see [`Authenticator`]): tasks then belong to
+    /// the subject, across sessions and processes. Without it, tasks belong to
+    /// their session (2025-11-25) and a stateless task's id is its capability.
+    /// stdio needs none: its one peer started the process.
+    ///
+    /// ```
+    /// use ferry_server::Server;
+    /// let server = Server::builder("private", "1")
+    ///     .authenticate(|headers| {
+    ///         let token = headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
+    ///         (token == "s3cret").then(|| "alice".to_string())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn authenticate(mut self, f: impl Fn(&HeaderMap) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.authenticator = Some(Arc::new(f));
+        self
+    }
+
     /// Check everything and build the server.
     pub fn build(self) -> Result<Server, BuildError> {
         // `prepared`: whether a prepare step runs before this handler (so `Prepared<T>` has a value).
@@ -369,6 +401,7 @@ impl ServerBuilder {
                 providers: self.providers,
                 backend,
                 sessions: Mutex::new(HashMap::new()),
+                authenticator: self.authenticator,
                 dispatched_inputs: Mutex::new(HashSet::new()),
                 background: OnceLock::new(),
             }),

@@ -25,6 +25,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One client connection of the handshake era.
 pub(crate) struct Session {
     pub id: String,
+    /// The authenticated subject that opened it (HTTP with an authenticator).
+    pub subject: Option<String>,
     pub protocol_version: Mutex<String>,
     pub client_caps: Mutex<Value>,
     pub initialized: AtomicBool,
@@ -38,9 +40,10 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub fn new(id: String, now_ms: u64) -> Self {
+    pub fn new(id: String, subject: Option<String>, now_ms: u64) -> Self {
         Self {
             id,
+            subject,
             protocol_version: Mutex::new(String::new()),
             client_caps: Mutex::new(Value::Object(Default::default())),
             initialized: AtomicBool::new(false),

@@ -122,11 +122,13 @@ pub(crate) async fn create(
     prepared: Option<Value>,
 ) -> Reply {
     let mut rec = TaskRecord::new(call.owner.clone(), kind, name, now_ms());
+    rec.session = call.session.as_ref().map(|s| s.id.clone());
     rec.ttl_ms = Some(shared.grant_ttl(requested_ttl));
     rec.poll_interval_ms = shared.config.poll_interval_ms;
     rec.progress_token = crate::context::progress_token(call.meta.as_ref());
     let mut context = json!({
         "sessionId": call.session.as_ref().map(|s| s.id.clone()),
+        "authSubject": call.subject,
         "protocolVersion": call.era.version(),
         "clientCapabilities": call.client_caps,
         "progressToken": rec.progress_token,
@@ -382,6 +384,7 @@ impl Executor for TaskExecutor {
             shared: shared.clone(),
             request_id: None,
             session,
+            subject: ctx.get("authSubject").and_then(Value::as_str).map(str::to_string),
             protocol_version: ctx.get("protocolVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
             client_caps: ctx.get("clientCapabilities").cloned().unwrap_or_else(|| json!({})),
             progress_token: ctx.get("progressToken").filter(|v| !v.is_null()).cloned(),
@@ -467,7 +470,7 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let Some(session) = shared.session(&rec.owner) else { continue };
+        let Some(session) = rec.session.as_deref().and_then(|id| shared.session(id)) else { continue };
         if !ferry_protocol::Era::Handshake(session.version()).has_form_a() {
             continue;
         }

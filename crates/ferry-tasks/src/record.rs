@@ -59,8 +59,11 @@ pub struct ProgressState {
 pub struct TaskRecord {
     /// Unguessable id.
     pub id: String,
-    /// Who may see it: a session id or an auth subject.
+    /// Who may see it (the server's owner key: an auth subject or a session).
     pub owner: String,
+    /// The session that created it, if any: where status notifications go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     /// The request method (`tools/call`, `prompts/get`, `resources/read`).
     pub kind: String,
     /// The tool/prompt name or resource URI.
@@ -95,6 +98,7 @@ impl TaskRecord {
         Self {
             id: new_task_id(),
             owner: owner.into(),
+            session: None,
             kind: kind.into(),
             name: name.into(),
             status: TaskStatus::Working,

@@ -86,6 +86,17 @@ pub struct ServeArgs {
     /// Run no task handlers here: leave all task jobs to `worker` processes (needs --redis).
     #[arg(long, requires = "redis")]
     pub no_local_worker: bool,
+    /// Require `Authorization: Bearer TOKEN` on HTTP and name the caller SUBJECT
+    /// (`SUBJECT=TOKEN`, repeatable; env: comma-separated). Tasks then belong to
+    /// the subject across sessions and processes.
+    #[arg(
+        long = "auth-token",
+        value_name = "SUBJECT=TOKEN",
+        env = "FERRY_AUTH_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub auth_tokens: Vec<String>,
     /// Task storage.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -183,6 +194,9 @@ async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(), Error> {
         }
         None => "the embedded engine".to_string(),
     };
+    if !args.auth_tokens.is_empty() {
+        builder = builder.authenticate(bearer_tokens(&args.auth_tokens)?);
+    }
     let server = builder.build()?;
     if args.stdio {
         server.serve_stdio().await?;
@@ -196,6 +210,42 @@ async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(), Error> {
         _ = shutdown_signal() => eprintln!("ferry: shutting down"),
     }
     Ok(())
+}
+
+/// An authenticator accepting the given `SUBJECT=TOKEN` bearer tokens.
+fn bearer_tokens(
+    pairs: &[String],
+) -> Result<impl Fn(&ferry_server::HeaderMap) -> Option<String> + Send + Sync + 'static, Error> {
+    let mut tokens = Vec::new();
+    for pair in pairs {
+        match pair.split_once('=') {
+            Some((subject, token)) if !subject.is_empty() && !token.is_empty() => {
+                tokens.push((subject.to_string(), token.as_bytes().to_vec()));
+            }
+            _ => return Err(format!("--auth-token wants SUBJECT=TOKEN, got '{pair}'").into()),
+        }
+    }
+    Ok(move |headers: &ferry_server::HeaderMap| {
+        let given = headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?.trim().as_bytes();
+        // Compare every token in full, so timing tells nothing about which or how much matched.
+        tokens.iter().fold(
+            None,
+            |found, (subject, token)| {
+                if constant_time_eq(given, token) {
+                    Some(subject.clone())
+                } else {
+                    found
+                }
+            },
+        )
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn worker(builder: ServerBuilder, args: WorkerArgs) -> Result<(), Error> {

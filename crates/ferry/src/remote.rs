@@ -10,7 +10,7 @@ use std::time::Duration;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Protocol era to use.
-#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ModeArg {
     /// 2026-07-28 when the server offers it, else 2025-11-25.
     #[default]
@@ -32,6 +32,12 @@ pub struct Target {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Bearer token for servers that authenticate (HTTP).
+    #[arg(long, env = "FERRY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Extra HTTP header, `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
 }
 
 /// Options of `call`.
@@ -55,7 +61,9 @@ pub struct CallArgs {
 /// `tasks` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum TasksCommand {
-    /// List this session's tasks (2025-11-25 servers).
+    /// List your tasks: those of your credentials (--token) on a server that
+    /// authenticates, else only this connection's (tasks/list is a 2025-11-25 method,
+    /// so this speaks 2025-11-25 unless --mode says otherwise).
     List(Target),
     /// Show a task's state.
     Get(TaskArgs),
@@ -81,7 +89,14 @@ async fn connect(t: &Target) -> Result<Client, Error> {
         ModeArg::Handshake => Mode::Handshake,
         ModeArg::Modern => Mode::Modern,
     };
-    let options = ClientOptions::default().mode(mode).client_info("ferry-cli", env!("CARGO_PKG_VERSION"));
+    let mut options = ClientOptions::default().mode(mode).client_info("ferry-cli", env!("CARGO_PKG_VERSION"));
+    if let Some(token) = &t.token {
+        options = options.bearer_token(token);
+    }
+    for h in &t.headers {
+        let (name, value) = h.split_once(':').ok_or_else(|| format!("header '{h}' is not 'Name: value'"))?;
+        options = options.header(name.trim(), value.trim());
+    }
     let client = if t.target.starts_with("http://") || t.target.starts_with("https://") {
         Client::connect_http(&t.target, options).await?
     } else {
@@ -279,7 +294,10 @@ pub async fn tools(t: Target) -> Result<(), Error> {
 /// `ferry tasks ...`.
 pub async fn tasks(cmd: TasksCommand) -> Result<(), Error> {
     match cmd {
-        TasksCommand::List(t) => {
+        TasksCommand::List(mut t) => {
+            if t.mode == ModeArg::Auto {
+                t.mode = ModeArg::Handshake;
+            }
             let client = connect(&t).await?;
             let mut cursor: Option<String> = None;
             loop {

@@ -109,3 +109,25 @@ fn list_tools_and_call_a_stdio_server() {
     let out = ferry(&["call", &cmd, "add", "a=40", "b=2"]);
     assert_eq!(stdout(&out), "42", "{out:?}");
 }
+
+#[test]
+fn with_auth_tokens_tasks_follow_the_token_from_process_to_process() {
+    let s = serve(&["--auth-token", "alice=s3cret,bob=hunter2"]);
+    let out = ferry(&["call", &s.url, "add", "a=1", "b=1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"), "{out:?}");
+
+    let out = ferry(&["call", &s.url, "sleep", "ms=10", "--task", "--token", "s3cret"]);
+    assert!(out.status.success(), "{out:?}");
+    let id = stdout(&out);
+    // Another process with the same token lists the task (a 2025-11-25 session of its own) ...
+    let listed = Command::new(FERRY).args(["tasks", "list", &s.url]).env("FERRY_TOKEN", "s3cret").output().unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(stdout(&listed).contains(&id), "{listed:?}");
+    assert_eq!(stdout(&ferry(&["tasks", "result", &s.url, &id, "--token", "s3cret"])), "slept 10");
+    // ... another token does not see it.
+    let bob = ferry(&["tasks", "list", &s.url, "--token", "hunter2"]);
+    assert!(bob.status.success() && !stdout(&bob).contains(&id), "{bob:?}");
+    let bob = ferry(&["tasks", "get", &s.url, &id, "--token", "hunter2"]);
+    assert!(!bob.status.success(), "{bob:?}");
+}

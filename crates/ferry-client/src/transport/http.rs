@@ -15,8 +15,20 @@ pub(crate) struct HttpTransport {
 }
 
 impl HttpTransport {
-    pub fn new(url: String, inbox: Inbox) -> Self {
-        Self { http: reqwest::Client::new(), url, session: Mutex::new(None), inbox }
+    /// `headers` go with every request.
+    pub fn new(url: String, headers: Vec<(String, String)>, inbox: Inbox) -> Result<Self, ClientError> {
+        let mut defaults = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            let bad = |e: &dyn std::fmt::Display| ClientError::Transport(format!("header '{name}': {e}"));
+            let n = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&e))?;
+            let v = reqwest::header::HeaderValue::from_str(&value).map_err(|e| bad(&e))?;
+            defaults.insert(n, v);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(defaults)
+            .build()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(Self { http, url, session: Mutex::new(None), inbox })
     }
 
     fn session(&self) -> Option<String> {
@@ -46,11 +58,21 @@ impl HttpTransport {
 
     async fn send_only(&self, msg: Message, method: &str, hints: Hints) -> Result<(), ClientError> {
         let resp = self.post(&msg, method, &hints).send().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        refused(&resp)?;
         if !resp.status().is_success() {
             return Err(ClientError::Transport(format!("HTTP {} for {method}", resp.status())));
         }
         Ok(())
     }
+}
+
+/// A 401 is about credentials, whatever the body says.
+fn refused(resp: &reqwest::Response) -> Result<(), ClientError> {
+    if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+        return Ok(());
+    }
+    let scheme = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("none");
+    Err(ClientError::Unauthorized(format!("the server refused the credentials (HTTP 401, WWW-Authenticate: {scheme})")))
 }
 
 /// Split an SSE body into the `data` of each event; returns complete events, keeps the rest.
@@ -80,6 +102,7 @@ impl Transport for HttpTransport {
         if let Some(s) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
             *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.to_string());
         }
+        refused(&resp)?;
         let status = resp.status();
         let sse = resp.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if !sse {

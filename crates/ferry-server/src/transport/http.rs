@@ -141,14 +141,34 @@ fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), HttpResponse> {
     Ok(())
 }
 
+/// Who sends the request: `Ok(None)` without an authenticator, `Err` (401) when it refuses.
+fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<String>, HttpResponse> {
+    let Some(auth) = &app.server.shared.authenticator else { return Ok(None) };
+    match auth(headers) {
+        Some(subject) => Ok(Some(subject)),
+        None => {
+            let mut r = error_response(
+                StatusCode::UNAUTHORIZED,
+                ErrorObject::invalid_request("Unauthorized: missing or invalid credentials"),
+            );
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            Err(r)
+        }
+    }
+}
+
 async fn endpoint(State(app): State<App>, method: Method, headers: HeaderMap, body: Body) -> HttpResponse {
     if let Err(r) = check_origin(&app, &headers) {
         return r;
     }
+    let subject = match authenticate(&app, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     match method {
-        Method::POST => post(app, headers, body).await,
-        Method::GET => get(app, headers),
-        Method::DELETE => delete(app, headers),
+        Method::POST => post(app, headers, subject, body).await,
+        Method::GET => get(app, headers, subject),
+        Method::DELETE => delete(app, headers, subject),
         _ => {
             let mut r =
                 error_response(StatusCode::METHOD_NOT_ALLOWED, ErrorObject::invalid_request("Method not allowed"));
@@ -159,14 +179,16 @@ async fn endpoint(State(app): State<App>, method: Method, headers: HeaderMap, bo
 }
 
 /// Find the session named by the header: `Ok(None)` when there is no header.
-/// `id`: the request being answered, echoed in the error.
+/// `id`: the request being answered, echoed in the error. A session is only
+/// found by the subject that opened it.
 fn session_of(
     app: &App,
     headers: &HeaderMap,
+    subject: &Option<String>,
     request: Option<RequestId>,
 ) -> Result<Option<Arc<Session>>, HttpResponse> {
     let Some(id) = header_str(headers, SESSION_HEADER) else { return Ok(None) };
-    match app.server.shared.session(id) {
+    match app.server.shared.session(id).filter(|s| s.subject == *subject) {
         Some(s) => {
             s.touch(now_ms());
             Ok(Some(s))
@@ -187,7 +209,7 @@ fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
     }
 }
 
-async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
+async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body) -> HttpResponse {
     let shared = app.server.shared.clone();
     let content_type = header_str(&headers, "content-type").unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("application/json") {
@@ -221,7 +243,7 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
         Message::Request(r) => Some(r.id.clone()),
         _ => None,
     };
-    let session = match session_of(&app, &headers, id.clone()) {
+    let session = match session_of(&app, &headers, &subject, id.clone()) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -291,7 +313,7 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
                 );
             }
         }
-        let s = Arc::new(Session::new(uuid::Uuid::new_v4().simple().to_string(), now_ms()));
+        let s = Arc::new(Session::new(uuid::Uuid::new_v4().simple().to_string(), subject.clone(), now_ms()));
         new_session = Some(s.clone());
         Some(s)
     } else {
@@ -318,7 +340,7 @@ async fn post(app: App, headers: HeaderMap, body: Body) -> HttpResponse {
         session: session.clone(),
         outbound: accepts_sse.then_some(tx),
         http: Some(http),
-        auth_subject: None,
+        auth_subject: subject,
     };
     tokio::spawn(async move {
         let resp = handle_request(&shared, req, inc).await;
@@ -406,7 +428,7 @@ fn sse_stream(
     head.chain(rest.flat_map(stream::iter))
 }
 
-fn get(app: App, headers: HeaderMap) -> HttpResponse {
+fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
     let accepts = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
     if !accepts {
         return error_response(
@@ -414,7 +436,7 @@ fn get(app: App, headers: HeaderMap) -> HttpResponse {
             ErrorObject::invalid_request("GET needs Accept: text/event-stream"),
         );
     }
-    let session = match session_of(&app, &headers, None) {
+    let session = match session_of(&app, &headers, &subject, None) {
         Ok(Some(s)) => s,
         Ok(None) => {
             return error_response(
@@ -430,18 +452,19 @@ fn get(app: App, headers: HeaderMap) -> HttpResponse {
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
-fn delete(app: App, headers: HeaderMap) -> HttpResponse {
-    let Some(id) = header_str(&headers, SESSION_HEADER) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
-        );
-    };
-    match lock(&app.server.shared.sessions).remove(id) {
-        Some(s) => {
-            s.close();
-            StatusCode::OK.into_response()
+fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
+    let session = match session_of(&app, &headers, &subject, None) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
+            )
         }
-        None => error_response(StatusCode::NOT_FOUND, ErrorObject::invalid_request("Session not found")),
+        Err(r) => return r,
+    };
+    if let Some(s) = lock(&app.server.shared.sessions).remove(&session.id) {
+        s.close();
     }
+    StatusCode::OK.into_response()
 }

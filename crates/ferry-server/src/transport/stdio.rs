@@ -37,7 +37,7 @@ impl Server {
                 }
             }
         });
-        let session = Arc::new(Session::new(ferry_tasks::new_task_id(), now_ms()));
+        let session = Arc::new(Session::new(ferry_tasks::new_task_id(), None, now_ms()));
         *lock(&session.standalone) = Some(tx.clone());
         lock(&shared.sessions).insert(session.id.clone(), session.clone());
 
