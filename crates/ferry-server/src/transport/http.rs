@@ -197,6 +197,16 @@ fn session_of(
     }
 }
 
+/// The session of a GET or DELETE, which only make sense within one.
+fn required_session(app: &App, headers: &HeaderMap, subject: &Option<String>) -> Result<Arc<Session>, HttpResponse> {
+    session_of(app, headers, subject, None)?.ok_or_else(|| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
+        )
+    })
+}
+
 fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
     match error.code {
         ErrorCode::HEADER_MISMATCH | ErrorCode::MISSING_CLIENT_CAPABILITY | ErrorCode::UNSUPPORTED_VERSION => {
@@ -436,14 +446,8 @@ fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
             ErrorObject::invalid_request("GET needs Accept: text/event-stream"),
         );
     }
-    let session = match session_of(&app, &headers, &subject, None) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
-            )
-        }
+    let session = match required_session(&app, &headers, &subject) {
+        Ok(s) => s,
         Err(r) => return r,
     };
     let (tx, rx) = mpsc::unbounded_channel::<Message>();
@@ -453,14 +457,8 @@ fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
 }
 
 fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
-    let session = match session_of(&app, &headers, &subject, None) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
-            )
-        }
+    let session = match required_session(&app, &headers, &subject) {
+        Ok(s) => s,
         Err(r) => return r,
     };
     if let Some(s) = lock(&app.server.shared.sessions).remove(&session.id) {
