@@ -16,7 +16,7 @@
 //! | `P:jobs` | stream, group `P:workers` | work: `XADD` on submit, `XREADGROUP` by workers, `XACK` when done |
 //! | `P:inflight` | hash `task id -> entry id` | which stream entry a running task came from |
 //! | `P:delayed` | sorted set (score = due ms) | retries waiting for their backoff |
-//! | `P:owner:{owner}` | sorted set (score = sequence) | the owner's tasks, for `list` |
+//! | `P:owner:{owner}` | sorted set (score = sequence) | the owner's tasks, for `list`; expired ids pruned on list and, by sampling, on submit |
 //! | `P:seq` | counter | submission sequence (list cursors) |
 //! | `P:events` | pub/sub channel | every new record state, for every process |
 //!
@@ -123,6 +123,14 @@ else
 end
 redis.call('XADD', KEYS[2], '*', 'job', ARGV[4])
 redis.call('PUBLISH', ARGV[5], ARGV[1])
+-- Keep the owner index from filling with expired ids when nobody lists it (a
+-- busy owner's index never expires as a whole): check the two oldest ids and
+-- two at random, and drop those whose task is gone.
+local sample = redis.call('ZRANGE', KEYS[3], 0, 1)
+for _, id in ipairs(redis.call('ZRANDMEMBER', KEYS[3], 2)) do table.insert(sample, id) end
+for _, id in ipairs(sample) do
+  if redis.call('EXISTS', ARGV[6] .. id) == 0 then redis.call('ZREM', KEYS[3], id) end
+end
 return 1
 ";
 
@@ -398,6 +406,7 @@ impl RedisBackend {
         let mut raws = raws.into_iter();
         let mut jobs = Vec::new();
         let mut dead = Vec::new();
+        let mut gone = Vec::new();
         let mut inflight: Vec<(String, String)> = Vec::new();
         for (entry, job) in parsed {
             let Some(mut job) = job else {
@@ -409,7 +418,9 @@ impl RedisBackend {
                 None => false,
             };
             if !live {
+                // Its task ended or expired while a worker that then died held it.
                 dead.push(entry.to_string());
+                gone.push(job.task_id);
                 continue;
             }
             if redelivered {
@@ -423,6 +434,9 @@ impl RedisBackend {
         for entry in &dead {
             pipe.cmd("XACK").arg(&k.jobs).arg(&k.group).arg(entry).ignore();
             pipe.cmd("XDEL").arg(&k.jobs).arg(entry).ignore();
+        }
+        if !gone.is_empty() {
+            pipe.hdel(&k.inflight, &gone).ignore();
         }
         if !inflight.is_empty() {
             pipe.hset_multiple(&k.inflight, &inflight).ignore();
@@ -569,6 +583,7 @@ impl Backend for RedisBackend {
             .arg(&record.id)
             .arg(encode(&job)?)
             .arg(&k.events)
+            .arg(k.task(""))
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
