@@ -271,25 +271,32 @@ impl Worker {
 
     async fn run_job(&self, job: Job, running: Running) {
         let id = job.task_id.clone();
+        // Register before reading the record: a cancel event from now on finds the token, and a
+        // cancel from before is in the record. No window loses it.
+        let token = CancellationToken::new();
+        running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (token.clone(), job.clone()));
+        let forget = || running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_some();
         match self.backend.get(&id).await {
             Ok(Some(rec)) if !rec.status.is_terminal() => {}
             Ok(_) => {
                 // Cancelled or expired before it ran: just release it.
-                let _ = self.backend.complete(&id, Outcome::Error { error: ErrorObject::internal("skipped") }).await;
+                if forget() {
+                    let _ =
+                        self.backend.complete(&id, Outcome::Error { error: ErrorObject::internal("skipped") }).await;
+                }
                 return;
             }
             Err(e) => {
                 tracing::warn!(task_id = %id, error = %e, "cannot read task; handing job back");
-                let _ = self.backend.requeue(&self.config.name, job, self.config.retry_backoff).await;
+                if forget() {
+                    let _ = self.backend.requeue(&self.config.name, job, self.config.retry_backoff).await;
+                }
                 return;
             }
         }
-        let token = CancellationToken::new();
-        running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (token.clone(), job.clone()));
         let runtime = TaskRuntime::new(self.backend.clone(), id.clone(), token.clone());
         let result = self.supervise(&job, runtime, &token).await;
-        let still_ours = running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_some();
-        if !still_ours {
+        if !forget() {
             return; // handed back on shutdown
         }
         let outcome = match result {
@@ -359,6 +366,16 @@ impl Worker {
                 _ = beat.tick() => {
                     if let Err(e) = self.backend.heartbeat(&self.config.name, &job.task_id).await {
                         tracing::warn!(task_id = %job.task_id, error = %e, "heartbeat failed");
+                    }
+                    // Status events may be lost (a dropped subscription): the record is the truth.
+                    // A cancelled or vanished (expired) task stops its handler.
+                    let gone = match self.backend.get(&job.task_id).await {
+                        Ok(Some(rec)) => rec.status == TaskStatus::Cancelled,
+                        Ok(None) => true,
+                        Err(_) => false,
+                    };
+                    if gone {
+                        token.cancel();
                     }
                 }
                 _ = token.cancelled(), if abort_at.is_none() => {

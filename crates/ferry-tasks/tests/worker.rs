@@ -265,3 +265,70 @@ async fn cancelling_while_waiting_for_input_ends_the_task_cancelled() {
     assert!(r.input_requests.is_empty());
     w.shutdown().await;
 }
+
+/// The memory backend with a deaf event stream: status events are lost, as when a Redis
+/// subscription drops and a cancel is published while it reconnects.
+struct Deaf(MemoryBackend, tokio::sync::broadcast::Sender<ferry_tasks::TaskEvent>);
+
+#[async_trait]
+impl Backend for Deaf {
+    async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), ferry_tasks::BackendError> {
+        self.0.submit(record, job).await
+    }
+    async fn claim_batch(
+        &self,
+        worker: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Job>, ferry_tasks::BackendError> {
+        self.0.claim_batch(worker, max, wait).await
+    }
+    async fn heartbeat(&self, worker: &str, task_id: &str) -> Result<(), ferry_tasks::BackendError> {
+        self.0.heartbeat(worker, task_id).await
+    }
+    async fn requeue(&self, worker: &str, job: Job, delay: Duration) -> Result<(), ferry_tasks::BackendError> {
+        self.0.requeue(worker, job, delay).await
+    }
+    async fn update(&self, id: &str, update: TaskUpdate) -> Result<Option<TaskRecord>, ferry_tasks::BackendError> {
+        self.0.update(id, update).await
+    }
+    async fn complete(&self, id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, ferry_tasks::BackendError> {
+        self.0.complete(id, outcome).await
+    }
+    async fn cancel(&self, id: &str) -> Result<Option<TaskRecord>, ferry_tasks::BackendError> {
+        self.0.cancel(id).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<TaskRecord>, ferry_tasks::BackendError> {
+        self.0.get(id).await
+    }
+    async fn list(
+        &self,
+        owner: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ferry_tasks::TaskPage, ferry_tasks::BackendError> {
+        self.0.list(owner, cursor, limit).await
+    }
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ferry_tasks::TaskEvent> {
+        self.1.subscribe()
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_whose_event_was_lost_still_stops_the_handler() {
+    let b = MemoryBackend::default();
+    let deaf = Deaf(b.clone(), tokio::sync::broadcast::channel(1).0);
+    let exec = Arc::new(TestExec::default());
+    let w = Worker::new(Arc::new(deaf), exec.clone(), config(1)).start();
+    let id = submit(&b, "sleep", json!({"ms": 3_600_000})).await;
+    while exec.running.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    b.cancel(&id).await.unwrap();
+    // With concurrency 1, the next job only runs once the heartbeat noticed the cancel.
+    let next = submit(&b, "sleep", json!({"ms": 0})).await;
+    assert_eq!(wait_for(&b, &next, terminal).await.status, TaskStatus::Completed);
+    assert_eq!(exec.running.load(Ordering::SeqCst), 0, "the cancelled handler stopped");
+    assert_eq!(b.get(&id).await.unwrap().unwrap().status, TaskStatus::Cancelled);
+    w.shutdown().await;
+}
