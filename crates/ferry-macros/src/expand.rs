@@ -77,6 +77,7 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
         check_resource_arguments(&opts, &params)?;
     }
 
+    let root = framework_root(opts.krate.as_ref());
     let fn_ident = &f.sig.ident;
     let fn_name = fn_ident.unraw().to_string();
     let is_async = f.sig.asyncness.is_some();
@@ -84,12 +85,12 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
     let users: Vec<&Param> = params.iter().filter(|p| matches!(p.role, Role::User { .. })).collect();
 
     let args_struct = format_ident!("__FerryArgs_{}", fn_name);
-    let struct_def = (!users.is_empty()).then(|| args_struct_def(&args_struct, &fn_name, &users));
+    let struct_def = (!users.is_empty()).then(|| args_struct_def(&root, &args_struct, &fn_name, &users));
     let output_span = match &f.sig.output {
         syn::ReturnType::Type(_, ty) => syn::spanned::Spanned::span(ty),
         syn::ReturnType::Default => fn_ident.span(),
     };
-    let handler = handler_expr(fn_ident, output_span, is_async, &params, &args_struct);
+    let handler = handler_expr(&root, fn_ident, output_span, is_async, &params, &args_struct);
 
     let mut chain = TokenStream::new();
     if let Some(t) = &opts.title {
@@ -103,8 +104,8 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
     if let Some(m) = &opts.mime_type {
         chain.extend(quote!(.mime_type(#m)));
     }
-    if let Some(t) = &opts.task {
-        chain.extend(quote!(.task_support(#t)));
+    if let Some(variant) = &opts.task {
+        chain.extend(quote!(.task_support(#root::TaskSupport::#variant)));
     }
     if let Some(ms) = opts.timeout_ms {
         chain.extend(quote!(.timeout(::core::time::Duration::from_millis(#ms))));
@@ -115,25 +116,20 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
     if !opts.hints.is_empty() {
         let keys = opts.hints.iter().map(|(k, _)| *k);
         let values = opts.hints.iter().map(|(_, v)| *v);
-        chain.extend(quote!(.annotations(::ferry_server::__private::serde_json::json!({ #(#keys: #values),* }))));
+        chain.extend(quote!(.annotations(#root::__private::serde_json::json!({ #(#keys: #values),* }))));
     }
 
     let (suffix, def_ty, constructor, what) = match kind {
-        Kind::Tool => ("tool", quote!(::ferry_server::ToolDef), quote!(::ferry_server::ToolDef::new(#name)), "tool"),
-        Kind::Prompt => {
-            ("prompt", quote!(::ferry_server::PromptDef), quote!(::ferry_server::PromptDef::new(#name)), "prompt")
-        }
+        Kind::Tool => ("tool", quote!(#root::ToolDef), quote!(#root::ToolDef::new(#name)), "tool"),
+        Kind::Prompt => ("prompt", quote!(#root::PromptDef), quote!(#root::PromptDef::new(#name)), "prompt"),
         Kind::Resource => match (&opts.uri, &opts.template) {
-            (Some(uri), _) => (
-                "resource",
-                quote!(::ferry_server::ResourceDef),
-                quote!(::ferry_server::ResourceDef::new(#uri, #name)),
-                "resource",
-            ),
+            (Some(uri), _) => {
+                ("resource", quote!(#root::ResourceDef), quote!(#root::ResourceDef::new(#uri, #name)), "resource")
+            }
             (None, Some(t)) => (
                 "resource",
-                quote!(::ferry_server::ResourceTemplateDef),
-                quote!(::ferry_server::ResourceTemplateDef::new(#t, #name)),
+                quote!(#root::ResourceTemplateDef),
+                quote!(#root::ResourceTemplateDef::new(#t, #name)),
                 "resource template",
             ),
             (None, None) => {
@@ -160,7 +156,7 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
         .collect();
     let extractor_checks = (!checks.is_empty()).then(|| {
         quote! {
-            fn __ferry_extractor<T: ::ferry_server::FromCall>() {}
+            fn __ferry_extractor<T: #root::FromCall>() {}
             #(#checks)*
         }
     });
@@ -172,6 +168,34 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
             #constructor #chain .#handler
         }
     })
+}
+
+/// The path of the server framework in the calling crate: `crate = "..."` when
+/// given, else found in the caller's `Cargo.toml`: `ferry-server` (under any
+/// name it was given) or the `ferrymcp` facade's `server` module. Without
+/// either (or outside Cargo), `::ferry_server`.
+fn framework_root(explicit: Option<&syn::Path>) -> TokenStream {
+    use proc_macro_crate::{crate_name, FoundCrate};
+    if let Some(path) = explicit {
+        return quote!(#path);
+    }
+    let named = |name: &str| Ident::new(name, Span::call_site());
+    match crate_name("ferry-server") {
+        // `Itself` is ferry-server's own tests and doc tests, which see it under its name.
+        Ok(FoundCrate::Itself) => quote!(::ferry_server),
+        Ok(FoundCrate::Name(n)) => {
+            let n = named(&n);
+            quote!(::#n)
+        }
+        Err(_) => match crate_name("ferrymcp") {
+            Ok(FoundCrate::Name(n)) => {
+                let n = named(&n);
+                quote!(::#n::server)
+            }
+            Ok(FoundCrate::Itself) => quote!(::ferrymcp::server),
+            Err(_) => quote!(::ferry_server),
+        },
+    }
 }
 
 /// A static resource takes no arguments; a template's arguments are its variables.
@@ -206,7 +230,7 @@ fn check_resource_arguments(opts: &Options, params: &[Param]) -> syn::Result<()>
 }
 
 /// `struct __FerryArgs_f { ... }` with one field per caller argument.
-fn args_struct_def(ident: &Ident, fn_name: &str, users: &[&Param]) -> TokenStream {
+fn args_struct_def(root: &TokenStream, ident: &Ident, fn_name: &str, users: &[&Param]) -> TokenStream {
     let fields = users.iter().filter_map(|p| {
         let Role::User { ident, optional, arg } = &p.role else { return None };
         let ty = &p.ty;
@@ -227,10 +251,14 @@ fn args_struct_def(ident: &Ident, fn_name: &str, users: &[&Param]) -> TokenStrea
     });
     // The schema's title (and serde's messages) name the arguments after the function.
     let title = format!("{}Args", pascal_case(fn_name));
+    // serde and schemars take their own path as a string.
+    let private = root.to_string().replace(' ', "") + "::__private";
+    let serde_path = format!("{private}::serde");
+    let schemars_path = format!("{private}::schemars");
     quote! {
-        #[derive(::ferry_server::__private::serde::Deserialize, ::ferry_server::__private::schemars::JsonSchema)]
-        #[serde(crate = "::ferry_server::__private::serde", rename = #title)]
-        #[schemars(crate = "::ferry_server::__private::schemars")]
+        #[derive(#root::__private::serde::Deserialize, #root::__private::schemars::JsonSchema)]
+        #[serde(crate = #serde_path, rename = #title)]
+        #[schemars(crate = #schemars_path)]
         #[allow(non_camel_case_types)]
         struct #ident {
             #(#fields)*
@@ -239,7 +267,14 @@ fn args_struct_def(ident: &Ident, fn_name: &str, users: &[&Param]) -> TokenStrea
 }
 
 /// `handler(...)` / `blocking_handler(...)` with a closure calling the function.
-fn handler_expr(f: &Ident, output_span: Span, is_async: bool, params: &[Param], args_struct: &Ident) -> TokenStream {
+fn handler_expr(
+    root: &TokenStream,
+    f: &Ident,
+    output_span: Span,
+    is_async: bool,
+    params: &[Param],
+    args_struct: &Ident,
+) -> TokenStream {
     let has_users = params.iter().any(|p| matches!(p.role, Role::User { .. }));
     // Errors about the handler's bounds (return type, `Send`, extractors) point at the return type.
     let method_name = if is_async { "handler" } else { "blocking_handler" };
@@ -251,7 +286,7 @@ fn handler_expr(f: &Ident, output_span: Span, is_async: bool, params: &[Param], 
     let args_var = quote!(__ferry_args);
     let mut closure_params = Vec::new();
     if has_users {
-        closure_params.push(quote!(::ferry_server::Args(#args_var): ::ferry_server::Args<#args_struct>));
+        closure_params.push(quote!(#root::Args(#args_var): #root::Args<#args_struct>));
     }
     let mut call_args = Vec::new();
     for (i, p) in params.iter().enumerate() {
@@ -556,5 +591,42 @@ mod tests {
         assert!(out.contains("# [schemars (description = \"A.\")] a : i64"), "{out}");
         assert!(out.contains("# [serde (default)] b : Option < String >"), "{out}");
         assert!(out.contains("f (__ferry_args . a , __ferry_p1 , __ferry_args . b)"), "{out}");
+    }
+
+    #[test]
+    fn crate_option_names_the_framework_everywhere() {
+        let out = expand_ok(
+            Kind::Tool,
+            quote!(crate = "my_sdk::ferry", task = "optional", read_only),
+            quote!(
+                async fn f(a: i64, cx: Context) -> i64 {
+                    a
+                }
+            ),
+        );
+        assert!(!out.contains("ferry_server"), "{out}");
+        assert!(out.contains("fn f_tool () -> my_sdk :: ferry :: ToolDef"), "{out}");
+        assert!(out.contains("my_sdk :: ferry :: TaskSupport :: Optional"), "{out}");
+        assert!(out.contains("my_sdk :: ferry :: __private :: serde_json :: json !"), "{out}");
+        assert!(out.contains("serde (crate = \"my_sdk::ferry::__private::serde\""), "{out}");
+        assert!(out.contains("schemars (crate = \"my_sdk::ferry::__private::schemars\")"), "{out}");
+        assert!(out.contains("my_sdk :: ferry :: Args < __FerryArgs_f >"), "{out}");
+
+        let e = expand_err(
+            Kind::Prompt,
+            quote!(crate = "not a path"),
+            quote!(
+                async fn f() {}
+            ),
+        );
+        assert!(e.contains("`crate` takes a path"), "{e}");
+        let e = expand_err(
+            Kind::Prompt,
+            quote!(crate = ""),
+            quote!(
+                async fn f() {}
+            ),
+        );
+        assert!(e.contains("`crate` must not be empty"), "{e}");
     }
 }

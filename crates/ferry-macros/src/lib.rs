@@ -1,11 +1,13 @@
 //! Attribute macros for Ferry: `#[tool]`, `#[prompt]` and `#[resource]` turn a
 //! plain Rust function into an MCP component.
 //!
-//! Use them through `ferry_server` (`use ferry_server::tool;`): the generated
-//! code refers only to `::ferry_server::...` paths, so a crate using the macros
-//! needs the `ferry-server` dependency and nothing else — no direct `serde` or
-//! `schemars` dependency. With only the `ferrymcp` facade, name it
-//! `ferry_server` once at the crate root: `extern crate ferrymcp as ferry_server;`.
+//! Use them through `ferry_server` (`use ferry_server::tool;`) or the
+//! `ferrymcp` facade (`use ferrymcp::tool;`). The generated code names only the
+//! framework, which the macro finds in the calling crate's `Cargo.toml` under
+//! whatever name it was given (`ferry-server`, else `ferrymcp`'s `server`
+//! module), so a crate using the macros needs no direct `serde` or `schemars`
+//! dependency. Where that lookup cannot tell (the framework re-exported by a
+//! crate of your own), say where it is: `#[tool(crate = "my_sdk::ferry")]`.
 //!
 //! # What the expansion is
 //!

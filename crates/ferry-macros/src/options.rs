@@ -4,7 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
-use syn::{LitBool, LitInt, LitStr};
+use syn::{Ident, LitBool, LitInt, LitStr, Path};
 
 /// Which component a macro declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +38,10 @@ impl Kind {
                 "destructive",
                 "idempotent",
                 "open_world",
+                "crate",
             ],
-            Kind::Prompt => &["name", "title", "description", "task"],
-            Kind::Resource => &["uri", "template", "name", "title", "description", "mime_type", "task"],
+            Kind::Prompt => &["name", "title", "description", "task", "crate"],
+            Kind::Resource => &["uri", "template", "name", "title", "description", "mime_type", "task", "crate"],
         }
     }
 }
@@ -51,8 +52,8 @@ pub(crate) struct Options {
     pub name: Option<LitStr>,
     pub title: Option<LitStr>,
     pub description: Option<LitStr>,
-    /// `::ferry_server::TaskSupport::...`
-    pub task: Option<TokenStream>,
+    /// The `TaskSupport` variant: `Forbidden`, `Optional` or `Required`.
+    pub task: Option<Ident>,
     pub timeout_ms: Option<u64>,
     pub retries: Option<u32>,
     /// Tool annotation hints in the order given, e.g. `("readOnlyHint", true)`.
@@ -60,6 +61,8 @@ pub(crate) struct Options {
     pub uri: Option<LitStr>,
     pub template: Option<LitStr>,
     pub mime_type: Option<LitStr>,
+    /// `crate = "path"`: where the server framework is, when automatic discovery cannot tell.
+    pub krate: Option<Path>,
 }
 
 /// Parse the attribute's arguments for `kind`.
@@ -90,6 +93,13 @@ pub(crate) fn parse(kind: Kind, attr: TokenStream) -> syn::Result<Options> {
             "template" => opts.template = Some(non_empty(&meta, &key)?),
             "mime_type" => opts.mime_type = Some(non_empty(&meta, &key)?),
             "task" => opts.task = Some(task(&meta)?),
+            "crate" => {
+                let lit = non_empty(&meta, &key)?;
+                let path = lit
+                    .parse::<Path>()
+                    .map_err(|_| syn::Error::new(lit.span(), "`crate` takes a path: `crate = \"ferrymcp::server\"`"))?;
+                opts.krate = Some(path);
+            }
             "timeout_ms" => {
                 let n: u64 = integer(&meta, &key)?;
                 if n == 0 {
@@ -177,16 +187,19 @@ fn flag(meta: &ParseNestedMeta) -> syn::Result<bool> {
         .map_err(|e| syn::Error::new(e.span(), "a hint is a flag (`read_only`) or a bool (`read_only = false`)"))
 }
 
-/// `task = "forbidden" | "optional" | "required"`.
-fn task(meta: &ParseNestedMeta) -> syn::Result<TokenStream> {
+/// `task = "forbidden" | "optional" | "required"`: the `TaskSupport` variant.
+fn task(meta: &ParseNestedMeta) -> syn::Result<Ident> {
     let lit = string(meta, "task")?;
-    match lit.value().as_str() {
-        "forbidden" => Ok(quote!(::ferry_server::TaskSupport::Forbidden)),
-        "optional" => Ok(quote!(::ferry_server::TaskSupport::Optional)),
-        "required" => Ok(quote!(::ferry_server::TaskSupport::Required)),
-        other => Err(syn::Error::new(
-            lit.span(),
-            format!("invalid `task` value \"{other}\"; expected \"forbidden\", \"optional\" or \"required\""),
-        )),
-    }
+    let variant = match lit.value().as_str() {
+        "forbidden" => "Forbidden",
+        "optional" => "Optional",
+        "required" => "Required",
+        other => {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("invalid `task` value \"{other}\"; expected \"forbidden\", \"optional\" or \"required\""),
+            ))
+        }
+    };
+    Ok(Ident::new(variant, lit.span()))
 }
