@@ -303,3 +303,36 @@ async fn a_panicking_input_callback_answers_with_an_error_instead_of_hanging() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_response_stream_the_server_closes_is_resumed_until_the_answer() {
+    let server = ferry_server::Server::builder("closing", "1")
+        .tool(ToolDef::new("in_parts").handler(|cx: Context| async move {
+            for part in 1..=3 {
+                cx.info(format!("part {part}"));
+                assert!(cx.close_stream(), "a 2025-11-25 client over SSE can resume");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            "whole"
+        }))
+        .build()
+        .unwrap();
+    let options =
+        ferry_server::transport::HttpOptions { sse_retry: std::time::Duration::from_millis(20), ..Default::default() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let router = server.router_with(options);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let c = connect(&url, Mode::Handshake).await;
+    let mut inbox = c.notifications();
+    let result = c.call_tool("in_parts", json!({})).await.expect("the answer arrives after three resumptions");
+    assert_eq!(text(&result), "whole");
+    let mut parts = Vec::new();
+    while let Ok(n) = inbox.try_recv() {
+        if n.method == "notifications/message" {
+            parts.push(n.params.unwrap()["data"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(parts, ["part 1", "part 2", "part 3"], "every message once, in order");
+}

@@ -120,6 +120,26 @@ impl Context {
         }
     }
 
+    /// End the HTTP connection this request is being answered on, without ending
+    /// the request: the client reconnects (`GET` with `Last-Event-ID`) and
+    /// receives the rest of the answer there. A server sheds long-lived
+    /// connections this way (SEP-1699 "polling"); the answer is never lost.
+    ///
+    /// Returns `false`, doing nothing, where the client could not resume: stdio,
+    /// stateless (2026-07-28) requests, clients before 2025-11-25, a client that
+    /// does not accept SSE, background tasks.
+    pub fn close_stream(&self) -> bool {
+        let inner = &self.inner;
+        let (Some(session), Some(id), Some(out), None) =
+            (&inner.session, &inner.request_id, &inner.outbound, &inner.task)
+        else {
+            return false;
+        };
+        // Only a registered stream can be resumed; the request travels in order with the messages.
+        session.stream_of(id).is_some()
+            && out.send(Message::Notification(Notification::new(crate::transport::sse::CLOSE_STREAM, None))).is_ok()
+    }
+
     /// Report progress. As a task it also becomes the task's status message.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
         if let Some(task) = &self.inner.task {

@@ -6,12 +6,13 @@
 //! standalone stream (HTTP GET, or stdout) and the server-to-client requests
 //! still waiting for an answer.
 
+use crate::transport::sse::StreamLog;
 use ferry_protocol::types::LoggingLevel;
 use ferry_protocol::{ErrorObject, Message, RequestId};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +38,9 @@ pub(crate) struct Session {
     pub subscriptions: Mutex<HashSet<String>>,
     pub next_id: AtomicU64,
     pub last_seen_ms: AtomicU64,
+    /// Response streams a client may resume (`Last-Event-ID`), by stream number.
+    pub streams: Mutex<HashMap<u64, Arc<StreamLog>>>,
+    pub next_stream: AtomicU64,
 }
 
 impl Session {
@@ -54,6 +58,8 @@ impl Session {
             subscriptions: Mutex::new(HashSet::new()),
             next_id: AtomicU64::new(1),
             last_seen_ms: AtomicU64::new(now_ms),
+            streams: Mutex::new(HashMap::new()),
+            next_stream: AtomicU64::new(1),
         }
     }
 
@@ -81,6 +87,16 @@ impl Session {
     /// A fresh id for a server-to-client request.
     pub fn next_request_id(&self) -> String {
         format!("ferry-{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A fresh stream number for event ids.
+    pub fn next_stream_id(&self) -> u64 {
+        self.next_stream.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The resumable stream answering `request`, if it is open.
+    pub fn stream_of(&self, request: &RequestId) -> Option<Arc<StreamLog>> {
+        lock(&self.streams).values().find(|l| &l.request == request && !l.is_finished()).cloned()
     }
 
     /// Deliver a client's response to a request we sent.

@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{modern_meta as meta, Peer};
+use support::{modern_meta as meta, stateless_call, Peer};
 
 use ferry_server::{BuildError, Context, Prepared, Server, TaskSupport, ToolDef, ToolError};
 use serde_json::{json, Value};
@@ -289,17 +289,7 @@ async fn http_message_sent_just_before_a_quick_answer_is_not_lost() {
     let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
         "params": {"name": "log_once", "arguments": {}, "_meta": m}});
     for _ in 0..20 {
-        let resp = reqwest::Client::new()
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", "log_once")
-            .body(call.to_string())
-            .send()
-            .await
-            .unwrap();
+        let resp = stateless_call(&url, "log_once", &call).send().await.unwrap();
         let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
         let body = resp.text().await.unwrap();
         assert!(content_type.starts_with("text/event-stream"), "{content_type}: {body}");

@@ -292,8 +292,9 @@ fn core_fixtures(b: ServerBuilder) -> ServerBuilder {
     ))
     .tool(
         ToolDef::new("test_reconnection")
-            .description("Takes a moment before answering (SSE polling / resumption scenario)")
-            .handler(|| async {
+            .description("Closes its SSE stream mid-call, then answers: the client resumes with Last-Event-ID")
+            .handler(|cx: Context| async move {
+                cx.close_stream();
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 "Reconnection test completed"
             }),

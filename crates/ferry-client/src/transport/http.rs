@@ -75,18 +75,93 @@ fn refused(resp: &reqwest::Response) -> Result<(), ClientError> {
     Err(ClientError::Unauthorized(format!("the server refused the credentials (HTTP 401, WWW-Authenticate: {scheme})")))
 }
 
-/// Split an SSE body into the `data` of each event; returns complete events, keeps the rest.
-fn take_events(buf: &mut String) -> Vec<String> {
+/// One SSE event: its id, the reconnection delay it sets, and its data (empty for a
+/// priming event, which only carries an id).
+#[derive(Debug, Default, PartialEq)]
+struct SseEvent {
+    id: Option<String>,
+    retry: Option<u64>,
+    data: String,
+}
+
+/// Split an SSE body into events; returns complete events, keeps the rest.
+fn take_events(buf: &mut String) -> Vec<SseEvent> {
     let mut out = Vec::new();
     while let Some(end) = buf.find("\n\n") {
-        let event: String = buf.drain(..end + 2).collect();
-        let data: Vec<&str> =
-            event.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.strip_prefix(' ').unwrap_or(d)).collect();
-        if !data.is_empty() {
-            out.push(data.join("\n"));
+        let block: String = buf.drain(..end + 2).collect();
+        let mut event = SseEvent::default();
+        let mut data: Vec<&str> = Vec::new();
+        for line in block.lines() {
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "data" => data.push(value),
+                "id" => event.id = Some(value.to_string()),
+                "retry" => event.retry = value.parse().ok(),
+                _ => {} // comments (keep-alives), the event type
+            }
+        }
+        if !data.is_empty() || event.id.is_some() {
+            event.data = data.join("\n");
+            out.push(event);
         }
     }
     out
+}
+
+/// How often a broken response stream is resumed in a row without receiving anything.
+const MAX_RESUMES: u32 = 5;
+
+/// Where a response stream was when it broke, and how to come back to it.
+struct StreamPlace {
+    last_id: Option<String>,
+    retry: std::time::Duration,
+    /// Resumptions since the last event.
+    resumes: u32,
+}
+
+impl Default for StreamPlace {
+    fn default() -> Self {
+        Self { last_id: None, retry: std::time::Duration::from_secs(1), resumes: 0 }
+    }
+}
+
+impl HttpTransport {
+    /// Read an SSE response until the response to `id`: other messages go to the inbox.
+    /// `Err` says why the stream ended without it; `place` tracks where it got to.
+    async fn read_stream(
+        &self,
+        resp: reqwest::Response,
+        id: &ferry_protocol::RequestId,
+        place: &mut StreamPlace,
+    ) -> Result<Response, String> {
+        let mut stream = resp.bytes_stream();
+        let mut buf = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| e.to_string())?;
+            buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            for event in take_events(&mut buf) {
+                if let Some(event_id) = event.id {
+                    place.last_id = Some(event_id);
+                    place.resumes = 0;
+                }
+                if let Some(ms) = event.retry {
+                    place.retry = std::time::Duration::from_millis(ms);
+                }
+                if event.data.is_empty() {
+                    continue; // a priming event
+                }
+                match Message::parse(event.data.as_bytes()) {
+                    Ok(Message::Response(r)) if r.id.as_ref() == Some(id) => return Ok(r),
+                    Ok(other) => {
+                        let _ = self.inbox.send(other);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "unreadable SSE event"),
+                }
+            }
+        }
+        Err("the stream ended before the response".to_string())
+    }
 }
 
 #[async_trait]
@@ -113,23 +188,47 @@ impl Transport for HttpTransport {
                 _ => Err(ClientError::Protocol(format!("{method}: not a JSON-RPC response"))),
             };
         }
-        // SSE: messages for us, then our response.
-        let mut stream = resp.bytes_stream();
-        let mut buf = String::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| ClientError::Transport(e.to_string()))?;
-            buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-            for data in take_events(&mut buf) {
-                match Message::parse(data.as_bytes()) {
-                    Ok(Message::Response(r)) if r.id.as_ref() == Some(&id) => return Ok(r),
-                    Ok(other) => {
-                        let _ = self.inbox.send(other);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "unreadable SSE event"),
+        // SSE: messages for us, then our response. A stream that breaks before the
+        // response is resumed (`GET` + `Last-Event-ID`) if the server gave its events ids.
+        let mut place = StreamPlace::default();
+        let mut current = Some(resp);
+        let mut broke = String::new();
+        loop {
+            if let Some(resp) = current.take() {
+                match self.read_stream(resp, &id, &mut place).await {
+                    Ok(r) => return Ok(r),
+                    Err(e) => broke = e,
                 }
             }
+            let (Some(last), Some(session)) = (&place.last_id, self.session()) else {
+                return Err(ClientError::Transport(format!("{method}: {broke}")));
+            };
+            if place.resumes == MAX_RESUMES {
+                return Err(ClientError::Transport(format!("{method}: {broke} (resumed {MAX_RESUMES} times)")));
+            }
+            place.resumes += 1;
+            tokio::time::sleep(place.retry).await;
+            let mut get = self
+                .http
+                .get(&self.url)
+                .header("accept", "text/event-stream")
+                .header("mcp-session-id", session)
+                .header("last-event-id", last.as_str());
+            if let Some(v) = &hints.protocol_version {
+                get = get.header("mcp-protocol-version", v);
+            }
+            match get.send().await {
+                Ok(r) if r.status().is_success() => current = Some(r),
+                Ok(r) => {
+                    refused(&r)?;
+                    let status = r.status();
+                    return Err(ClientError::Transport(format!(
+                        "{method}: {broke}; resuming it failed with HTTP {status}"
+                    )));
+                }
+                Err(e) => broke = format!("resuming the stream failed: {e}"), // next try, if any
+            }
         }
-        Err(ClientError::Transport(format!("{method}: the stream ended before the response")))
     }
 
     async fn notify(&self, n: Notification, hints: Hints) -> Result<(), ClientError> {
@@ -157,8 +256,8 @@ impl Transport for HttpTransport {
             let mut buf = String::new();
             while let Some(Ok(chunk)) = stream.next().await {
                 buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-                for data in take_events(&mut buf) {
-                    if let Ok(m) = Message::parse(data.as_bytes()) {
+                for event in take_events(&mut buf) {
+                    if let Ok(m) = Message::parse(event.data.as_bytes()) {
                         if inbox.send(m).is_err() {
                             return;
                         }
@@ -177,13 +276,22 @@ impl Transport for HttpTransport {
 
 #[cfg(test)]
 mod tests {
-    use super::take_events;
+    use super::{take_events, SseEvent};
 
     #[test]
     fn splits_sse_events() {
-        let mut buf =
-            "event: message\ndata: {\"a\":1}\n\n: keep-alive\n\ndata: x\ndata: y\n\ndata: partial".to_string();
-        assert_eq!(take_events(&mut buf), vec!["{\"a\":1}".to_string(), "x\ny".to_string()]);
+        let mut buf = "event: message\ndata: {\"a\":1}\n\n: keep-alive\n\nid: 3-0\nretry: 500\ndata: \n\n\
+                       id: 3-1\ndata: x\ndata: y\n\ndata: partial"
+            .to_string();
+        let data = |d: &str| SseEvent { data: d.to_string(), ..SseEvent::default() };
+        assert_eq!(
+            take_events(&mut buf),
+            vec![
+                data("{\"a\":1}"),
+                SseEvent { id: Some("3-0".into()), retry: Some(500), data: String::new() },
+                SseEvent { id: Some("3-1".into()), ..data("x\ny") },
+            ]
+        );
         assert_eq!(buf, "data: partial");
     }
 }

@@ -10,21 +10,20 @@
 #![allow(clippy::result_large_err)]
 
 use super::readable_id;
+use super::sse::{self, parse_event_id, StreamLog};
 use crate::dispatch::{handle_notification, handle_request, handle_response, HttpHeaders, Incoming};
 use crate::server::Server;
 use crate::session::{lock, Session};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::any;
 use axum::Router;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::version::SUPPORTED_VERSIONS;
 use ferry_protocol::{ErrorCode, ErrorObject, Message, RequestId, Response};
-use futures::stream::{self, Stream, StreamExt};
-use std::convert::Infallible;
+use futures::stream::{self, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +39,23 @@ pub struct HttpOptions {
     /// Check `Host` and `Origin` against loopback names and `ServerConfig::allowed_hosts`
     /// (DNS-rebinding protection). On by default; meant for servers bound to loopback.
     pub check_host: bool,
+    /// How long a client should wait before reconnecting to a broken SSE stream
+    /// (the `retry:` of the priming event).
+    pub sse_retry: Duration,
+    /// How long a handler's stream stays open for its client to come back
+    /// (`Last-Event-ID`) after the server closed the connection
+    /// (`Context::close_stream`), and how long a finished stream can still be resumed.
+    pub resume_grace: Duration,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        Self { path: "/mcp".into(), check_host: true }
+        Self {
+            path: "/mcp".into(),
+            check_host: true,
+            sse_retry: Duration::from_secs(1),
+            resume_grace: Duration::from_secs(15),
+        }
     }
 }
 
@@ -344,6 +355,8 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body)
     let accepts_sse = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
 
     let request_id = req.id.clone();
+    // Where the answer goes if it becomes a stream (resumable within a session).
+    let log = accepts_sse.then(|| StreamLog::open(session.as_ref(), request_id.clone()));
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (done_tx, mut done_rx) = oneshot::channel::<Option<Response>>();
     let inc = Incoming {
@@ -357,22 +370,41 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body)
         let _ = done_tx.send(resp);
     });
 
-    // JSON unless the handler speaks before it answers. Messages come first: one queued
-    // just before a quick answer must still go out (on the SSE stream, before the answer).
+    // JSON unless the handler speaks (or closes the stream) before it answers. Messages
+    // come first: one queued just before a quick answer must still go out (on the SSE
+    // stream, before the answer).
     let first = tokio::select! {
         biased;
-        msg = rx.recv() => Ok(msg),
-        done = &mut done_rx => Err(done.ok().flatten()),
+        msg = rx.recv() => First::Message(msg),
+        done = &mut done_rx => First::Answer(done.ok().flatten()),
     };
-    // The handler's senders are dropped just before its response is handed over:
-    // a closed channel means "no messages", so wait for the response itself.
     let first = match first {
-        Ok(None) => Err((&mut done_rx).await.ok().flatten()),
-        Ok(Some(msg)) => Ok(Some(msg)),
-        Err(resp) => Err(resp),
+        // The handler's senders are dropped just before its response is handed over:
+        // a closed channel means "no messages", so wait for the response itself.
+        First::Message(None) => First::Answer((&mut done_rx).await.ok().flatten()),
+        First::Message(Some(m)) if sse::is_close(&m) => First::Closed,
+        other => other,
     };
-    let mut response = match first {
-        Err(resp) => {
+    let mut response = match (first, log) {
+        (First::Message(Some(msg)), Some(log)) => {
+            let events = stream::iter(log.priming(app.options.sse_retry)).chain(log.follow(0, 0));
+            log.pump(session.clone(), Some(msg), rx, done_rx, app.options.resume_grace);
+            sse::response(events)
+        }
+        // Closed before saying anything: the priming event alone, the client resumes.
+        (First::Closed, Some(log)) => {
+            let events = stream::iter(log.priming(app.options.sse_retry));
+            log.pump(session.clone(), None, rx, done_rx, app.options.resume_grace);
+            sse::response(events)
+        }
+        (first, log) => {
+            if let Some(log) = log {
+                log.unregister(session.as_ref());
+            }
+            let resp = match first {
+                First::Answer(resp) => resp,
+                _ => None, // unreachable: without a log there is no stream to speak on or close
+            };
             let resp = resp.unwrap_or_else(|| {
                 Response::err(
                     Some(request_id.clone()),
@@ -388,10 +420,6 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body)
             let body = serde_json::to_vec(&resp).unwrap_or_default();
             (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
-        Ok(first) => {
-            let stream = sse_stream(first, rx, done_rx);
-            Sse::new(stream).into_response()
-        }
     };
     if let Some(s) = new_session {
         if let Ok(v) = HeaderValue::from_str(&s.id) {
@@ -401,41 +429,11 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body)
     response
 }
 
-fn event_of(msg: &Message) -> Result<Event, Infallible> {
-    Ok(Event::default().event("message").data(msg.to_value().to_string()))
-}
-
-/// Messages sent while handling, then the response; the stream ends after it.
-fn sse_stream(
-    first: Option<Message>,
-    rx: mpsc::UnboundedReceiver<Message>,
-    done: oneshot::Receiver<Option<Response>>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let head = stream::iter(first.map(|m| event_of(&m)));
-    let rest = stream::unfold((rx, Some(done)), |(mut rx, done)| async move {
-        let mut done = done?;
-        tokio::select! {
-            biased;
-            msg = rx.recv() => match msg {
-                Some(m) => Some((vec![event_of(&m)], (rx, Some(done)))),
-                None => {
-                    let last = (&mut done).await.ok().flatten();
-                    Some((last.map(|r| vec![event_of(&Message::Response(r))]).unwrap_or_default(), (rx, None)))
-                }
-            },
-            resp = &mut done => {
-                let mut out = Vec::new();
-                while let Ok(m) = rx.try_recv() {
-                    out.push(event_of(&m));
-                }
-                if let Some(r) = resp.ok().flatten() {
-                    out.push(event_of(&Message::Response(r)));
-                }
-                Some((out, (rx, None)))
-            }
-        }
-    });
-    head.chain(rest.flat_map(stream::iter))
+/// What the handler did first.
+enum First {
+    Message(Option<Message>),
+    Answer(Option<Response>),
+    Closed,
 }
 
 fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
@@ -450,10 +448,24 @@ fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
         Ok(s) => s,
         Err(r) => return r,
     };
+    // Resuming a response stream: the rest of it, then it ends.
+    if let Some(last) = header_str(&headers, "last-event-id") {
+        let found =
+            parse_event_id(last).and_then(|(stream, n)| Some((lock(&session.streams).get(&stream)?.clone(), n)));
+        let Some((log, after)) = found else {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorObject::invalid_request(format!(
+                    "Bad Request: Last-Event-ID '{last}' names no stream of this session that can be resumed \
+                     (unknown, or finished and forgotten)"
+                )),
+            );
+        };
+        return sse::response(log.follow(after, log.closes()));
+    }
     let (tx, rx) = mpsc::unbounded_channel::<Message>();
     *lock(&session.standalone) = Some(tx);
-    let stream = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (event_of(&m), rx)) });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+    sse::response(sse::messages(rx))
 }
 
 fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {

@@ -4,9 +4,11 @@
 //!   the process is one session.
 //! * [Streamable HTTP](crate::Server::serve_http) — `POST` a message and get JSON
 //!   or an SSE stream back, `GET` a standalone SSE stream for server-initiated
-//!   messages, `DELETE` to end a session (`Mcp-Session-Id`).
+//!   messages, `DELETE` to end a session (`Mcp-Session-Id`). Within a session,
+//!   response streams can be resumed after a lost connection (`sse.rs`).
 
 mod http;
+pub(crate) mod sse;
 mod stdio;
 
 pub use http::HttpOptions;

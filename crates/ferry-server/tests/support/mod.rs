@@ -95,3 +95,15 @@ impl Peer {
         self.request("tools/call", json!({"name": name, "arguments": arguments})).await
     }
 }
+
+/// A stateless (2026-07-28) `tools/call` POST to `url` with its routing headers, ready to send.
+pub fn stateless_call(url: &str, tool: &str, body: &Value) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_string())
+}

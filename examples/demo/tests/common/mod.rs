@@ -268,14 +268,15 @@ impl SseReader {
     }
 }
 
-/// The JSON of one SSE event's `data:` lines (comments and keep-alives give `None`).
+/// The JSON of one SSE event's `data:` lines (comments, keep-alives and the empty
+/// priming event of a resumable stream give `None`).
 pub fn parse_event(event: &str) -> Option<Value> {
     let data: Vec<&str> =
         event.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.strip_prefix(' ').unwrap_or(d)).collect();
-    if data.is_empty() {
+    let text = data.join("\n");
+    if text.is_empty() {
         return None;
     }
-    let text = data.join("\n");
     Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {text}")))
 }
 

@@ -1,0 +1,285 @@
+//! Resumable SSE response streams (SEP-1699) over real Streamable HTTP: the
+//! priming event, event ids, `Context::close_stream`, a dropped connection, and
+//! `GET` with `Last-Event-ID` delivering the rest of the answer.
+
+mod support;
+
+use support::{modern_meta, stateless_call};
+
+use ferry_server::{Context, Server, ToolDef};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn server() -> Server {
+    Server::builder("resume", "1")
+        .tool(ToolDef::new("reconnect").handler(|cx: Context| async move {
+            cx.info("before");
+            let closed = cx.close_stream();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            cx.info("after");
+            format!("closed: {closed}")
+        }))
+        .tool(ToolDef::new("quiet_close").handler(|cx: Context| async move {
+            let closed = cx.close_stream();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            format!("quietly closed: {closed}")
+        }))
+        .tool(ToolDef::new("slow").handler(|cx: Context| async move {
+            cx.info("started");
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            "slow done"
+        }))
+        .build()
+        .unwrap()
+}
+
+async fn http_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { server().serve_listener(listener).await });
+    url
+}
+
+/// One SSE event's fields.
+#[derive(Debug, Default, Clone)]
+struct SseEvent {
+    id: Option<String>,
+    retry: Option<String>,
+    data: Option<String>,
+}
+
+impl SseEvent {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.data.as_deref().unwrap_or("null")).unwrap_or(Value::Null)
+    }
+}
+
+/// Parse complete events out of `buf`, leaving a partial one in place.
+fn parse_events(buf: &mut String) -> Vec<SseEvent> {
+    let mut out = Vec::new();
+    while let Some(end) = buf.find("\n\n") {
+        let block: String = buf.drain(..end + 2).collect();
+        let mut ev = SseEvent::default();
+        let mut any = false;
+        for line in block.lines() {
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+            match field {
+                "id" => ev.id = Some(value),
+                "retry" => ev.retry = Some(value),
+                "data" => ev.data = Some(ev.data.take().map_or(value.clone(), |d| format!("{d}\n{value}"))),
+                _ => continue, // comments (keep-alives), event type
+            }
+            any = true;
+        }
+        if any {
+            out.push(ev);
+        }
+    }
+    out
+}
+
+/// Read events until `n` have arrived or the stream ends; with `None`, until it ends.
+async fn read_events(resp: reqwest::Response, n: Option<usize>) -> (Vec<SseEvent>, bool) {
+    let mut body = resp.bytes_stream();
+    let (mut buf, mut events) = (String::new(), Vec::new());
+    loop {
+        if n.is_some_and(|n| events.len() >= n) {
+            return (events, false);
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next()).await.expect("SSE stream stalled");
+        match chunk {
+            Some(Ok(bytes)) => {
+                buf.push_str(&String::from_utf8_lossy(&bytes));
+                events.extend(parse_events(&mut buf));
+            }
+            Some(Err(e)) => panic!("stream error: {e}"),
+            None => return (events, true),
+        }
+    }
+}
+
+struct Session {
+    http: reqwest::Client,
+    url: String,
+    id: String,
+    version: &'static str,
+}
+
+impl Session {
+    async fn open(url: &str, version: &'static str) -> Session {
+        let http = reqwest::Client::new();
+        let resp = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let id = resp.headers()["mcp-session-id"].to_str().unwrap().to_string();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["result"]["protocolVersion"], version, "{body}");
+        Session { http, url: url.to_string(), id, version }
+    }
+
+    async fn call(&self, id: i64, tool: &str) -> reqwest::Response {
+        self.http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", self.version)
+            .json(
+                &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}}),
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn resume(&self, last_event_id: &str) -> reqwest::Response {
+        self.http
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", self.version)
+            .header("last-event-id", last_event_id)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn is_sse(resp: &reqwest::Response) -> bool {
+    resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"))
+}
+
+/// `<stream>-<n>` → (stream, n).
+fn split_id(id: &str) -> (String, u64) {
+    let (s, n) = id.split_once('-').expect("id of the form <stream>-<n>");
+    (s.to_string(), n.parse().expect("numeric event number"))
+}
+
+#[tokio::test]
+async fn a_stream_the_server_closes_is_finished_on_a_get_with_last_event_id() {
+    let url = http_server().await;
+    let s = Session::open(&url, "2025-11-25").await;
+    let resp = s.call(7, "reconnect").await;
+    assert!(is_sse(&resp));
+    let (events, ended) = read_events(resp, None).await;
+    assert!(ended);
+    // Priming first: an id, the reconnection delay, empty data.
+    assert_eq!(events.len(), 2, "{events:?}");
+    let priming = &events[0];
+    assert_eq!(priming.data.as_deref(), Some(""), "{events:?}");
+    assert_eq!(priming.retry.as_deref(), Some("1000"));
+    let (stream, n) = split_id(priming.id.as_deref().expect("priming id"));
+    assert_eq!(n, 0);
+    // Then the log message with the next id; the connection ends without the response.
+    assert_eq!(events[1].json()["params"]["data"], "before");
+    let last = events[1].id.clone().expect("event id");
+    assert_eq!(split_id(&last), (stream.clone(), 1));
+
+    let resumed = s.resume(&last).await;
+    assert_eq!(resumed.status(), 200);
+    assert!(is_sse(&resumed));
+    let (rest, ended) = read_events(resumed, None).await;
+    assert!(ended, "a resumed stream ends after the response");
+    assert_eq!(rest.len(), 2, "{rest:?}");
+    assert_eq!(rest[0].json()["params"]["data"], "after");
+    assert_eq!(split_id(rest[0].id.as_deref().unwrap()), (stream.clone(), 2));
+    let answer = rest[1].json();
+    assert_eq!(answer["id"], 7);
+    assert_eq!(answer["result"]["content"][0]["text"], "closed: true", "{answer}");
+    assert_eq!(split_id(rest[1].id.as_deref().unwrap()), (stream, 3));
+}
+
+#[tokio::test]
+async fn closing_before_any_message_sends_the_priming_event_alone() {
+    let url = http_server().await;
+    let s = Session::open(&url, "2025-11-25").await;
+    let resp = s.call(8, "quiet_close").await;
+    assert!(is_sse(&resp), "closing the stream turns a quiet answer into a stream");
+    let (events, ended) = read_events(resp, None).await;
+    assert!(ended);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let priming = events[0].id.clone().unwrap();
+    let (rest, _) = read_events(s.resume(&priming).await, None).await;
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(rest[0].json()["result"]["content"][0]["text"], "quietly closed: true");
+}
+
+#[tokio::test]
+async fn an_answer_survives_a_dropped_connection_and_can_be_replayed_from_any_event() {
+    let url = http_server().await;
+    let s = Session::open(&url, "2025-11-25").await;
+    let (events, ended) = read_events(s.call(9, "slow").await, Some(2)).await;
+    assert!(!ended);
+    assert_eq!(events[1].json()["params"]["data"], "started");
+    let priming = events[0].id.clone().unwrap();
+    // The connection is gone (`events`' response dropped); the handler goes on.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // From the priming event: everything after it, the missed message included.
+    let (rest, ended) = read_events(s.resume(&priming).await, None).await;
+    assert!(ended);
+    assert_eq!(rest.len(), 2, "{rest:?}");
+    assert_eq!(rest[0].json()["params"]["data"], "started");
+    assert_eq!(rest[1].json()["result"]["content"][0]["text"], "slow done");
+
+    // While it lingers, the finished stream can be read again from the last message seen.
+    let (again, _) = read_events(s.resume(rest[0].id.as_deref().unwrap()).await, None).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].json()["id"], 9);
+}
+
+#[tokio::test]
+async fn unknown_or_foreign_last_event_ids_are_bad_requests() {
+    let url = http_server().await;
+    let s = Session::open(&url, "2025-11-25").await;
+    for bad in ["999-1", "nonsense", "1-x"] {
+        let resp = s.resume(bad).await;
+        assert_eq!(resp.status(), 400, "{bad}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32600, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("Last-Event-ID"), "{body}");
+    }
+    // A stream of one session cannot be read from another.
+    let (events, _) = read_events(s.call(10, "reconnect").await, None).await;
+    let other = Session::open(&url, "2025-11-25").await;
+    let resp = other.resume(events[1].id.as_deref().unwrap()).await;
+    assert_eq!(resp.status(), 400);
+    // The owner still can.
+    let (rest, _) = read_events(s.resume(events[1].id.as_deref().unwrap()).await, None).await;
+    assert_eq!(rest.last().unwrap().json()["result"]["content"][0]["text"], "closed: true");
+}
+
+#[tokio::test]
+async fn older_clients_get_plain_streams_that_the_server_cannot_close() {
+    let url = http_server().await;
+    let s = Session::open(&url, "2025-06-18").await;
+    let resp = s.call(11, "reconnect").await;
+    assert!(is_sse(&resp));
+    let (events, ended) = read_events(resp, None).await;
+    assert!(ended);
+    assert!(events.iter().all(|e| e.id.is_none() && e.retry.is_none()), "{events:?}");
+    let texts: Vec<Value> = events.iter().map(SseEvent::json).collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert_eq!(texts[2]["result"]["content"][0]["text"], "closed: false", "{texts:?}");
+}
+
+#[tokio::test]
+async fn stateless_requests_cannot_be_resumed_and_are_not_closed() {
+    let url = http_server().await;
+    let call = json!({"jsonrpc": "2.0", "id": 12, "method": "tools/call",
+        "params": {"name": "quiet_close", "arguments": {}, "_meta": modern_meta(json!({}))}});
+    let resp = stateless_call(&url, "quiet_close", &call).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(!is_sse(&resp), "nothing was said: a plain JSON answer");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "quietly closed: false", "{body}");
+}
