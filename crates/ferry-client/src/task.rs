@@ -271,6 +271,11 @@ impl<T: DeserializeOwned> TaskHandle<T> {
 /// How long to trust a quiet listen stream before asking anyway.
 const LISTEN_SAFETY_POLL: Duration = Duration::from_secs(30);
 
+/// How long to wait for a listen request's acknowledgement (or refusal) before
+/// polling anyway. A server acknowledges at once; polling meanwhile would only
+/// race the acknowledgement.
+const LISTEN_ACK_WAIT: Duration = Duration::from_secs(1);
+
 /// Follows one task: the server's pushed states when it sends them, `tasks/get`
 /// at the poll interval when it does not.
 ///
@@ -309,11 +314,15 @@ impl Follower {
         Self { client, id, notes, listen, listening: false }
     }
 
-    /// The task's next observed state: pushed, or read after `poll` (or a
-    /// longer safety interval while a listen stream is acknowledged).
+    /// The task's next observed state: pushed, or read after `poll` (or longer
+    /// while a listen stream is being set up or is acknowledged).
     async fn next(&mut self, poll: Duration) -> Result<TaskInfo, ClientError> {
         loop {
-            let wait = if self.listening { LISTEN_SAFETY_POLL.max(poll) } else { poll };
+            let wait = match (&self.listen, self.listening) {
+                (Some(_), true) => LISTEN_SAFETY_POLL.max(poll),
+                (Some(_), false) => LISTEN_ACK_WAIT.max(poll),
+                (None, _) => poll,
+            };
             tokio::select! {
                 note = self.notes.recv() => match note {
                     Ok(n) => {
