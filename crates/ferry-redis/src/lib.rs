@@ -19,6 +19,7 @@
 //! | `P:owner:{owner}` | sorted set (score = sequence) | the owner's tasks, for `list`; expired ids pruned on list and, by sampling, on submit |
 //! | `P:seq` | counter | submission sequence (list cursors) |
 //! | `P:events` | pub/sub channel | every new record state, for every process |
+//! | `P:notes` | pub/sub channel | handlers' notifications for their callers (log messages from workers) |
 //!
 //! ## Rules
 //! * Delivery is at-least-once. A worker that stops heartbeating loses its job
@@ -33,7 +34,7 @@ pub mod testing;
 
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
-use ferry_tasks::{Backend, BackendError, Job, Outcome, TaskEvent, TaskPage, TaskRecord, TaskUpdate};
+use ferry_tasks::{Backend, BackendError, Job, Outcome, TaskEvent, TaskNotification, TaskPage, TaskRecord, TaskUpdate};
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
@@ -85,6 +86,7 @@ struct Keys {
     delayed: String,
     seq: String,
     events: String,
+    notes: String,
 }
 
 impl Keys {
@@ -97,6 +99,7 @@ impl Keys {
             delayed: format!("{prefix}:delayed"),
             seq: format!("{prefix}:seq"),
             events: format!("{prefix}:events"),
+            notes: format!("{prefix}:notes"),
         }
     }
     fn task(&self, id: &str) -> String {
@@ -199,7 +202,7 @@ fn unavailable(e: redis::RedisError) -> BackendError {
     BackendError::Unavailable(e.to_string())
 }
 
-fn decode(json: &str) -> Result<TaskRecord, BackendError> {
+fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, BackendError> {
     serde_json::from_str(json).map_err(|e| BackendError::Corrupt(e.to_string()))
 }
 
@@ -222,7 +225,8 @@ impl RedisBackend {
         let keys = Keys::new(&config.prefix);
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        let listener = tokio::spawn(listen(client.clone(), keys.events.clone(), events.clone(), ready_tx));
+        let channels = [keys.events.clone(), keys.notes.clone()];
+        let listener = tokio::spawn(listen(client.clone(), channels, events.clone(), ready_tx));
         // Events published before the subscription is up would be lost to this process.
         if tokio::time::timeout(Duration::from_secs(5), ready).await.is_err() {
             listener.abort();
@@ -316,7 +320,7 @@ impl RedisBackend {
         let mut conn = self.conn();
         for _ in 0..64 {
             let Some(old): Option<String> = conn.get(&key).await.map_err(unavailable)? else { return Ok(None) };
-            let mut rec = decode(&old)?;
+            let mut rec: TaskRecord = decode(&old)?;
             if rec.status.is_terminal() || !f(&mut rec) {
                 return Ok(Some(rec));
             }
@@ -414,7 +418,7 @@ impl RedisBackend {
                 continue;
             };
             let live = match raws.next().flatten() {
-                Some(raw) => !decode(&raw)?.status.is_terminal(),
+                Some(raw) => !decode::<TaskRecord>(&raw)?.status.is_terminal(),
                 None => false,
             };
             if !live {
@@ -523,10 +527,10 @@ impl RedisBackend {
     }
 }
 
-/// Forward `P:events` messages to local subscribers; reconnect with backoff.
+/// Forward `P:events` and `P:notes` messages to local subscribers; reconnect with backoff.
 async fn listen(
     client: Client,
-    channel: String,
+    channels: [String; 2],
     events: broadcast::Sender<TaskEvent>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
@@ -535,7 +539,7 @@ async fn listen(
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
-                if pubsub.subscribe(&channel).await.is_ok() {
+                if pubsub.subscribe(&channels).await.is_ok() {
                     backoff = Duration::from_millis(100);
                     if let Some(r) = ready.take() {
                         let _ = r.send(());
@@ -543,9 +547,14 @@ async fn listen(
                     let mut stream = pubsub.into_on_message();
                     while let Some(msg) = stream.next().await {
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
-                        match decode(&payload) {
-                            Ok(rec) => {
-                                let _ = events.send(TaskEvent::Changed(rec));
+                        let event = if msg.get_channel_name() == channels[0] {
+                            decode(&payload).map(TaskEvent::Changed)
+                        } else {
+                            decode(&payload).map(TaskEvent::Notified)
+                        };
+                        match event {
+                            Ok(event) => {
+                                let _ = events.send(event);
                             }
                             Err(e) => tracing::warn!(error = %e, "unreadable task event"),
                         }
@@ -723,6 +732,11 @@ impl Backend for RedisBackend {
             }
             start = batch.last().map(|(_, s)| *s as u64 + 1).unwrap_or(start);
         }
+    }
+
+    async fn notify(&self, notification: TaskNotification) -> Result<(), BackendError> {
+        let _: i64 = self.conn().publish(&self.inner.keys.notes, encode(&notification)?).await.map_err(unavailable)?;
+        Ok(())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {

@@ -31,6 +31,9 @@ pub(crate) struct CallInner {
     pub shared: Arc<Shared>,
     pub request_id: Option<RequestId>,
     pub session: Option<Arc<Session>>,
+    /// The caller's session id; for a task also where no session of this process matches
+    /// (a `ferry worker`): its notifications are then relayed through the backend.
+    pub session_id: Option<String>,
     pub subject: Option<String>,
     pub protocol_version: String,
     pub client_caps: Value,
@@ -81,8 +84,9 @@ impl Context {
     }
 
     /// The session id (2025-11-25 era), if any.
+    /// Also known to a background task, wherever it runs.
     pub fn session_id(&self) -> Option<&str> {
-        self.inner.session.as_ref().map(|s| s.id.as_str())
+        self.inner.session_id.as_deref()
     }
 
     /// Who sent the request, as the server's authenticator named them
@@ -185,11 +189,15 @@ impl Context {
     }
 
     fn send(&self, n: Notification) {
-        let msg = Message::Notification(n);
-        if let Some(out) = &self.inner.outbound {
-            let _ = out.send(msg);
-        } else if let Some(s) = &self.inner.session {
-            s.send_standalone(msg);
+        let inner = &self.inner;
+        if let Some(out) = &inner.outbound {
+            let _ = out.send(Message::Notification(n));
+        } else if let Some(s) = &inner.session {
+            s.send_standalone(Message::Notification(n));
+        } else if let (Some(task), Some(session)) = (&inner.task, &inner.session_id) {
+            // A task running away from its caller's connection: the process holding the
+            // session forwards it (and applies the session's log level).
+            task.notify(session, &n.method, n.params.unwrap_or(Value::Null));
         }
     }
 

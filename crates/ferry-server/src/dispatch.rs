@@ -78,6 +78,7 @@ impl Call {
             shared: shared.clone(),
             request_id: Some(self.id.clone()),
             session: self.session.clone(),
+            session_id: self.session.as_ref().map(|s| s.id.clone()),
             subject: self.subject.clone(),
             protocol_version: self.era.version().to_string(),
             client_caps: self.client_caps.clone(),

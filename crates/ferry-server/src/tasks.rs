@@ -19,8 +19,11 @@ use crate::session::{lock, Session};
 use async_trait::async_trait;
 use ferry_protocol::tasks::{missing_extension_error, related_task_meta, FormATask, FormBTask, META_RELATED_TASK};
 use ferry_protocol::time_fmt::{now_ms, rfc3339};
+use ferry_protocol::types::LoggingLevel;
 use ferry_protocol::{ErrorCode, ErrorObject, Message, Notification, Request, RequestId, TaskStatus};
-use ferry_tasks::{BackendError, Executor, Job, Outcome, TaskEvent, TaskRecord, TaskRuntime, TaskUpdate};
+use ferry_tasks::{
+    BackendError, Executor, Job, Outcome, TaskEvent, TaskNotification, TaskRecord, TaskRuntime, TaskUpdate,
+};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -379,11 +382,13 @@ impl Executor for TaskExecutor {
     async fn execute(&self, job: Job, runtime: TaskRuntime) -> Result<Outcome, ErrorObject> {
         let shared = &self.0;
         let ctx = &job.context;
-        let session = ctx.get("sessionId").and_then(Value::as_str).and_then(|id| shared.session(id));
+        let session_id = ctx.get("sessionId").and_then(Value::as_str).map(str::to_string);
+        let session = session_id.as_deref().and_then(|id| shared.session(id));
         let cx = Context::new(CallInner {
             shared: shared.clone(),
             request_id: None,
             session,
+            session_id,
             subject: ctx.get("authSubject").and_then(Value::as_str).map(str::to_string),
             protocol_version: ctx.get("protocolVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
             client_caps: ctx.get("clientCapabilities").cloned().unwrap_or_else(|| json!({})),
@@ -464,6 +469,10 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
     loop {
         let rec = match events.recv().await {
             Ok(TaskEvent::Changed(rec)) => rec,
+            Ok(TaskEvent::Notified(n)) => {
+                relay_notification(&shared, n);
+                continue;
+            }
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(missed = n, "status forwarding lagged");
                 continue;
@@ -496,6 +505,20 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
             Some(form_a(&rec)),
         )));
     }
+}
+
+/// Deliver a notification that a task's handler sent from another process (a
+/// `ferry worker`) to its session, if this process holds it, honouring the
+/// session's log level the way a local handler's `Context::log` does.
+fn relay_notification(shared: &Shared, n: TaskNotification) {
+    let Some(session) = shared.session(&n.session) else { return };
+    if n.method == "notifications/message" {
+        let level = n.params.get("level").and_then(|l| serde_json::from_value::<LoggingLevel>(l.clone()).ok());
+        if level.is_none_or(|l| l < *lock(&session.log_level)) {
+            return;
+        }
+    }
+    session.send_standalone(Message::Notification(Notification::new(n.method, Some(n.params))));
 }
 
 /// `subscriptions/listen` (2026-07-28) for task ids: acknowledge, then stream
@@ -556,6 +579,7 @@ pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
     while !open.is_empty() {
         let rec = match events.recv().await {
             Ok(TaskEvent::Changed(rec)) => rec,
+            Ok(TaskEvent::Notified(_)) => continue,
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 // Missed events: re-read every open task.
                 let mut fresh = Vec::new();

@@ -2,6 +2,7 @@
 
 use crate::record::{Job, Outcome, TaskRecord};
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -53,20 +54,44 @@ pub enum TaskUpdate {
     TakeResponses(Vec<String>),
 }
 
-/// Something happened to a task. Carries the whole new record.
+/// Something happened to a task.
+// Records are the common event; boxing them would cost an allocation per event to save
+// space in the rarer notifications.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskEvent {
-    /// The record changed (status, message, progress, input).
+    /// The record changed (status, message, progress, input). Carries the whole new record.
     Changed(TaskRecord),
+    /// Its handler sent a notification for the caller (a log message, say).
+    Notified(TaskNotification),
 }
 
 impl TaskEvent {
-    /// The record the event is about.
-    pub fn record(&self) -> &TaskRecord {
+    /// The id of the task the event is about.
+    pub fn task_id(&self) -> &str {
         match self {
-            TaskEvent::Changed(r) => r,
+            TaskEvent::Changed(r) => &r.id,
+            TaskEvent::Notified(n) => &n.task_id,
         }
     }
+}
+
+/// A notification a handler running as a task sent to its caller, relayed by
+/// the backend to the process that holds the caller's session. Handlers run in
+/// `ferry worker` processes that have no connection to the client; this is how
+/// their log messages still reach it. Never stored: a notification nobody is
+/// listening for is dropped, like one sent on a closed connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskNotification {
+    /// The task whose handler sent it.
+    pub task_id: String,
+    /// The session of the caller (`Mcp-Session-Id`); nothing is relayed without one.
+    pub session: String,
+    /// The JSON-RPC method, e.g. `notifications/message`.
+    pub method: String,
+    /// Its params.
+    pub params: Value,
 }
 
 /// One page of `list`.
@@ -121,6 +146,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// List the tasks of `owner`, oldest first, `limit` a page.
     async fn list(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError>;
+
+    /// Publish a handler's notification to every subscriber (of every process, for a
+    /// shared store) as [`TaskEvent::Notified`]. Not stored.
+    async fn notify(&self, notification: TaskNotification) -> Result<(), BackendError>;
 
     /// Subscribe to task events.
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent>;

@@ -4,7 +4,7 @@
 //! `max_tasks` live records (submissions beyond fail with
 //! [`BackendError::Full`]); records vanish when their TTL runs out.
 
-use crate::backend::{Backend, BackendError, TaskEvent, TaskPage, TaskUpdate};
+use crate::backend::{Backend, BackendError, TaskEvent, TaskNotification, TaskPage, TaskUpdate};
 use crate::record::{Job, Outcome, TaskRecord};
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
@@ -318,6 +318,11 @@ impl Backend for MemoryBackend {
             page.tasks.push(rec.clone());
         }
         Ok(page)
+    }
+
+    async fn notify(&self, notification: TaskNotification) -> Result<(), BackendError> {
+        let _ = self.inner.events.send(TaskEvent::Notified(notification));
+        Ok(())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {

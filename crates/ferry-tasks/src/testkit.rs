@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use crate::{Backend, BackendError, Job, Outcome, TaskEvent, TaskRecord, TaskStatus, TaskUpdate};
+use crate::{Backend, BackendError, Job, Outcome, TaskEvent, TaskNotification, TaskRecord, TaskStatus, TaskUpdate};
 use ferry_protocol::time_fmt::now_ms;
 use serde_json::json;
 use std::time::Duration;
@@ -160,12 +160,39 @@ pub async fn every_change_is_published(b: &dyn Backend) {
         let ev = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("event in time").unwrap();
         match ev {
             TaskEvent::Changed(r) if r.id == rec.id => statuses.push((r.status, r.status_message)),
-            TaskEvent::Changed(_) => {}
+            _ => {}
         }
     }
     assert_eq!(statuses[0], (TaskStatus::Working, None));
     assert_eq!(statuses[1], (TaskStatus::Working, Some("half".into())));
     assert_eq!(statuses[2].0, TaskStatus::Cancelled);
+}
+
+/// Contract: a handler's notifications reach subscribers whole and in the order sent.
+pub async fn notifications_are_published_in_order(b: &dyn Backend) {
+    let mut events = b.subscribe();
+    let (rec, _) = task("s");
+    let sent: Vec<TaskNotification> = (0..5)
+        .map(|i| TaskNotification {
+            task_id: rec.id.clone(),
+            session: "session-1".into(),
+            method: "notifications/message".into(),
+            params: json!({"level": "info", "data": format!("line {i}")}),
+        })
+        .collect();
+    for n in &sent {
+        b.notify(n.clone()).await.unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("event in time").unwrap();
+        if let TaskEvent::Notified(n) = ev {
+            if n.task_id == rec.id {
+                got.push(n);
+            }
+        }
+    }
+    assert_eq!(got, sent);
 }
 
 /// Contract: asking again for input that was already answered (a redelivered job)
@@ -274,6 +301,12 @@ macro_rules! backend_contract_tests {
                 let backend = $make;
                 let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
                 $crate::testkit::every_change_is_published(backend).await;
+            }
+            #[tokio::test]
+            async fn notifications_are_published_in_order() {
+                let backend = $make;
+                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                $crate::testkit::notifications_are_published_in_order(backend).await;
             }
             #[tokio::test]
             async fn re_asking_an_answered_key_keeps_the_answer() {

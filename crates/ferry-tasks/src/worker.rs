@@ -7,16 +7,16 @@
 //! timeouts, retries with exponential backoff, cancellation (cooperative
 //! first, then abort after a grace period) and turning panics into failures.
 
-use crate::backend::{Backend, BackendError, TaskEvent, TaskUpdate};
+use crate::backend::{Backend, BackendError, TaskEvent, TaskNotification, TaskUpdate};
 use crate::record::{Job, Outcome};
 use async_trait::async_trait;
 use ferry_protocol::{ErrorObject, TaskStatus};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -57,12 +57,13 @@ pub struct TaskRuntime {
     task_id: String,
     cancel: CancellationToken,
     next_key: Arc<AtomicU64>,
+    relay: Arc<OnceLock<mpsc::UnboundedSender<TaskNotification>>>,
 }
 
 impl TaskRuntime {
     /// A runtime for `task_id` on `backend`.
     pub fn new(backend: Arc<dyn Backend>, task_id: String, cancel: CancellationToken) -> Self {
-        Self { backend, task_id, cancel, next_key: Arc::new(AtomicU64::new(1)) }
+        Self { backend, task_id, cancel, next_key: Arc::new(AtomicU64::new(1)), relay: Arc::default() }
     }
 
     /// The task id.
@@ -83,6 +84,32 @@ impl TaskRuntime {
         message: Option<String>,
     ) -> Result<(), BackendError> {
         self.backend.update(&self.task_id, TaskUpdate::Progress { progress, total, message }).await.map(|_| ())
+    }
+
+    /// Send a notification (`method`, `params`) to the caller of session `session`
+    /// through the backend, for a handler that runs away from the client's
+    /// connection (in a `ferry worker`). Returns at once; notifications of one task
+    /// are published in the order they were sent, by one relay that lives as long as
+    /// this runtime (and its clones).
+    pub fn notify(&self, session: &str, method: &str, params: Value) {
+        let relay = self.relay.get_or_init(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<TaskNotification>();
+            let backend = self.backend.clone();
+            tokio::spawn(async move {
+                while let Some(n) = rx.recv().await {
+                    if let Err(e) = backend.notify(n).await {
+                        tracing::warn!(error = %e, "could not relay a task notification");
+                    }
+                }
+            });
+            tx
+        });
+        let _ = relay.send(TaskNotification {
+            task_id: self.task_id.clone(),
+            session: session.to_string(),
+            method: method.to_string(),
+            params,
+        });
     }
 
     /// Set the status message.
