@@ -4,7 +4,9 @@ use crate::error::ClientError;
 use crate::task::{TaskHandle, TaskInfo};
 use crate::transport::{Hints, HttpTransport, StdioTransport, Transport};
 use ferry_protocol::tasks::EXTENSION_ID;
-use ferry_protocol::types::{CallToolResult, GetPromptResult, Implementation, ReadResourceResult, Tool};
+use ferry_protocol::types::{
+    CallToolResult, Completion, CompletionReference, GetPromptResult, Implementation, ReadResourceResult, Tool,
+};
 use ferry_protocol::version::{
     LATEST_HANDSHAKE, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, MODERN,
 };
@@ -432,6 +434,35 @@ impl Client {
     /// Read a resource as a task (2025-11-25 servers that declare it).
     pub async fn read_resource_task(&self, uri: &str) -> Result<TaskHandle<ReadResourceResult>, ClientError> {
         self.start_task("resources/read", json!({"uri": uri})).await
+    }
+
+    /// Suggestions for an argument of a prompt or resource template
+    /// (`completion/complete`): `value` is what was typed so far, `context` the
+    /// other arguments already chosen (name to value).
+    ///
+    /// ```no_run
+    /// # async fn run(client: ferry_client::Client) -> Result<(), ferry_client::ClientError> {
+    /// use ferry_client::CompletionReference;
+    /// let prompt = CompletionReference::Prompt { name: "greet".into() };
+    /// let names = client.complete_argument(prompt, "name", "Gr", &[]).await?;
+    /// println!("{:?} of {:?}", names.values, names.total);
+    /// # Ok(()) }
+    /// ```
+    pub async fn complete_argument(
+        &self,
+        reference: CompletionReference,
+        argument: &str,
+        value: &str,
+        context: &[(&str, &str)],
+    ) -> Result<Completion, ClientError> {
+        let mut params = json!({"ref": reference, "argument": {"name": argument, "value": value}});
+        if !context.is_empty() {
+            let arguments: Map<String, Value> = context.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+            params["context"] = json!({ "arguments": arguments });
+        }
+        let result = self.request("completion/complete", params).await?;
+        serde_json::from_value(result.get("completion").cloned().unwrap_or(Value::Null))
+            .map_err(|e| ClientError::Protocol(format!("completion/complete: {e}")))
     }
 
     /// A handle on an existing task, by id: fetch later, even from another process

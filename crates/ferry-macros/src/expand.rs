@@ -137,6 +137,16 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
             }
         },
     };
+    // Completers go after the handler, on the finished definition.
+    let mut completes = TokenStream::new();
+    for u in &users {
+        if let (Role::User { arg, .. }, Some(wire)) = (&u.role, u.wire_name()) {
+            if let Some(path) = &arg.complete {
+                let path: syn::Path = path.parse()?;
+                completes.extend(quote!(.complete(#wire, #path)));
+            }
+        }
+    }
     let builder_fn = format_ident!("{}_{}", fn_ident, suffix, span = fn_ident.span());
     let vis = &f.vis;
     let doc = format!(
@@ -165,7 +175,7 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
         #vis fn #builder_fn() -> #def_ty {
             #struct_def
             #extractor_checks
-            #constructor #chain .#handler
+            #constructor #chain .#handler #completes
         }
     })
 }

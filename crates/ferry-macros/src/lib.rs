@@ -43,7 +43,10 @@
 //!   * `description = "..."` — the argument's description in the schema;
 //!   * `default` (or `default = "path::to::fn"`) — optional, filled with
 //!     `Default::default()` (or the function's value) when absent;
-//!   * `rename = "..."` — the name callers use.
+//!   * `rename = "..."` — the name callers use;
+//!   * `complete = "path::to::fn"` — on a prompt's or template's argument: an
+//!     async `fn(CompletionRequest) -> Vec<String>` (or a `Result` of it) that
+//!     answers `completion/complete` for it (chained as `.complete(name, fn)`).
 //!
 //!   A bare `#[arg]` forces a parameter to be an argument even when its type is
 //!   named like an injected one (say, your own `enum State`).

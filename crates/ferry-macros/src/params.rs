@@ -15,6 +15,8 @@ pub(crate) struct ArgOptions {
     /// `#[arg(default)]` (`None` inside) or `#[arg(default = "path")]`.
     pub default: Option<Option<LitStr>>,
     pub rename: Option<LitStr>,
+    /// `#[arg(complete = "path")]`: the async completer of this argument (prompts, templates).
+    pub complete: Option<LitStr>,
 }
 
 /// What a parameter is.
@@ -165,7 +167,7 @@ fn classify(kind: Kind, attrs: &[Attribute], pat: &Pat, ty: &Type) -> syn::Resul
     Ok(Param { role: Role::User { ident, optional, arg }, ty: ty.clone(), tokens, is_args })
 }
 
-/// Parse `#[arg]`, `#[arg(description = "...", default, rename = "...")]`.
+/// Parse `#[arg]`, `#[arg(description = "...", default, rename = "...", complete = "path")]`.
 fn arg_options(attr: &Attribute) -> syn::Result<ArgOptions> {
     let mut o = ArgOptions::default();
     if let syn::Meta::Path(_) = attr.meta {
@@ -196,6 +198,12 @@ fn arg_options(attr: &Attribute) -> syn::Result<ArgOptions> {
                 }
                 o.rename = Some(r);
             }
+            "complete" => {
+                if o.complete.is_some() {
+                    return Err(dup());
+                }
+                o.complete = Some(string("complete")?);
+            }
             "default" => {
                 if o.default.is_some() {
                     return Err(dup());
@@ -203,9 +211,9 @@ fn arg_options(attr: &Attribute) -> syn::Result<ArgOptions> {
                 o.default = Some(if meta.input.peek(syn::Token![=]) { Some(string("default")?) } else { None });
             }
             _ => {
-                return Err(
-                    meta.error(format!("unknown #[arg] option `{key}`; expected one of: description, default, rename"))
-                )
+                return Err(meta.error(format!(
+                    "unknown #[arg] option `{key}`; expected one of: description, default, rename, complete"
+                )))
             }
         }
         Ok(())
@@ -237,6 +245,12 @@ fn check_combination(kind: Kind, params: &[Param]) -> syn::Result<()> {
     }
     let mut seen: Vec<String> = Vec::new();
     for u in &users {
+        if let (Kind::Tool, Role::User { arg: ArgOptions { complete: Some(c), .. }, .. }) = (kind, &u.role) {
+            return Err(syn::Error::new_spanned(
+                c,
+                "`complete` is for #[prompt] and #[resource(template = ...)] arguments: MCP completes no tool arguments",
+            ));
+        }
         if let Some(n) = u.wire_name() {
             if seen.contains(&n) {
                 return Err(syn::Error::new_spanned(&u.tokens, format!("two arguments are called `{n}`")));

@@ -276,6 +276,38 @@ pub struct ReadResourceResult {
     pub contents: Vec<ResourceContents>,
 }
 
+/// What `completion/complete` completes an argument of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum CompletionReference {
+    /// A prompt, by name.
+    #[serde(rename = "ref/prompt")]
+    Prompt {
+        /// The prompt's name.
+        name: String,
+    },
+    /// A resource template, by its URI template (or a URI it matches).
+    #[serde(rename = "ref/resource")]
+    Resource {
+        /// The URI template.
+        uri: String,
+    },
+}
+
+/// Suggested values for an argument (the `completion` of a `completion/complete` result).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    /// The values, best first (at most 100).
+    pub values: Vec<String>,
+    /// How many there are in all, when the server knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Whether there are more than `values` holds.
+    #[serde(default)]
+    pub has_more: bool,
+}
+
 /// Log levels (RFC 5424), lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -379,12 +379,82 @@ async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
         "resources/read" => read_resource(shared, call).await,
         "resources/subscribe" | "resources/unsubscribe" => subscribe(shared, call),
         "subscriptions/listen" => tasks::listen(shared, call).await,
-        "completion/complete" => Ok(json!({"completion": {"values": [], "hasMore": false}})),
+        "completion/complete" => complete(shared, call).await,
         "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel" | "tasks/update" => {
             tasks::handle(shared, call).await
         }
         other => Err(ErrorObject::method_not_found(other)),
     }
+}
+
+/// `completion/complete`: ask the completer of a prompt argument or a template variable.
+async fn complete(shared: &Shared, call: &Call) -> Reply {
+    use crate::component::complete::{find, MAX_VALUES};
+    let bad = |m: &str| ErrorObject::invalid_params(format!("completion/complete: {m}"));
+    let reference = call.params.get("ref").filter(|r| r.is_object()).ok_or_else(|| bad("needs a 'ref' object"))?;
+    let argument =
+        call.params.get("argument").filter(|a| a.is_object()).ok_or_else(|| bad("needs an 'argument' object"))?;
+    let (Some(name), Some(value)) =
+        (argument.get("name").and_then(Value::as_str), argument.get("value").and_then(Value::as_str))
+    else {
+        return Err(bad("'argument' needs a string 'name' and a string 'value'"));
+    };
+    let field = |key: &str| {
+        reference.get(key).and_then(Value::as_str).ok_or_else(|| bad(&format!("this 'ref' needs a string '{key}'")))
+    };
+    let empty = Vec::new();
+    // The component's completable arguments and their completers.
+    let (component, known, completers): (String, Vec<String>, _) = match reference.get("type").and_then(Value::as_str) {
+        Some("ref/prompt") => {
+            let prompt_name = field("name")?;
+            let p = shared.prompt(prompt_name).ok_or_else(|| bad(&format!("Unknown prompt: {prompt_name}")))?;
+            let known = p.listing().arguments.into_iter().map(|a| a.name).collect();
+            (format!("prompt '{prompt_name}'"), known, &p.completers)
+        }
+        Some("ref/resource") => {
+            let uri = field("uri")?;
+            // The template itself, else a template the URI matches, else a fixed resource (no arguments).
+            let template = shared
+                .templates
+                .iter()
+                .find(|t| t.def.template == uri)
+                .or_else(|| shared.templates.iter().find(|t| t.parsed.matches(uri).is_some()));
+            match template {
+                Some(t) => (
+                    format!("resource template '{}'", t.def.template),
+                    t.parsed.variables().map(str::to_string).collect(),
+                    &t.def.completers,
+                ),
+                None if shared.resource_index.contains_key(uri) => (format!("resource '{uri}'"), Vec::new(), &empty),
+                None => return Err(bad(&format!("Unknown resource or template: {uri}"))),
+            }
+        }
+        Some(other) => return Err(bad(&format!("unknown ref type '{other}' (ref/prompt or ref/resource)"))),
+        None => return Err(bad("'ref' needs a 'type'")),
+    };
+    if !known.iter().any(|k| k == name) {
+        return Err(bad(&format!("{component} has no argument '{name}'")));
+    }
+    let mut values = match find(completers, name) {
+        Some(c) => {
+            let request = crate::CompletionRequest {
+                argument: name.to_string(),
+                value: value.to_string(),
+                arguments: call
+                    .params
+                    .get("context")
+                    .and_then(|c| c.get("arguments"))
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            c(request).await.map_err(ToolError::into_error_object)?
+        }
+        None => Vec::new(),
+    };
+    let total = values.len();
+    values.truncate(MAX_VALUES);
+    Ok(json!({"completion": {"values": values, "total": total, "hasMore": total > MAX_VALUES}}))
 }
 
 fn set_level(call: &Call) -> Reply {

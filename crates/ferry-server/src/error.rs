@@ -74,6 +74,16 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ToolError {
 /// A mistake found while building a server: reported at start-up, never in a request.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BuildError {
+    /// A completer was declared for an argument the component does not have.
+    #[error("{component} declares a completer for '{argument}', which is not one of its arguments ({known})")]
+    UnknownCompletionArgument {
+        /// The component.
+        component: String,
+        /// The argument named by the completer.
+        argument: String,
+        /// The arguments it has, comma-separated.
+        known: String,
+    },
     /// Two components share a name.
     #[error("duplicate {kind} '{name}'")]
     Duplicate {

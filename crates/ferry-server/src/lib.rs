@@ -75,8 +75,8 @@ pub mod transport;
 /// HTTP request headers, as an [`Authenticator`] sees them.
 pub use axum::http::HeaderMap;
 pub use component::{
-    Handler, IntoPromptResult, IntoResourceResult, IntoToolResult, Json, PromptDef, ResourceDef, ResourceTemplateDef,
-    ToolDef,
+    CompletionRequest, Handler, IntoCompletion, IntoPromptResult, IntoResourceResult, IntoToolResult, Json, PromptDef,
+    ResourceDef, ResourceTemplateDef, ToolDef,
 };
 pub use context::Context;
 pub use error::{BuildError, ToolError};

@@ -1,6 +1,7 @@
 //! Building a server: registering components, state and providers, and
 //! checking at start-up that every handler's needs are met.
 
+use crate::component::complete::Completers;
 use crate::component::{PromptDef, ResourceDef, ResourceTemplateDef, ToolDef, UriTemplate};
 use crate::context::Context;
 use crate::error::{BuildError, ToolError};
@@ -358,9 +359,24 @@ impl ServerBuilder {
                 return Err(BuildError::Duplicate { kind: "tool", name: t.name.clone() });
             }
         }
+        // Completers must name an argument the component has.
+        let check_completers = |component: String, completers: &Completers, known: Vec<&str>| match completers
+            .iter()
+            .find(|(name, _)| !known.contains(&name.as_str()))
+        {
+            Some((argument, _)) => Err(BuildError::UnknownCompletionArgument {
+                component,
+                argument: argument.clone(),
+                known: known.join(", "),
+            }),
+            None => Ok(()),
+        };
         let mut prompt_index = HashMap::new();
         for (i, p) in self.prompts.iter().enumerate() {
             check(format!("prompt '{}'", p.name), &p.common.describe, p.common.handler.is_some(), false)?;
+            let arguments = p.listing().arguments;
+            let known = arguments.iter().map(|a| a.name.as_str()).collect();
+            check_completers(format!("prompt '{}'", p.name), &p.completers, known)?;
             if prompt_index.insert(p.name.clone(), i).is_some() {
                 return Err(BuildError::Duplicate { kind: "prompt", name: p.name.clone() });
             }
@@ -383,7 +399,13 @@ impl ServerBuilder {
             if templates.iter().any(|r: &RegisteredTemplate| r.def.template == t.template) {
                 return Err(BuildError::Duplicate { kind: "resource template", name: t.template.clone() });
             }
-            templates.push(RegisteredTemplate { parsed: UriTemplate::parse(&t.template)?, def: t.clone() });
+            let parsed = UriTemplate::parse(&t.template)?;
+            check_completers(
+                format!("resource template '{}'", t.template),
+                &t.completers,
+                parsed.variables().collect(),
+            )?;
+            templates.push(RegisteredTemplate { parsed, def: t.clone() });
         }
         let backend = self.backend.unwrap_or_else(|| Arc::new(MemoryBackend::default()));
         Ok(Server {

@@ -1,7 +1,7 @@
 //! The Rust client against `ferry serve`, over both transports, in both protocol
 //! eras, on both task backends (embedded and Redis).
 
-use ferry_client::{CallToolResult, Client, ClientError, ClientOptions, Mode, TaskStatus};
+use ferry_client::{CallToolResult, Client, ClientError, ClientOptions, CompletionReference, Mode, TaskStatus};
 use futures::StreamExt;
 use serde_json::json;
 use std::process::Stdio;
@@ -63,6 +63,18 @@ async fn scenario(c: &Client, label: &str) {
     assert!(matches!(task.result().await, Err(ClientError::TaskCancelled(_))), "{label}");
     let failed = c.call_tool_task("fail", json!({"message": "boom"})).await.unwrap().await.unwrap();
     assert!(failed.is_error, "{label}");
+    // Argument completion: the demo's prompt (a fixed list) and template (a completer function).
+    let greet = CompletionReference::Prompt { name: "greet".into() };
+    let names = c.complete_argument(greet, "name", "gr", &[]).await.unwrap();
+    assert_eq!((names.values, names.total, names.has_more), (vec!["Grace".into(), "Grete".into()], Some(2), false));
+    let template = CompletionReference::Resource { uri: "ferry://demo/greeting/{name}".into() };
+    let names = c.complete_argument(template, "name", "a", &[("unused", "x")]).await.unwrap();
+    assert_eq!(names.values, ["Ada", "Alan"], "{label}");
+    let unknown = CompletionReference::Prompt { name: "nope".into() };
+    match c.complete_argument(unknown, "name", "", &[]).await {
+        Err(ClientError::Rpc(e)) => assert_eq!(e.code, -32602, "{label}: {e:?}"),
+        other => panic!("{label}: {other:?}"),
+    }
     c.close().await;
 }
 

@@ -344,11 +344,13 @@ fn core_fixtures(b: ServerBuilder) -> ServerBuilder {
             .handler(|| async { "This is a simple prompt for testing.".to_string() }),
     )
     .prompt(
-        PromptDef::new("test_prompt_with_arguments").description("A prompt with two arguments").handler(
-            |Args(a): Args<PromptArgs>| async move {
+        PromptDef::new("test_prompt_with_arguments")
+            .description("A prompt with two arguments")
+            .handler(|Args(a): Args<PromptArgs>| async move {
                 format!("Prompt with arguments: arg1='{}', arg2='{}'", a.arg1, a.arg2)
-            },
-        ),
+            })
+            // The completion scenario asks for `arg1` starting with "test".
+            .complete_values("arg1", ["test", "testing", "tested", "paris", "park"]),
     )
     .prompt(PromptDef::new("test_prompt_with_embedded_resource").description("A prompt embedding a resource").handler(
         |Args(a): Args<EmbeddedPromptArgs>| async move {

@@ -5,9 +5,12 @@
 //! The tools, the resource and the template are plain functions declared with
 //! `#[tool]` and `#[resource]` (each generates a `<name>_tool()` /
 //! `<name>_resource()` function); the prompt shows the builder API the macros
-//! expand to.
+//! expand to. The name of the template and of the prompt completes
+//! (`completion/complete`) from a short list of names.
 
-use ferry_server::{resource, tool, Args, Progress, PromptDef, Server, ServerBuilder, TaskSupport, ToolError};
+use ferry_server::{
+    resource, tool, Args, CompletionRequest, Progress, PromptDef, Server, ServerBuilder, TaskSupport, ToolError,
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Duration;
@@ -67,8 +70,17 @@ pub async fn readme() -> String {
 
 /// A greeting for `name`.
 #[resource(template = "ferry://demo/greeting/{name}", mime_type = "text/plain", task = "optional")]
-pub async fn greeting(#[arg(description = "Who to greet.")] name: String) -> String {
+pub async fn greeting(#[arg(description = "Who to greet.", complete = "complete_name")] name: String) -> String {
     format!("Hello, {name}!")
+}
+
+/// Names the demo suggests for `name` arguments.
+pub const NAMES: [&str; 6] = ["Ada", "Alan", "Barbara", "Edsger", "Grace", "Grete"];
+
+/// Completes a name: the known names that start with what was typed, ignoring case.
+pub async fn complete_name(req: CompletionRequest) -> Vec<String> {
+    let typed = req.value.to_lowercase();
+    NAMES.iter().filter(|n| n.to_lowercase().starts_with(&typed)).map(|n| n.to_string()).collect()
 }
 
 /// Arguments of the `greet` prompt.
@@ -96,7 +108,8 @@ pub fn builder() -> ServerBuilder {
             PromptDef::new("greet")
                 .description("Ask the model to greet someone.")
                 .task_support(TaskSupport::Optional)
-                .handler(|Args(n): Args<NameArgs>| async move { format!("Please greet {} warmly.", n.name) }),
+                .handler(|Args(n): Args<NameArgs>| async move { format!("Please greet {} warmly.", n.name) })
+                .complete_values("name", NAMES),
         )
 }
 

@@ -6,11 +6,14 @@
 //! Tokio's blocking pool. The return value is converted by the component's
 //! output trait ([`IntoToolResult`], [`IntoPromptResult`], [`IntoResourceResult`]).
 
+#[macro_use]
+pub(crate) mod complete;
 mod output;
 mod prompt;
 mod resource;
 mod tool;
 
+pub use complete::{CompletionRequest, IntoCompletion};
 pub use output::{IntoPromptResult, IntoResourceResult, IntoToolResult, Json};
 pub use prompt::PromptDef;
 pub use resource::{ResourceDef, ResourceTemplateDef};

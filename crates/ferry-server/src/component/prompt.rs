@@ -1,5 +1,6 @@
 //! Prompt definitions.
 
+use super::complete::Completers;
 use super::{erase, erase_blocking, BlockingHandler, Common, Handler, IntoPromptResult};
 use ferry_protocol::types::{GetPromptResult, Prompt, PromptArgument};
 use ferry_protocol::TaskSupport;
@@ -21,12 +22,13 @@ pub struct PromptDef {
     pub(crate) title: Option<String>,
     pub(crate) description: Option<String>,
     pub(crate) common: Common<GetPromptResult>,
+    pub(crate) completers: Completers,
 }
 
 impl PromptDef {
     /// A prompt called `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), title: None, description: None, common: Common::default() }
+        Self { name: name.into(), title: None, description: None, common: Common::default(), completers: Vec::new() }
     }
     /// Set the description.
     pub fn description(mut self, d: impl Into<String>) -> Self {
@@ -70,6 +72,8 @@ impl PromptDef {
         self
     }
 
+    completion_methods!("prompt argument");
+
     pub(crate) fn listing(&self) -> Prompt {
         Prompt {
             name: self.name.clone(),
@@ -81,7 +85,7 @@ impl PromptDef {
 }
 
 /// Prompt arguments from an object schema: one per property.
-fn prompt_arguments(schema: Option<&Value>) -> Vec<PromptArgument> {
+pub(crate) fn prompt_arguments(schema: Option<&Value>) -> Vec<PromptArgument> {
     let Some(schema) = schema else { return Vec::new() };
     let required: Vec<&str> = schema
         .get("required")

@@ -1,5 +1,6 @@
 //! Resources and resource templates.
 
+use super::complete::Completers;
 use super::{erase, erase_blocking, BlockingHandler, Common, Handler, IntoResourceResult};
 use crate::error::BuildError;
 use ferry_protocol::types::{ReadResourceResult, Resource, ResourceTemplate};
@@ -114,6 +115,7 @@ pub struct ResourceTemplateDef {
     pub(crate) description: Option<String>,
     pub(crate) mime_type: Option<String>,
     pub(crate) common: Common<ReadResourceResult>,
+    pub(crate) completers: Completers,
 }
 
 impl ResourceTemplateDef {
@@ -126,9 +128,11 @@ impl ResourceTemplateDef {
             description: None,
             mime_type: None,
             common: Common::default(),
+            completers: Vec::new(),
         }
     }
     resource_builder_methods!();
+    completion_methods!("template variable");
 
     pub(crate) fn listing(&self) -> ResourceTemplate {
         ResourceTemplate {
@@ -180,6 +184,14 @@ impl UriTemplate {
             parts.push(Part::Literal(rest.to_string()));
         }
         Ok(Self { parts })
+    }
+
+    /// The names of its variables, in order.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var { name, .. } => Some(name.as_str()),
+            Part::Literal(_) => None,
+        })
     }
 
     /// Match a URI; returns the variables.
