@@ -34,7 +34,7 @@ pub mod testing;
 
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
-use ferry_tasks::{Backend, BackendError, Job, Outcome, TaskEvent, TaskNotification, TaskPage, TaskRecord, TaskUpdate};
+use ferry_tasks::{Backend, BackendError, Job, Notice, Outcome, TaskEvent, TaskPage, TaskRecord, TaskUpdate};
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
@@ -734,7 +734,7 @@ impl Backend for RedisBackend {
         }
     }
 
-    async fn notify(&self, notification: TaskNotification) -> Result<(), BackendError> {
+    async fn notify(&self, notification: Notice) -> Result<(), BackendError> {
         let _: i64 = self.conn().publish(&self.inner.keys.notes, encode(&notification)?).await.map_err(unavailable)?;
         Ok(())
     }

@@ -183,6 +183,13 @@ impl Context {
         self.send(Notification::new("notifications/message", Some(params)));
     }
 
+    /// Tell the clients subscribed to `uri` that it changed (see
+    /// [`Server::notify_resource_updated`](crate::Server::notify_resource_updated));
+    /// works wherever the handler runs, a `ferry worker` included.
+    pub async fn notify_resource_updated(&self, uri: &str) -> Result<(), ferry_tasks::BackendError> {
+        self.inner.shared.resource_updated(uri).await
+    }
+
     /// Log at `info`.
     pub fn info(&self, message: impl Into<String>) {
         self.log(LoggingLevel::Info, Value::String(message.into()));

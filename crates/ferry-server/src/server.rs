@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::types::Implementation;
 use ferry_protocol::TaskSupport;
-use ferry_tasks::{Backend, MemoryBackend, Worker, WorkerConfig, WorkerHandle};
+use ferry_tasks::{Backend, BackendError, MemoryBackend, Notice, Worker, WorkerConfig, WorkerHandle};
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -103,6 +103,10 @@ impl Shared {
     }
     pub fn prompt(&self, name: &str) -> Option<&PromptDef> {
         self.prompt_index.get(name).map(|&i| &self.prompts[i])
+    }
+    pub async fn resource_updated(&self, uri: &str) -> Result<(), BackendError> {
+        let params = serde_json::json!({ "uri": uri });
+        self.backend.notify(Notice { session: None, method: crate::tasks::RESOURCE_UPDATED.into(), params }).await
     }
     pub fn session(&self, id: &str) -> Option<Arc<Session>> {
         lock(&self.sessions).get(id).cloned()
@@ -201,6 +205,20 @@ impl Server {
     /// [`Worker`] to run tasks in another process (`ferry worker`).
     pub fn executor(&self) -> Arc<dyn ferry_tasks::Executor> {
         Arc::new(crate::tasks::TaskExecutor(self.shared.clone()))
+    }
+
+    /// Tell the clients subscribed to `uri` (`resources/subscribe`) that it changed:
+    /// `notifications/resources/updated` goes to each of their sessions, in whichever
+    /// process serves it (through the task backend, so with Redis every front end
+    /// hears it). Handlers do the same with [`Context::notify_resource_updated`].
+    ///
+    /// ```
+    /// # async fn run(server: ferry_server::Server) -> Result<(), ferry_server::engine::BackendError> {
+    /// server.notify_resource_updated("ferry://demo/readme").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn notify_resource_updated(&self, uri: &str) -> Result<(), BackendError> {
+        self.shared.resource_updated(uri).await
     }
 
     /// Start the background parts (in-process worker, event forwarding, session

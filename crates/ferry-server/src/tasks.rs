@@ -21,9 +21,7 @@ use ferry_protocol::tasks::{missing_extension_error, related_task_meta, FormATas
 use ferry_protocol::time_fmt::{now_ms, rfc3339};
 use ferry_protocol::types::LoggingLevel;
 use ferry_protocol::{ErrorCode, ErrorObject, Message, Notification, Request, RequestId, TaskStatus};
-use ferry_tasks::{
-    BackendError, Executor, Job, Outcome, TaskEvent, TaskNotification, TaskRecord, TaskRuntime, TaskUpdate,
-};
+use ferry_tasks::{BackendError, Executor, Job, Notice, Outcome, TaskEvent, TaskRecord, TaskRuntime, TaskUpdate};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -507,19 +505,32 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
     }
 }
 
-/// Deliver a notification that a task's handler sent from another process (a
-/// `ferry worker`) to its session, if this process holds it, honouring the
-/// session's log level the way a local handler's `Context::log` does.
-fn relay_notification(shared: &Shared, n: TaskNotification) {
-    let Some(session) = shared.session(&n.session) else { return };
-    if n.method == "notifications/message" {
-        let level = n.params.get("level").and_then(|l| serde_json::from_value::<LoggingLevel>(l.clone()).ok());
-        if level.is_none_or(|l| l < *lock(&session.log_level)) {
-            return;
+/// Deliver a notice to the sessions of this process it is for: a handler's
+/// notification (sent from a `ferry worker`, say) to its caller's session, at the
+/// session's log level as a local `Context::log` would; a resource update to the
+/// sessions subscribed to the resource.
+fn relay_notification(shared: &Shared, n: Notice) {
+    let sessions: Vec<Arc<Session>> = match &n.session {
+        Some(id) => shared.session(id).into_iter().collect(),
+        None if n.method == RESOURCE_UPDATED => {
+            let Some(uri) = n.params.get("uri").and_then(Value::as_str) else { return };
+            lock(&shared.sessions).values().filter(|s| lock(&s.subscriptions).contains(uri)).cloned().collect()
         }
+        None => return,
+    };
+    for session in sessions {
+        if n.method == "notifications/message" {
+            let level = n.params.get("level").and_then(|l| serde_json::from_value::<LoggingLevel>(l.clone()).ok());
+            if level.is_none_or(|l| l < *lock(&session.log_level)) {
+                continue;
+            }
+        }
+        session.send_standalone(Message::Notification(Notification::new(n.method.clone(), Some(n.params.clone()))));
     }
-    session.send_standalone(Message::Notification(Notification::new(n.method, Some(n.params))));
 }
+
+/// The notification that a subscribed resource changed.
+pub(crate) const RESOURCE_UPDATED: &str = "notifications/resources/updated";
 
 /// `subscriptions/listen` (2026-07-28) for task ids: acknowledge, then stream
 /// `notifications/tasks` (a full DetailedTask each) on this request's stream

@@ -62,32 +62,20 @@ pub enum TaskUpdate {
 pub enum TaskEvent {
     /// The record changed (status, message, progress, input). Carries the whole new record.
     Changed(TaskRecord),
-    /// Its handler sent a notification for the caller (a log message, say).
-    Notified(TaskNotification),
+    /// A notification for clients (a handler's log message, a resource update).
+    Notified(Notice),
 }
 
-impl TaskEvent {
-    /// The id of the task the event is about.
-    pub fn task_id(&self) -> &str {
-        match self {
-            TaskEvent::Changed(r) => &r.id,
-            TaskEvent::Notified(n) => &n.task_id,
-        }
-    }
-}
-
-/// A notification a handler running as a task sent to its caller, relayed by
-/// the backend to the process that holds the caller's session. Handlers run in
-/// `ferry worker` processes that have no connection to the client; this is how
-/// their log messages still reach it. Never stored: a notification nobody is
-/// listening for is dropped, like one sent on a closed connection.
+/// A notification for clients that the backend carries to every process, so
+/// the one serving the client delivers it. Handlers run in `ferry worker`
+/// processes with no connection to any client; this is how their log messages,
+/// and resource updates from anywhere, still reach it. Never stored: a notice
+/// nobody serves is dropped, like a notification sent on a closed connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskNotification {
-    /// The task whose handler sent it.
-    pub task_id: String,
-    /// The session of the caller (`Mcp-Session-Id`); nothing is relayed without one.
-    pub session: String,
+pub struct Notice {
+    /// The session it is for (`Mcp-Session-Id`); `None`: every session it concerns
+    /// (`notifications/resources/updated` goes to the sessions subscribed to the URI).
+    pub session: Option<String>,
     /// The JSON-RPC method, e.g. `notifications/message`.
     pub method: String,
     /// Its params.
@@ -147,9 +135,9 @@ pub trait Backend: Send + Sync + 'static {
     /// List the tasks of `owner`, oldest first, `limit` a page.
     async fn list(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError>;
 
-    /// Publish a handler's notification to every subscriber (of every process, for a
-    /// shared store) as [`TaskEvent::Notified`]. Not stored.
-    async fn notify(&self, notification: TaskNotification) -> Result<(), BackendError>;
+    /// Publish a notice to every subscriber (of every process, for a shared store)
+    /// as [`TaskEvent::Notified`]. Not stored.
+    async fn notify(&self, notification: Notice) -> Result<(), BackendError>;
 
     /// Subscribe to task events.
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent>;

@@ -25,7 +25,7 @@ mod worker;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use backend::{Backend, BackendError, TaskEvent, TaskNotification, TaskPage, TaskUpdate};
+pub use backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
 pub use memory::{MemoryBackend, MemoryConfig};
 pub use record::{new_task_id, Job, Outcome, ProgressState, TaskRecord};
 pub use worker::{Executor, InputError, TaskRuntime, Worker, WorkerConfig, WorkerHandle};

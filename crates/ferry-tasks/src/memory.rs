@@ -4,7 +4,7 @@
 //! `max_tasks` live records (submissions beyond fail with
 //! [`BackendError::Full`]); records vanish when their TTL runs out.
 
-use crate::backend::{Backend, BackendError, TaskEvent, TaskNotification, TaskPage, TaskUpdate};
+use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
 use crate::record::{Job, Outcome, TaskRecord};
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
@@ -320,7 +320,7 @@ impl Backend for MemoryBackend {
         Ok(page)
     }
 
-    async fn notify(&self, notification: TaskNotification) -> Result<(), BackendError> {
+    async fn notify(&self, notification: Notice) -> Result<(), BackendError> {
         let _ = self.inner.events.send(TaskEvent::Notified(notification));
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! timeouts, retries with exponential backoff, cancellation (cooperative
 //! first, then abort after a grace period) and turning panics into failures.
 
-use crate::backend::{Backend, BackendError, TaskEvent, TaskNotification, TaskUpdate};
+use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskUpdate};
 use crate::record::{Job, Outcome};
 use async_trait::async_trait;
 use ferry_protocol::{ErrorObject, TaskStatus};
@@ -57,7 +57,7 @@ pub struct TaskRuntime {
     task_id: String,
     cancel: CancellationToken,
     next_key: Arc<AtomicU64>,
-    relay: Arc<OnceLock<mpsc::UnboundedSender<TaskNotification>>>,
+    relay: Arc<OnceLock<mpsc::UnboundedSender<Notice>>>,
 }
 
 impl TaskRuntime {
@@ -93,7 +93,7 @@ impl TaskRuntime {
     /// this runtime (and its clones).
     pub fn notify(&self, session: &str, method: &str, params: Value) {
         let relay = self.relay.get_or_init(|| {
-            let (tx, mut rx) = mpsc::unbounded_channel::<TaskNotification>();
+            let (tx, mut rx) = mpsc::unbounded_channel::<Notice>();
             let backend = self.backend.clone();
             tokio::spawn(async move {
                 while let Some(n) = rx.recv().await {
@@ -104,12 +104,7 @@ impl TaskRuntime {
             });
             tx
         });
-        let _ = relay.send(TaskNotification {
-            task_id: self.task_id.clone(),
-            session: session.to_string(),
-            method: method.to_string(),
-            params,
-        });
+        let _ = relay.send(Notice { session: Some(session.to_string()), method: method.to_string(), params });
     }
 
     /// Set the status message.

@@ -309,7 +309,7 @@ impl Backend for Deaf {
     ) -> Result<ferry_tasks::TaskPage, ferry_tasks::BackendError> {
         self.0.list(owner, cursor, limit).await
     }
-    async fn notify(&self, n: ferry_tasks::TaskNotification) -> Result<(), ferry_tasks::BackendError> {
+    async fn notify(&self, n: ferry_tasks::Notice) -> Result<(), ferry_tasks::BackendError> {
         self.0.notify(n).await
     }
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ferry_tasks::TaskEvent> {

@@ -1,12 +1,13 @@
 //! What a handler does in a worker process: its dependency providers run there,
-//! not in the front end, and its log messages still reach the caller's session.
+//! not in the front end; its log messages still reach the caller's session, and
+//! its resource updates the sessions subscribed on the front end.
 //!
 //! The front end and the worker are two `Server`s on two Redis connections, as
 //! in two processes; the client talks to the front end over a stdio pipe.
 
 use ferry_redis::{RedisBackend, RedisConfig};
 use ferry_server::engine::{Worker, WorkerConfig};
-use ferry_server::{Context, Dep, LoggingLevel, Provided, Server, TaskSupport, ToolDef};
+use ferry_server::{Context, Dep, LoggingLevel, Provided, ResourceDef, Server, TaskSupport, ToolDef, ToolError};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -48,6 +49,11 @@ fn app(backend: Arc<RedisBackend>, role: &'static str, counts: Arc<Counts>) -> S
                 cx.info(format!("line {i} from {}", cx.session_id().unwrap_or("nowhere")));
             }
             "said three lines"
+        }))
+        .resource(ResourceDef::new("app://board", "board").handler(|| async { String::from("the board") }))
+        .tool(ToolDef::new("pin").task_support(TaskSupport::Required).handler(|cx: Context| async move {
+            cx.notify_resource_updated("app://board").await.map_err(ToolError::from)?;
+            Ok::<_, ToolError>("pinned")
         }))
         .build()
         .expect("valid app")
@@ -168,5 +174,21 @@ async fn log_messages_of_a_worker_reach_the_caller_in_order_at_its_level() {
     }
     let task = &logs[0]["params"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"];
     assert!(task.is_string(), "related to its task: {}", logs[0]);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn resource_updates_from_a_worker_reach_subscribed_sessions() {
+    let mut d = Deployment::start(Arc::default(), Arc::default()).await;
+    d.send(9, "resources/subscribe", json!({"uri": "app://board"})).await;
+    assert_eq!(d.until_answer(9).await.0["result"], json!({}));
+    let (result, mut seen) = d.run_task("pin").await;
+    assert_eq!(result["result"]["content"][0]["text"], "pinned", "{result}");
+    while !seen.iter().any(|v| v["method"] == "notifications/resources/updated") {
+        let line = tokio::time::timeout(Duration::from_secs(20), d.rx.next_line()).await.unwrap().unwrap().unwrap();
+        seen.push(serde_json::from_str(&line).unwrap());
+    }
+    let n = seen.iter().find(|v| v["method"] == "notifications/resources/updated").unwrap();
+    assert_eq!(n["params"], json!({"uri": "app://board"}));
     d.stop().await;
 }
