@@ -311,8 +311,15 @@ impl Client {
             m if m.starts_with("tasks/") => params.get("taskId").and_then(Value::as_str).map(str::to_string),
             _ => None,
         };
+        // Abandoning a request (dropping its future) cancels it on the server, as the MCP
+        // cancellation rules ask; a lost HTTP connection alone does not (streams resume).
+        // `initialize` is never cancelled; stateless (2026-07-28) requests end with their connection.
+        let armed = !self.inner.modern && method != "initialize";
+        let mut guard = CancelOnDrop(armed.then(|| (self.clone(), id.clone())));
         let req = Request::new(id, method, Some(self.with_meta(params)));
-        let resp = self.inner.transport.request(req, self.hints(name.as_deref())).await?;
+        let resp = self.inner.transport.request(req, self.hints(name.as_deref())).await;
+        guard.0 = None;
+        let resp = resp?;
         match (resp.result, resp.error) {
             (_, Some(e)) => Err(ClientError::Rpc(e)),
             (Some(v), None) => Ok(v),
@@ -609,5 +616,21 @@ async fn serve_inbox(client: std::sync::Weak<Inner>, mut inbox: mpsc::UnboundedR
             }
             Message::Response(_) => {}
         }
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose future was dropped before its answer.
+struct CancelOnDrop(Option<(Client, RequestId)>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some((client, id)) = self.0.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let params = json!({"requestId": id, "reason": "The client stopped waiting for the answer."});
+            if let Err(e) = client.notify("notifications/cancelled", params).await {
+                tracing::debug!(error = %e, "could not cancel an abandoned request");
+            }
+        });
     }
 }

@@ -336,3 +336,54 @@ async fn a_response_stream_the_server_closes_is_resumed_until_the_answer() {
     }
     assert_eq!(parts, ["part 1", "part 2", "part 3"], "every message once, in order");
 }
+
+/// Reports when the handler holding it stops, however it stops.
+struct Stopped(tokio::sync::mpsc::UnboundedSender<()>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// Dropping a call's future cancels the call on the server (`notifications/cancelled`);
+/// dropping a wait for a task's result leaves the task alone.
+#[tokio::test]
+async fn an_abandoned_call_is_cancelled_on_the_server_but_an_abandoned_wait_is_not() {
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (stopped_tx, mut stopped) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let server = demo::builder()
+        .tool(ToolDef::new("wait_forever").handler(move || {
+            let (started, guard) = (started_tx.clone(), Stopped(stopped_tx.clone()));
+            async move {
+                let _ = started.send(());
+                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                drop(guard);
+                "never seen"
+            }
+        }))
+        .build()
+        .unwrap();
+    let url = serve(server).await;
+    let c = connect(&url, Mode::Handshake).await;
+    let within = |what: &'static str| {
+        move |r: Result<Option<()>, tokio::time::error::Elapsed>| r.unwrap_or_else(|_| panic!("{what} in time"))
+    };
+    let call = c.call_tool("wait_forever", json!({}));
+    tokio::select! {
+        _ = call => panic!("the call cannot finish on its own"),
+        _ = started.recv() => {} // running on the server: give up on it
+    }
+    let stop = tokio::time::timeout(std::time::Duration::from_secs(20), stopped.recv()).await;
+    assert_eq!(within("the handler stopped")(stop), Some(()));
+    // The session goes on.
+    assert_eq!(text(&c.call_tool("add", json!({"a": 1, "b": 2})).await.unwrap()), "3");
+
+    // Giving up on `tasks/result` cancels that request, not the task.
+    let task = c.call_tool_task("sleep", json!({"ms": 300})).await.unwrap();
+    let id = task.id().unwrap().to_string();
+    let wait = c.request("tasks/result", json!({"taskId": id}));
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(50), wait).await.is_err());
+    let done = tokio::time::timeout(std::time::Duration::from_secs(20), c.task::<ferry_client::CallToolResult>(&id));
+    assert_eq!(text(&done.await.expect("the task finished in time").unwrap()), "slept 300");
+}

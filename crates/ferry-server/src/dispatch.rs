@@ -41,6 +41,8 @@ pub(crate) struct Incoming {
     pub outbound: Option<Outbound>,
     pub http: Option<HttpHeaders>,
     pub auth_subject: Option<String>,
+    /// Cancels the call (the transport's: an answer nobody can receive any more).
+    pub cancel: CancellationToken,
 }
 
 /// A classified request.
@@ -211,7 +213,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             client_caps,
             session,
             outbound: inc.outbound,
-            cancel: CancellationToken::new(),
+            cancel: inc.cancel,
         }));
     }
     let Some(session) = inc.session.clone() else {
@@ -250,7 +252,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         client_caps,
         session,
         outbound: inc.outbound,
-        cancel: CancellationToken::new(),
+        cancel: inc.cancel,
     }))
 }
 

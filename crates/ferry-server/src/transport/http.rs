@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -359,11 +360,16 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body)
     let log = accepts_sse.then(|| StreamLog::open(session.as_ref(), request_id.clone()));
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (done_tx, mut done_rx) = oneshot::channel::<Option<Response>>();
+    // A plain JSON answer, or a stream nobody can resume, dies with its connection: dropping
+    // this future (the client went away) before the answer cancels the call.
+    let cancel = CancellationToken::new();
+    let abandoned = cancel.clone().drop_guard();
     let inc = Incoming {
         session: session.clone(),
         outbound: accepts_sse.then_some(tx),
         http: Some(http),
         auth_subject: subject,
+        cancel: cancel.clone(),
     };
     tokio::spawn(async move {
         let resp = handle_request(&shared, req, inc).await;
@@ -388,13 +394,13 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body)
     let mut response = match (first, log) {
         (First::Message(Some(msg)), Some(log)) => {
             let events = stream::iter(log.priming(app.options.sse_retry)).chain(log.follow(0, 0));
-            log.pump(session.clone(), Some(msg), rx, done_rx, app.options.resume_grace);
+            log.pump(session.clone(), Some(msg), rx, done_rx, app.options.resume_grace, cancel);
             sse::response(events)
         }
         // Closed before saying anything: the priming event alone, the client resumes.
         (First::Closed, Some(log)) => {
             let events = stream::iter(log.priming(app.options.sse_retry));
-            log.pump(session.clone(), None, rx, done_rx, app.options.resume_grace);
+            log.pump(session.clone(), None, rx, done_rx, app.options.resume_grace, cancel);
             sse::response(events)
         }
         (first, log) => {
@@ -421,6 +427,7 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body)
             (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
     };
+    abandoned.disarm(); // answered, or a stream whose pump decides from here on
     if let Some(s) = new_session {
         if let Ok(v) = HeaderValue::from_str(&s.id) {
             response.headers_mut().insert(SESSION_HEADER, v);

@@ -28,6 +28,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
 
 /// The first protocol version whose clients understand priming events and resume.
 const RESUMABLE_SINCE: &str = "2025-11-25";
@@ -182,6 +183,7 @@ impl StreamLog {
         rx: mpsc::UnboundedReceiver<Message>,
         mut done: oneshot::Receiver<Option<Response>>,
         grace: Duration,
+        cancel: CancellationToken,
     ) {
         tokio::spawn(async move {
             if let Some(m) = &first {
@@ -203,8 +205,13 @@ impl StreamLog {
                         break resp.ok().flatten();
                     }
                     // Nobody reads (and, if the server sent the reader away, nobody came back in
-                    // time): the stream is gone.
-                    _ = self.unattended(self.wait_for_return(grace)), if rx.is_some() => rx = None,
+                    // time): the stream is gone. An answer nobody can resume is not worth finishing.
+                    _ = self.unattended(self.wait_for_return(grace)), if rx.is_some() => {
+                        rx = None;
+                        if !self.resumable {
+                            cancel.cancel();
+                        }
+                    }
                 }
             };
             if let Some(r) = response {
