@@ -33,6 +33,8 @@ pub(crate) struct Session {
     pub initialized: AtomicBool,
     pub log_level: Mutex<LoggingLevel>,
     pub standalone: Mutex<Option<Outbound>>,
+    /// The standalone stream's log, for clients that can resume it (HTTP, 2025-11-25 on).
+    pub standalone_log: Mutex<Option<Arc<StreamLog>>>,
     pub pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, ErrorObject>>>>,
     pub in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
     pub subscriptions: Mutex<HashSet<String>>,
@@ -53,6 +55,7 @@ impl Session {
             initialized: AtomicBool::new(false),
             log_level: Mutex::new(LoggingLevel::Debug),
             standalone: Mutex::new(None),
+            standalone_log: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashSet::new()),
@@ -71,8 +74,13 @@ impl Session {
         self.last_seen_ms.store(now_ms, Ordering::Relaxed);
     }
 
-    /// Send on the standalone stream; false when none is open.
+    /// Send on the standalone stream; false when none is open. A resumable one keeps
+    /// the message for the reader to come back to.
     pub fn send_standalone(&self, msg: Message) -> bool {
+        if let Some(log) = lock(&self.standalone_log).as_ref() {
+            log.send(&msg);
+            return true;
+        }
         let mut slot = lock(&self.standalone);
         match slot.as_ref() {
             Some(tx) if tx.send(msg).is_ok() => true,
@@ -96,7 +104,7 @@ impl Session {
 
     /// The resumable stream answering `request`, if it is open.
     pub fn stream_of(&self, request: &RequestId) -> Option<Arc<StreamLog>> {
-        lock(&self.streams).values().find(|l| &l.request == request && !l.is_finished()).cloned()
+        lock(&self.streams).values().find(|l| l.request.as_ref() == Some(request) && !l.is_finished()).cloned()
     }
 
     /// Deliver a client's response to a request we sent.
@@ -115,5 +123,8 @@ impl Session {
         }
         lock(&self.pending).clear();
         *lock(&self.standalone) = None;
+        if let Some(log) = lock(&self.standalone_log).take() {
+            log.finish();
+        }
     }
 }

@@ -6,7 +6,7 @@ mod support;
 
 use support::{modern_meta, stateless_call};
 
-use ferry_server::{Context, Server, ToolDef};
+use ferry_server::{Context, ResourceDef, Server, ToolDef, ToolError};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -24,6 +24,17 @@ fn server() -> Server {
             let closed = cx.close_stream();
             tokio::time::sleep(Duration::from_millis(100)).await;
             format!("quietly closed: {closed}")
+        }))
+        .resource(ResourceDef::new("mem://board", "board").handler(|| async { String::from("board") }))
+        .tool(ToolDef::new("touch").handler(|cx: Context| async move {
+            cx.notify_resource_updated("mem://board").await.map_err(ToolError::from)?;
+            Ok::<_, ToolError>("touched")
+        }))
+        .tool(ToolDef::new("touch_600").handler(|cx: Context| async move {
+            for _ in 0..600 {
+                cx.notify_resource_updated("mem://board").await.map_err(ToolError::from)?;
+            }
+            Ok::<_, ToolError>("touched 600 times")
         }))
         .tool(ToolDef::new("slow").handler(|cx: Context| async move {
             cx.info("started");
@@ -126,31 +137,54 @@ impl Session {
         Session { http, url: url.to_string(), id, version }
     }
 
-    async fn call(&self, id: i64, tool: &str) -> reqwest::Response {
+    /// A POST of one request in this session, accepting `accept`.
+    async fn post(&self, accept: &str, id: i64, method: &str, params: Value) -> reqwest::Response {
         self.http
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
+            .header("accept", accept)
             .header("mcp-session-id", &self.id)
             .header("mcp-protocol-version", self.version)
-            .json(
-                &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}}),
-            )
+            .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             .send()
             .await
             .unwrap()
     }
 
-    async fn resume(&self, last_event_id: &str) -> reqwest::Response {
-        self.http
+    /// A tool call that may be answered on a stream.
+    async fn call(&self, id: i64, tool: &str) -> reqwest::Response {
+        let params = json!({"name": tool, "arguments": {}});
+        self.post("application/json, text/event-stream", id, "tools/call", params).await
+    }
+
+    /// A request answered with JSON.
+    async fn request(&self, id: i64, method: &str, params: Value) -> Value {
+        self.post("application/json", id, method, params).await.json().await.unwrap()
+    }
+
+    /// A GET: the standalone stream, or with `last_event_id` the rest of a stream.
+    async fn get(&self, last_event_id: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
             .get(&self.url)
             .header("accept", "text/event-stream")
             .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", self.version)
-            .header("last-event-id", last_event_id)
-            .send()
-            .await
-            .unwrap()
+            .header("mcp-protocol-version", self.version);
+        if let Some(last) = last_event_id {
+            req = req.header("last-event-id", last);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// The standalone stream (`GET` without `Last-Event-ID`).
+    async fn listen(&self) -> reqwest::Response {
+        let resp = self.get(None).await;
+        assert_eq!(resp.status(), 200);
+        resp
+    }
+
+    async fn resume(&self, last_event_id: &str) -> reqwest::Response {
+        self.get(Some(last_event_id)).await
     }
 }
 
@@ -282,4 +316,118 @@ async fn stateless_requests_cannot_be_resumed_and_are_not_closed() {
     assert!(!is_sse(&resp), "nothing was said: a plain JSON answer");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["result"]["content"][0]["text"], "quietly closed: false", "{body}");
+}
+
+/// Reads events off a live stream as they come.
+struct Reader {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>>,
+    buf: String,
+    ready: std::collections::VecDeque<SseEvent>,
+}
+
+impl Reader {
+    fn new(resp: reqwest::Response) -> Reader {
+        Reader { body: Box::pin(resp.bytes_stream()), buf: String::new(), ready: Default::default() }
+    }
+
+    /// The next event, or `None` when the stream ended.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Some(e);
+            }
+            match tokio::time::timeout(Duration::from_secs(10), self.body.next()).await.expect("SSE stream stalled") {
+                Some(Ok(bytes)) => {
+                    self.buf.push_str(&String::from_utf8_lossy(&bytes));
+                    self.ready.extend(parse_events(&mut self.buf));
+                }
+                Some(Err(e)) => panic!("stream error: {e}"),
+                None => return None,
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_standalone_stream_keeps_what_comes_while_its_reader_is_away() {
+    let url = http_server().await;
+    let s = Session::open(&url, "2025-11-25").await;
+    s.request(1, "resources/subscribe", json!({"uri": "mem://board"})).await;
+    let mut live = Reader::new(s.listen().await);
+    let priming = live.next().await.unwrap();
+    assert!(priming.retry.is_some() && priming.data.as_deref() == Some(""), "{priming:?}");
+    let (stream, at) = split_id(priming.id.as_deref().unwrap());
+    assert_eq!(at, 0);
+
+    s.request(2, "tools/call", json!({"name": "touch", "arguments": {}})).await;
+    let first = live.next().await.unwrap();
+    assert_eq!(first.json()["method"], "notifications/resources/updated", "{first:?}");
+    assert_eq!(split_id(first.id.as_deref().unwrap()), (stream.clone(), 1));
+    drop(live); // the connection is lost
+
+    for id in 3..5 {
+        s.request(id, "tools/call", json!({"name": "touch", "arguments": {}})).await;
+    }
+    // Coming back with the last id seen: what was sent meanwhile, then live again.
+    let mut resumed = Reader::new(s.resume(first.id.as_deref().unwrap()).await);
+    for n in 2..4 {
+        let e = resumed.next().await.unwrap();
+        assert_eq!(split_id(e.id.as_deref().unwrap()), (stream.clone(), n));
+        assert_eq!(e.json()["params"]["uri"], "mem://board");
+    }
+    s.request(5, "tools/call", json!({"name": "touch", "arguments": {}})).await;
+    assert_eq!(split_id(resumed.next().await.unwrap().id.as_deref().unwrap()), (stream.clone(), 4));
+
+    // A new GET takes over: the old reader ends, the new one starts after what was sent.
+    let mut newer = Reader::new(s.listen().await);
+    assert!(resumed.next().await.is_none(), "one standalone reader at a time");
+    let priming = newer.next().await.unwrap();
+    assert_eq!(split_id(priming.id.as_deref().unwrap()), (stream.clone(), 4));
+    s.request(6, "tools/call", json!({"name": "touch", "arguments": {}})).await;
+    assert_eq!(split_id(newer.next().await.unwrap().id.as_deref().unwrap()), (stream.clone(), 5));
+
+    // Ending the session ends the stream.
+    let resp = s.http.delete(&s.url).header("mcp-session-id", &s.id).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(newer.next().await.is_none());
+}
+
+#[tokio::test]
+async fn the_standalone_stream_keeps_only_its_latest_events() {
+    let url = http_server().await;
+    let s = Session::open(&url, "2025-11-25").await;
+    s.request(1, "resources/subscribe", json!({"uri": "mem://board"})).await;
+    let mut live = Reader::new(s.listen().await);
+    let priming = live.next().await.unwrap();
+    drop(live);
+    // A second session hears the same updates in the same step: once it has all 600, so has the log.
+    let watcher = Session::open(&url, "2025-11-25").await;
+    watcher.request(1, "resources/subscribe", json!({"uri": "mem://board"})).await;
+    let mut watching = Reader::new(watcher.listen().await);
+    watching.next().await.unwrap(); // priming
+    let r = s.request(2, "tools/call", json!({"name": "touch_600", "arguments": {}})).await;
+    assert_eq!(r["result"]["content"][0]["text"], "touched 600 times", "{r}");
+    for _ in 0..600 {
+        watching.next().await.unwrap();
+    }
+    let mut resumed = Reader::new(s.resume(priming.id.as_deref().unwrap()).await);
+    // The first 88 of the 600 were dropped (512 are kept): the reader goes on from the oldest kept.
+    let first = resumed.next().await.unwrap();
+    assert_eq!(split_id(first.id.as_deref().unwrap()).1, 89, "{first:?}");
+    let mut last = first;
+    while split_id(last.id.as_deref().unwrap()).1 < 600 {
+        last = resumed.next().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn older_clients_get_a_plain_standalone_stream() {
+    let url = http_server().await;
+    let s = Session::open(&url, "2025-06-18").await;
+    s.request(1, "resources/subscribe", json!({"uri": "mem://board"})).await;
+    let mut live = Reader::new(s.listen().await);
+    s.request(2, "tools/call", json!({"name": "touch", "arguments": {}})).await;
+    let e = live.next().await.unwrap();
+    assert_eq!(e.json()["method"], "notifications/resources/updated", "{e:?}");
+    assert!(e.id.is_none() && e.retry.is_none(), "{e:?}");
 }

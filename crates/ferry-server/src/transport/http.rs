@@ -393,13 +393,13 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body)
     };
     let mut response = match (first, log) {
         (First::Message(Some(msg)), Some(log)) => {
-            let events = stream::iter(log.priming(app.options.sse_retry)).chain(log.follow(0, 0));
+            let events = stream::iter(log.priming(0, app.options.sse_retry)).chain(log.follow(0, 0));
             log.pump(session.clone(), Some(msg), rx, done_rx, app.options.resume_grace, cancel);
             sse::response(events)
         }
         // Closed before saying anything: the priming event alone, the client resumes.
         (First::Closed, Some(log)) => {
-            let events = stream::iter(log.priming(app.options.sse_retry));
+            let events = stream::iter(log.priming(0, app.options.sse_retry));
             log.pump(session.clone(), None, rx, done_rx, app.options.resume_grace, cancel);
             sse::response(events)
         }
@@ -468,7 +468,18 @@ fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
                 )),
             );
         };
+        if log.request.is_none() {
+            log.end_readers(); // the standalone stream has one reader: this one
+        }
         return sse::response(log.follow(after, log.closes()));
+    }
+    if sse::resumable(&session) {
+        // The standalone stream, resumable: what comes from now on, after a priming event.
+        let log = StreamLog::standalone(&session);
+        log.end_readers();
+        let at = log.last();
+        let events = stream::iter(log.priming(at, app.options.sse_retry)).chain(log.follow(at, log.closes()));
+        return sse::response(events);
     }
     let (tx, rx) = mpsc::unbounded_channel::<Message>();
     *lock(&session.standalone) = Some(tx);

@@ -16,6 +16,12 @@
 //! client to come back, so the sender stays open for the grace period
 //! (`HttpOptions::resume_grace`) and everything sent meanwhile is kept. A finished
 //! log is dropped a grace period after its last reader left.
+//!
+//! The standalone `GET` stream of such a session is logged the same way, so the
+//! notifications sent while a client reconnects (task status changes, say) are not
+//! lost: its events carry ids too, a `GET` with one of them resumes it, and a new
+//! `GET` ends the previous reader (one stream, one copy of each message). It lives
+//! as long as the session and keeps its last [`STANDALONE_KEEP`] events.
 
 use crate::session::{lock, Session};
 use axum::body::{Body, Bytes};
@@ -32,6 +38,14 @@ use tokio_util::sync::CancellationToken;
 
 /// The first protocol version whose clients understand priming events and resume.
 const RESUMABLE_SINCE: &str = "2025-11-25";
+
+/// Whether the session's client can resume streams.
+pub(crate) fn resumable(session: &Session) -> bool {
+    session.version().as_str() >= RESUMABLE_SINCE
+}
+
+/// How many of its latest events the standalone stream keeps for readers that resume.
+pub(crate) const STANDALONE_KEEP: usize = 512;
 
 /// A reader waiting this long gets a comment, so idle connections are not cut.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -66,23 +80,34 @@ pub(crate) fn response(frames: impl Stream<Item = Bytes> + Send + 'static) -> Ht
 pub(crate) struct StreamLog {
     /// Unique within the session: the `<stream>` of event ids. 0 for unregistered logs.
     id: u64,
-    /// The request this stream answers.
-    pub request: RequestId,
+    /// The request this stream answers (`None`: the session's standalone stream).
+    pub request: Option<RequestId>,
     /// Registered in a session (resumable): its events carry ids.
     resumable: bool,
+    /// Keep only this many latest events (the standalone stream); `None`: all.
+    keep: Option<usize>,
     state: watch::Sender<LogState>,
 }
 
 #[derive(Default)]
 struct LogState {
-    /// Event data (JSON-RPC messages), oldest first; event `n` is `events[n - 1]`.
-    events: Vec<Arc<str>>,
+    /// Event data (JSON-RPC messages), oldest kept first; event `n` is `events[n - 1 - dropped]`.
+    events: std::collections::VecDeque<Arc<str>>,
+    /// How many of the oldest events were dropped (beyond `keep`).
+    dropped: usize,
     /// The response is in: nothing more will come.
     finished: bool,
     /// Bumped by a close request: readers attached before it end...
     closes: u64,
-    /// ...once they have sent the events logged before it.
+    /// ...once they have sent the events numbered up to this.
     closed_at: usize,
+}
+
+impl LogState {
+    /// The number of the last event logged.
+    fn last(&self) -> usize {
+        self.dropped + self.events.len()
+    }
 }
 
 /// The in-band request to end the live connections of a stream: it travels the
@@ -98,16 +123,42 @@ pub(crate) fn is_close(msg: &Message) -> bool {
 impl StreamLog {
     /// A log for `request`, registered in `session` when the client can resume it.
     pub(crate) fn open(session: Option<&Arc<Session>>, request: RequestId) -> Arc<StreamLog> {
-        let resumable = session.filter(|s| s.version().as_str() >= RESUMABLE_SINCE);
         let (state, _) = watch::channel(LogState::default());
-        match resumable {
-            Some(s) => {
-                let log = Arc::new(StreamLog { id: s.next_stream_id(), request, resumable: true, state });
-                lock(&s.streams).insert(log.id, log.clone());
-                log
-            }
-            None => Arc::new(StreamLog { id: 0, request, resumable: false, state }),
+        match session.filter(|s| resumable(s)) {
+            Some(s) => Self::register(s, Some(request), None),
+            None => Arc::new(StreamLog { id: 0, request: Some(request), resumable: false, keep: None, state }),
         }
+    }
+
+    /// The session's standalone stream log, made on first use (sessions that can resume only).
+    pub(crate) fn standalone(session: &Arc<Session>) -> Arc<StreamLog> {
+        let mut slot = lock(&session.standalone_log);
+        slot.get_or_insert_with(|| Self::register(session, None, Some(STANDALONE_KEEP))).clone()
+    }
+
+    fn register(session: &Arc<Session>, request: Option<RequestId>, keep: Option<usize>) -> Arc<StreamLog> {
+        let (state, _) = watch::channel(LogState::default());
+        let log = Arc::new(StreamLog { id: session.next_stream_id(), request, resumable: true, keep, state });
+        lock(&session.streams).insert(log.id, log.clone());
+        log
+    }
+
+    /// The number of the last event logged (a new reader that wants only what comes next starts here).
+    pub(crate) fn last(&self) -> usize {
+        self.state.borrow().last()
+    }
+
+    /// End the readers attached now, once they have sent what is logged (a new reader takes over).
+    pub(crate) fn end_readers(&self) {
+        self.state.send_modify(|s| {
+            s.closes += 1;
+            s.closed_at = s.last();
+        });
+    }
+
+    /// Nothing more will come (the session ended): readers end once they have sent everything.
+    pub(crate) fn finish(&self) {
+        self.state.send_modify(|s| s.finished = true);
     }
 
     /// The response is in.
@@ -124,14 +175,23 @@ impl StreamLog {
 
     fn push(&self, msg: &Message) {
         if is_close(msg) {
-            self.state.send_modify(|s| {
-                s.closes += 1;
-                s.closed_at = s.events.len();
-            });
+            self.end_readers();
             return;
         }
         let data: Arc<str> = msg.to_value().to_string().into();
-        self.state.send_modify(|s| s.events.push(data));
+        let keep = self.keep;
+        self.state.send_modify(|s| {
+            s.events.push_back(data);
+            while keep.is_some_and(|k| s.events.len() > k) {
+                s.events.pop_front();
+                s.dropped += 1;
+            }
+        });
+    }
+
+    /// Log a message for the readers (the standalone stream).
+    pub(crate) fn send(&self, msg: &Message) {
+        self.push(msg);
     }
 
     /// How many close requests came so far (a new reader is not ended by those).
@@ -139,9 +199,10 @@ impl StreamLog {
         self.state.borrow().closes
     }
 
-    /// The priming event: an id before any message, empty data, and the reconnection delay.
-    pub(crate) fn priming(&self, retry: Duration) -> Option<Bytes> {
-        self.resumable.then(|| frame(Some(format!("{}-0", self.id)), Some(retry), ""))
+    /// The priming event: the id of the last event before this reader (0: none), empty
+    /// data, and the reconnection delay.
+    pub(crate) fn priming(&self, at: usize, retry: Duration) -> Option<Bytes> {
+        self.resumable.then(|| frame(Some(format!("{}-{at}", self.id)), Some(retry), ""))
     }
 
     /// Readers get the events after `after` (0: all), live, until the stream
@@ -155,7 +216,9 @@ impl StreamLog {
                     if s.closes != closes && next > s.closed_at {
                         return None;
                     }
-                    if let Some(data) = s.events.get(next - 1).cloned() {
+                    // Events dropped before this reader got them are gone: go on from the oldest kept.
+                    let next = next.max(s.dropped + 1);
+                    if let Some(data) = s.events.get(next - 1 - s.dropped).cloned() {
                         drop(s);
                         let id = log.resumable.then(|| format!("{}-{next}", log.id));
                         return Some((frame(id, None, &data), (rx, next + 1, log)));
