@@ -258,6 +258,12 @@ impl Client {
         lock(&self.inner.server_info).clone()
     }
 
+    /// The session id the server gave (Streamable HTTP in the 2025-11-25 era), for logs
+    /// and for reaching the same session from elsewhere.
+    pub fn session_id(&self) -> Option<String> {
+        self.inner.transport.session_id()
+    }
+
     /// Notifications from the server (progress, logs, task status...).
     pub fn notifications(&self) -> broadcast::Receiver<Notification> {
         self.inner.notifications.subscribe()

@@ -387,3 +387,42 @@ async fn an_abandoned_call_is_cancelled_on_the_server_but_an_abandoned_wait_is_n
     let done = tokio::time::timeout(std::time::Duration::from_secs(20), c.task::<ferry_client::CallToolResult>(&id));
     assert_eq!(text(&done.await.expect("the task finished in time").unwrap()), "slept 300");
 }
+
+/// Waits for the next `notifications/resources/updated`.
+async fn next_update(pushed: &mut tokio::sync::broadcast::Receiver<ferry_protocol::Notification>) {
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), pushed.recv()).await.unwrap().unwrap();
+        if n.method == "notifications/resources/updated" {
+            return;
+        }
+    }
+}
+
+/// The server's standalone stream follows the session: when it breaks, the client
+/// comes back where it was, and what the server sent meanwhile still arrives.
+#[tokio::test]
+async fn the_standalone_stream_is_resumed_after_a_break() {
+    let server = demo::builder().build().unwrap();
+    let app = server.clone();
+    let url = serve(server).await;
+    let c = connect(&url, Mode::Handshake).await;
+    let mut pushed = c.notifications();
+    c.request("resources/subscribe", json!({"uri": "ferry://demo/readme"})).await.unwrap();
+    app.notify_resource_updated("ferry://demo/readme").await.unwrap();
+    next_update(&mut pushed).await;
+    // Someone else takes the session's stream: the server ends the client's reader.
+    let session = c.session_id().expect("an HTTP session");
+    let thief = reqwest::Client::new()
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thief.status(), 200);
+    // Sent while the client is away (or back already): it arrives either way.
+    app.notify_resource_updated("ferry://demo/readme").await.unwrap();
+    next_update(&mut pushed).await;
+    drop(thief);
+}

@@ -126,6 +126,42 @@ impl Default for StreamPlace {
     }
 }
 
+/// Read the SSE events of `resp`, keeping `place` up to date, and hand each message to
+/// `take`, which says when to stop (with its value). `Err`: why the stream ended first.
+async fn read_events<T>(
+    resp: reqwest::Response,
+    place: &mut StreamPlace,
+    mut take: impl FnMut(Message) -> Option<T>,
+) -> Result<T, String> {
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        for event in take_events(&mut buf) {
+            if let Some(event_id) = event.id {
+                place.last_id = Some(event_id);
+                place.resumes = 0;
+            }
+            if let Some(ms) = event.retry {
+                place.retry = std::time::Duration::from_millis(ms);
+            }
+            if event.data.is_empty() {
+                continue; // a priming event
+            }
+            match Message::parse(event.data.as_bytes()) {
+                Ok(m) => {
+                    if let Some(done) = take(m) {
+                        return Ok(done);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "unreadable SSE event"),
+            }
+        }
+    }
+    Err("the stream ended".to_string())
+}
+
 impl HttpTransport {
     /// Read an SSE response until the response to `id`: other messages go to the inbox.
     /// `Err` says why the stream ended without it; `place` tracks where it got to.
@@ -135,33 +171,38 @@ impl HttpTransport {
         id: &ferry_protocol::RequestId,
         place: &mut StreamPlace,
     ) -> Result<Response, String> {
-        let mut stream = resp.bytes_stream();
-        let mut buf = String::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| e.to_string())?;
-            buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-            for event in take_events(&mut buf) {
-                if let Some(event_id) = event.id {
-                    place.last_id = Some(event_id);
-                    place.resumes = 0;
-                }
-                if let Some(ms) = event.retry {
-                    place.retry = std::time::Duration::from_millis(ms);
-                }
-                if event.data.is_empty() {
-                    continue; // a priming event
-                }
-                match Message::parse(event.data.as_bytes()) {
-                    Ok(Message::Response(r)) if r.id.as_ref() == Some(id) => return Ok(r),
-                    Ok(other) => {
-                        let _ = self.inbox.send(other);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "unreadable SSE event"),
-                }
+        read_events(resp, place, |m| match m {
+            Message::Response(r) if r.id.as_ref() == Some(id) => Some(r),
+            other => {
+                let _ = self.inbox.send(other);
+                None
             }
-        }
-        Err("the stream ended before the response".to_string())
+        })
+        .await
+        .map_err(|_| "the stream ended before the response".to_string())
     }
+
+    /// A `GET` of the session's stream; with `last_id`, the rest of a stream from there.
+    fn get(&self, session: &str, last_id: Option<&str>, hints: &Hints) -> reqwest::RequestBuilder {
+        get_request(&self.http, &self.url, session, last_id, hints)
+    }
+}
+
+fn get_request(
+    http: &reqwest::Client,
+    url: &str,
+    session: &str,
+    last_id: Option<&str>,
+    hints: &Hints,
+) -> reqwest::RequestBuilder {
+    let mut req = http.get(url).header("accept", "text/event-stream").header("mcp-session-id", session);
+    if let Some(last) = last_id {
+        req = req.header("last-event-id", last);
+    }
+    if let Some(v) = &hints.protocol_version {
+        req = req.header("mcp-protocol-version", v);
+    }
+    req
 }
 
 #[async_trait]
@@ -208,16 +249,7 @@ impl Transport for HttpTransport {
             }
             place.resumes += 1;
             tokio::time::sleep(place.retry).await;
-            let mut get = self
-                .http
-                .get(&self.url)
-                .header("accept", "text/event-stream")
-                .header("mcp-session-id", session)
-                .header("last-event-id", last.as_str());
-            if let Some(v) = &hints.protocol_version {
-                get = get.header("mcp-protocol-version", v);
-            }
-            match get.send().await {
+            match self.get(&session, Some(last), &hints).send().await {
                 Ok(r) if r.status().is_success() => current = Some(r),
                 Ok(r) => {
                     refused(&r)?;
@@ -242,29 +274,35 @@ impl Transport for HttpTransport {
 
     async fn listen(&self, hints: Hints) {
         let Some(session) = self.session() else { return };
-        let mut req = self.http.get(&self.url).header("accept", "text/event-stream").header("mcp-session-id", session);
-        if let Some(v) = &hints.protocol_version {
-            req = req.header("mcp-protocol-version", v);
-        }
-        let inbox = self.inbox.clone();
+        let (http, url, inbox) = (self.http.clone(), self.url.clone(), self.inbox.clone());
+        // The standalone stream, for as long as the session lasts: when it breaks, come
+        // back where it was (`Last-Event-ID`, when its events have ids) so that nothing
+        // sent meanwhile is missed. A refusal (no such stream, session gone) ends it.
         tokio::spawn(async move {
-            let Ok(resp) = req.send().await else { return };
-            if !resp.status().is_success() {
-                return;
-            }
-            let mut stream = resp.bytes_stream();
-            let mut buf = String::new();
-            while let Some(Ok(chunk)) = stream.next().await {
-                buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-                for event in take_events(&mut buf) {
-                    if let Ok(m) = Message::parse(event.data.as_bytes()) {
-                        if inbox.send(m).is_err() {
-                            return;
+            let mut place = StreamPlace::default();
+            loop {
+                match get_request(&http, &url, &session, place.last_id.as_deref(), &hints).send().await {
+                    Ok(resp) if resp.status().is_success() => {
+                        let closed = read_events(resp, &mut place, |m| inbox.send(m).is_err().then_some(())).await;
+                        if closed.is_ok() {
+                            return; // the client is gone
                         }
                     }
+                    Ok(_) => return,
+                    Err(e) => tracing::debug!(error = %e, "the server's stream could not be reached"),
                 }
+                if place.resumes == MAX_RESUMES {
+                    tracing::warn!("gave up on the server's stream after {MAX_RESUMES} attempts");
+                    return;
+                }
+                place.resumes += 1;
+                tokio::time::sleep(place.retry).await;
             }
         });
+    }
+
+    fn session_id(&self) -> Option<String> {
+        self.session()
     }
 
     async fn close(&self) {

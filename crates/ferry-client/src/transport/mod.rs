@@ -40,6 +40,10 @@ pub(crate) trait Transport: Send + Sync + 'static {
     async fn respond(&self, resp: Response, hints: Hints) -> Result<(), ClientError>;
     /// Open the server-to-client stream, if the transport has one to open.
     async fn listen(&self, _hints: Hints) {}
+    /// The session id the server gave (Streamable HTTP, 2025-11-25).
+    fn session_id(&self) -> Option<String> {
+        None
+    }
     /// End the session / process.
     async fn close(&self);
 }
