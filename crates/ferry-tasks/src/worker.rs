@@ -49,6 +49,12 @@ pub enum InputError {
     Backend(#[from] BackendError),
 }
 
+/// What goes through a runtime's relay: a notice, or a request to say when the ones before are out.
+enum Relayed {
+    Notice(Notice),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 /// What a running job can do with its task: report progress, ask for input,
 /// notice cancellation.
 #[derive(Clone)]
@@ -57,7 +63,7 @@ pub struct TaskRuntime {
     task_id: String,
     cancel: CancellationToken,
     next_key: Arc<AtomicU64>,
-    relay: Arc<OnceLock<mpsc::UnboundedSender<Notice>>>,
+    relay: Arc<OnceLock<mpsc::UnboundedSender<Relayed>>>,
 }
 
 impl TaskRuntime {
@@ -93,18 +99,36 @@ impl TaskRuntime {
     /// this runtime (and its clones).
     pub fn notify(&self, session: &str, method: &str, params: Value) {
         let relay = self.relay.get_or_init(|| {
-            let (tx, mut rx) = mpsc::unbounded_channel::<Notice>();
+            let (tx, mut rx) = mpsc::unbounded_channel::<Relayed>();
             let backend = self.backend.clone();
             tokio::spawn(async move {
-                while let Some(n) = rx.recv().await {
-                    if let Err(e) = backend.notify(n).await {
-                        tracing::warn!(error = %e, "could not relay a task notification");
+                while let Some(item) = rx.recv().await {
+                    match item {
+                        Relayed::Notice(n) => {
+                            if let Err(e) = backend.notify(n).await {
+                                tracing::warn!(error = %e, "could not relay a task notification");
+                            }
+                        }
+                        Relayed::Flush(done) => {
+                            let _ = done.send(());
+                        }
                     }
                 }
             });
             tx
         });
-        let _ = relay.send(Notice { session: Some(session.to_string()), method: method.to_string(), params });
+        let notice = Notice { session: Some(session.to_string()), method: method.to_string(), params };
+        let _ = relay.send(Relayed::Notice(notice));
+    }
+
+    /// Wait until the notifications sent so far are published (the worker does so before
+    /// it stores the outcome, so a handler's last log messages precede its result).
+    pub async fn flush(&self) {
+        let Some(relay) = self.relay.get() else { return };
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if relay.send(Relayed::Flush(done)).is_ok() {
+            let _ = flushed.await;
+        }
     }
 
     /// Set the status message.
@@ -317,7 +341,8 @@ impl Worker {
             }
         }
         let runtime = TaskRuntime::new(self.backend.clone(), id.clone(), token.clone());
-        let result = self.supervise(&job, runtime, &token).await;
+        let result = self.supervise(&job, runtime.clone(), &token).await;
+        runtime.flush().await;
         if !forget() {
             return; // handed back on shutdown
         }

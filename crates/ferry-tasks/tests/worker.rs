@@ -45,6 +45,12 @@ impl Executor for TestExec {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(Outcome::Result { value: json!({}), is_error: false })
             }
+            "chatty" => {
+                for i in 0..50 {
+                    rt.notify("s1", "notifications/message", json!({"data": i}));
+                }
+                Ok(Outcome::Result { value: json!({}), is_error: false })
+            }
             "ask" => {
                 let answer =
                     rt.request_input(json!({"method": "elicitation/create", "params": {"message": "name?"}})).await;
@@ -266,14 +272,19 @@ async fn cancelling_while_waiting_for_input_ends_the_task_cancelled() {
     w.shutdown().await;
 }
 
-/// The memory backend with a deaf event stream: status events are lost, as when a Redis
-/// subscription drops and a cancel is published while it reconnects.
-struct Deaf(MemoryBackend, tokio::sync::broadcast::Sender<ferry_tasks::TaskEvent>);
+/// The memory backend, changed for a test: with `deaf`, status events are lost (as when a
+/// Redis subscription drops and a cancel is published while it reconnects); with
+/// `slow_notify`, publishing a notice takes a millisecond (a network round trip).
+struct Tweaked {
+    inner: MemoryBackend,
+    deaf: Option<tokio::sync::broadcast::Sender<ferry_tasks::TaskEvent>>,
+    slow_notify: bool,
+}
 
 #[async_trait]
-impl Backend for Deaf {
+impl Backend for Tweaked {
     async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), ferry_tasks::BackendError> {
-        self.0.submit(record, job).await
+        self.inner.submit(record, job).await
     }
     async fn claim_batch(
         &self,
@@ -281,25 +292,25 @@ impl Backend for Deaf {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Job>, ferry_tasks::BackendError> {
-        self.0.claim_batch(worker, max, wait).await
+        self.inner.claim_batch(worker, max, wait).await
     }
     async fn heartbeat(&self, worker: &str, task_id: &str) -> Result<(), ferry_tasks::BackendError> {
-        self.0.heartbeat(worker, task_id).await
+        self.inner.heartbeat(worker, task_id).await
     }
     async fn requeue(&self, worker: &str, job: Job, delay: Duration) -> Result<(), ferry_tasks::BackendError> {
-        self.0.requeue(worker, job, delay).await
+        self.inner.requeue(worker, job, delay).await
     }
     async fn update(&self, id: &str, update: TaskUpdate) -> Result<Option<TaskRecord>, ferry_tasks::BackendError> {
-        self.0.update(id, update).await
+        self.inner.update(id, update).await
     }
     async fn complete(&self, id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, ferry_tasks::BackendError> {
-        self.0.complete(id, outcome).await
+        self.inner.complete(id, outcome).await
     }
     async fn cancel(&self, id: &str) -> Result<Option<TaskRecord>, ferry_tasks::BackendError> {
-        self.0.cancel(id).await
+        self.inner.cancel(id).await
     }
     async fn get(&self, id: &str) -> Result<Option<TaskRecord>, ferry_tasks::BackendError> {
-        self.0.get(id).await
+        self.inner.get(id).await
     }
     async fn list(
         &self,
@@ -307,20 +318,26 @@ impl Backend for Deaf {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<ferry_tasks::TaskPage, ferry_tasks::BackendError> {
-        self.0.list(owner, cursor, limit).await
+        self.inner.list(owner, cursor, limit).await
     }
     async fn notify(&self, n: ferry_tasks::Notice) -> Result<(), ferry_tasks::BackendError> {
-        self.0.notify(n).await
+        if self.slow_notify {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        self.inner.notify(n).await
     }
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ferry_tasks::TaskEvent> {
-        self.1.subscribe()
+        match &self.deaf {
+            Some(deaf) => deaf.subscribe(),
+            None => self.inner.subscribe(),
+        }
     }
 }
 
 #[tokio::test]
 async fn a_cancel_whose_event_was_lost_still_stops_the_handler() {
     let b = MemoryBackend::default();
-    let deaf = Deaf(b.clone(), tokio::sync::broadcast::channel(1).0);
+    let deaf = Tweaked { inner: b.clone(), deaf: Some(tokio::sync::broadcast::channel(1).0), slow_notify: false };
     let exec = Arc::new(TestExec::default());
     let w = Worker::new(Arc::new(deaf), exec.clone(), config(1)).start();
     let id = submit(&b, "sleep", json!({"ms": 3_600_000})).await;
@@ -333,5 +350,27 @@ async fn a_cancel_whose_event_was_lost_still_stops_the_handler() {
     assert_eq!(wait_for(&b, &next, terminal).await.status, TaskStatus::Completed);
     assert_eq!(exec.running.load(Ordering::SeqCst), 0, "the cancelled handler stopped");
     assert_eq!(b.get(&id).await.unwrap().unwrap().status, TaskStatus::Cancelled);
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_handler_s_notifications_are_published_before_its_outcome() {
+    let b = MemoryBackend::default();
+    let mut events = b.subscribe();
+    let slow = Tweaked { inner: b.clone(), deaf: None, slow_notify: true };
+    let w = Worker::new(Arc::new(slow), Arc::new(TestExec::default()), config(1)).start();
+    let id = submit(&b, "chatty", json!({})).await;
+    let mut notices = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap() {
+            ferry_tasks::TaskEvent::Notified(n) => {
+                assert_eq!(n.params["data"], notices, "in order");
+                notices += 1;
+            }
+            ferry_tasks::TaskEvent::Changed(r) if r.id == id && r.status.is_terminal() => break,
+            ferry_tasks::TaskEvent::Changed(_) => {}
+        }
+    }
+    assert_eq!(notices, 50, "every notification came before the outcome");
     w.shutdown().await;
 }
