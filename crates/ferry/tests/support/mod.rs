@@ -43,3 +43,16 @@ pub fn serve(extra: &[&str]) -> Served {
     std::thread::spawn(move || lines.for_each(drop));
     Served { child, url }
 }
+
+/// Whether an interop peer's runtime (`node`, `python3`) runs here. Without it a test
+/// says so and passes, except in CI (`CI` set), where it must run: then it fails.
+pub fn peer_available(program: &str, why: &str) -> bool {
+    if std::process::Command::new(program).arg("--version").output().is_ok() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("interop test {why}");
+    }
+    eprintln!("SKIPPED interop test: it {why}");
+    false
+}
