@@ -416,6 +416,7 @@ impl Client {
         name: &str,
         arguments: Value,
     ) -> Result<TaskHandle<CallToolResult>, ClientError> {
+        self.check_task_support("tools/call")?;
         if !self.inner.modern {
             let support = self.tool_support(name).await?;
             if support == TaskSupport::Forbidden {
@@ -423,6 +424,23 @@ impl Client {
             }
         }
         self.start_task("tools/call", json!({"name": name, "arguments": arguments})).await
+    }
+
+    /// Whether the server runs `method` as a task at all ([`ClientError::NoTaskSupport`] if not).
+    fn check_task_support(&self, method: &str) -> Result<(), ClientError> {
+        let caps = self.server_capabilities();
+        let offered = if self.inner.modern {
+            // 2026-07-28: tasks are the extension, which `server/discover` lists when offered.
+            caps.pointer(&format!("/extensions/{}", EXTENSION_ID.replace('/', "~1"))).is_some()
+        } else {
+            let (group, verb) = method.split_once('/').unwrap_or((method, ""));
+            caps.pointer(&format!("/tasks/requests/{group}/{verb}")).is_some()
+        };
+        if offered {
+            Ok(())
+        } else {
+            Err(ClientError::NoTaskSupport(method.to_string()))
+        }
     }
 
     /// Get a prompt.
@@ -522,12 +540,8 @@ impl Client {
         method: &str,
         mut params: Value,
     ) -> Result<TaskHandle<T>, ClientError> {
+        self.check_task_support(method)?;
         if !self.inner.modern {
-            let caps = self.server_capabilities();
-            let (group, verb) = method.split_once('/').unwrap_or((method, ""));
-            if caps.pointer(&format!("/tasks/requests/{group}/{verb}")).is_none() {
-                return Err(ClientError::NoTaskSupport(method.to_string()));
-            }
             params["task"] = match self.inner.options.task_ttl_ms {
                 Some(ttl) => json!({"ttl": ttl}),
                 None => json!({}),

@@ -19,8 +19,11 @@ fn python_sdk_client_works_against_ferry() {
     }
     let server = serve(&[]);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/python/run.sh");
-    let out =
-        Command::new("bash").arg(&script).arg(&server.url).arg(FERRY).output().expect("interop/python/run.sh runs");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["check_client.py", server.url.as_str(), FERRY])
+        .output()
+        .expect("interop/python/run.sh runs");
     drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
