@@ -331,7 +331,7 @@ fn discover(shared: &Shared) -> Value {
         "capabilities": {
             "tools": {"listChanged": false},
             "prompts": {"listChanged": false},
-            "resources": {"subscribe": false, "listChanged": false},
+            "resources": {"subscribe": true, "listChanged": false},
             "logging": {},
             "completions": {},
             "extensions": {EXTENSION_ID: {}},
@@ -380,7 +380,7 @@ async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
         "prompts/get" => get_prompt(shared, call).await,
         "resources/read" => read_resource(shared, call).await,
         "resources/subscribe" | "resources/unsubscribe" => subscribe(shared, call),
-        "subscriptions/listen" => tasks::listen(shared, call).await,
+        "subscriptions/listen" => crate::listen::listen(shared, call).await,
         "completion/complete" => complete(shared, call).await,
         "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel" | "tasks/update" => {
             tasks::handle(shared, call).await

@@ -66,6 +66,7 @@ mod context;
 mod dispatch;
 mod error;
 pub mod extract;
+mod listen;
 pub mod schema;
 mod server;
 mod session;

@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-fn store_error(e: BackendError) -> ErrorObject {
+pub(crate) fn store_error(e: BackendError) -> ErrorObject {
     match e {
         BackendError::InvalidCursor => ErrorObject::invalid_params("Invalid cursor"),
         other => ErrorObject::internal(other.to_string()),
@@ -177,7 +177,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, call: &Call) -> Reply {
 }
 
 /// A task the caller may see.
-async fn owned(shared: &Shared, call: &Call, id: &str) -> Result<TaskRecord, ErrorObject> {
+pub(crate) async fn owned(shared: &Shared, call: &Call, id: &str) -> Result<TaskRecord, ErrorObject> {
     match shared.backend.get(id).await.map_err(store_error)? {
         Some(rec) if rec.owner == call.owner => Ok(rec),
         _ => Err(not_found(id)),
@@ -531,91 +531,3 @@ fn relay_notification(shared: &Shared, n: Notice) {
 
 /// The notification that a subscribed resource changed.
 pub(crate) const RESOURCE_UPDATED: &str = "notifications/resources/updated";
-
-/// `subscriptions/listen` (2026-07-28) for task ids: acknowledge, then stream
-/// `notifications/tasks` (a full DetailedTask each) on this request's stream
-/// until every listened task is terminal or the client goes away.
-pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
-    if !call.era.is_modern() {
-        return Err(ErrorObject::method_not_found(&call.method));
-    }
-    let notifications = call.params.get("notifications").cloned().unwrap_or_else(|| json!({}));
-    let ids: Vec<String> = match notifications.get("taskIds") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<_>>()
-            .ok_or_else(|| ErrorObject::invalid_params("notifications.taskIds must be an array of strings"))?,
-        Some(_) => return Err(ErrorObject::invalid_params("notifications.taskIds must be an array of strings")),
-    };
-    if !ids.is_empty() && !call.declares_tasks() {
-        return Err(missing_extension_error());
-    }
-    let out = call.outbound.clone().ok_or_else(|| {
-        ErrorObject::invalid_request("subscriptions/listen needs a streamed response (Accept: text/event-stream)")
-    })?;
-    let subscription = json!(call.id);
-    let meta = json!({ "io.modelcontextprotocol/subscriptionId": subscription });
-    let mut events = shared.backend.subscribe();
-    // Only the caller's own tasks are listened to; others are left out of the acknowledgement.
-    let mut open: Vec<TaskRecord> = Vec::new();
-    for id in &ids {
-        if let Ok(rec) = owned(shared, call, id).await {
-            open.push(rec);
-        }
-    }
-    let accepted: Vec<&str> = open.iter().map(|r| r.id.as_str()).collect();
-    let ack = json!({"notifications": {"taskIds": accepted}, "_meta": meta});
-    let send =
-        |method: &str, params: Value| out.send(Message::Notification(Notification::new(method, Some(params)))).is_ok();
-    if !send("notifications/subscriptions/acknowledged", ack) {
-        return Ok(json!({}));
-    }
-    let notify = |rec: &TaskRecord| {
-        let mut p = form_b(rec, true);
-        // Keep the task's own `_meta` (progress) beside the subscription id.
-        if let Some(obj) = p.as_object_mut() {
-            obj.entry("_meta").or_insert_with(|| json!({}))["io.modelcontextprotocol/subscriptionId"] =
-                subscription.clone();
-        }
-        send("notifications/tasks", p)
-    };
-    for rec in &open {
-        if !notify(rec) {
-            return Ok(json!({}));
-        }
-    }
-    open.retain(|r| !r.status.is_terminal());
-    while !open.is_empty() {
-        let rec = match events.recv().await {
-            Ok(TaskEvent::Changed(rec)) => rec,
-            Ok(TaskEvent::Notified(_)) => continue,
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                // Missed events: re-read every open task.
-                let mut fresh = Vec::new();
-                for r in &open {
-                    if let Some(now) = shared.backend.get(&r.id).await.map_err(store_error)? {
-                        fresh.push(now);
-                    }
-                }
-                for r in &fresh {
-                    notify(r);
-                }
-                open = fresh.into_iter().filter(|r| !r.status.is_terminal()).collect();
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
-        };
-        let Some(pos) = open.iter().position(|r| r.id == rec.id) else { continue };
-        if !notify(&rec) {
-            break;
-        }
-        if rec.status.is_terminal() {
-            open.remove(pos);
-        } else {
-            open[pos] = rec;
-        }
-    }
-    Ok(json!({}))
-}

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::Peer;
+use support::{modern_meta, Peer};
 
 use ferry_server::{Context, ResourceDef, Server, ToolDef};
 use serde_json::{json, Value};
@@ -93,4 +93,34 @@ async fn subscribing_to_an_unknown_resource_is_an_error() {
     assert_eq!(r["error"]["code"], -32002, "{r}");
     let r = p.request("resources/subscribe", json!({})).await;
     assert_eq!(r["error"]["code"], -32602, "{r}");
+}
+
+#[tokio::test]
+async fn stateless_clients_hear_of_updates_on_a_listen_stream() {
+    let server = server();
+    let mut p = Peer::connect(server.clone());
+    let filter = json!({"resourceSubscriptions": ["mem://counter", "mem://nothing"]});
+    let id = p.send("subscriptions/listen", json!({"notifications": filter, "_meta": modern_meta(json!({}))})).await;
+    let ack = p.recv().await;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "{ack}");
+    // Only what exists is honoured.
+    assert_eq!(ack["params"]["notifications"], json!({"resourceSubscriptions": ["mem://counter"]}), "{ack}");
+    assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], id, "{ack}");
+    server.notify_resource_updated("mem://other").await.unwrap(); // not listened to
+    server.notify_resource_updated("mem://counter").await.unwrap();
+    let n = p.recv().await;
+    assert_eq!(n["method"], "notifications/resources/updated", "{n}");
+    assert_eq!(n["params"]["uri"], "mem://counter", "{n}");
+    assert_eq!(n["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], id, "{n}");
+}
+
+#[tokio::test]
+async fn a_malformed_listen_filter_is_invalid_params() {
+    let mut p = Peer::connect(server());
+    for filter in [json!({"resourceSubscriptions": "mem://counter"}), json!({"resourceSubscriptions": [1]}), json!([])]
+    {
+        let r =
+            p.request("subscriptions/listen", json!({"notifications": filter, "_meta": modern_meta(json!({}))})).await;
+        assert_eq!(r["error"]["code"], -32602, "{filter}: {r}");
+    }
 }
