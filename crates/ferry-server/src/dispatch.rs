@@ -7,7 +7,6 @@
 //! decides the wire shape of every answer; the handlers and the task store are
 //! the same for both.
 
-use crate::component::UriTemplate;
 use crate::context::{progress_token, CallInner, Context, Rounds, META_LOG_LEVEL};
 use crate::error::ToolError;
 use crate::server::Shared;
@@ -309,9 +308,9 @@ fn initialize(shared: &Shared, session: &Session, params: &Map<String, Value>) -
 
 fn handshake_capabilities(version: &str) -> Value {
     let mut caps = json!({
-        "tools": {"listChanged": false},
-        "prompts": {"listChanged": false},
-        "resources": {"subscribe": true, "listChanged": false},
+        "tools": {"listChanged": true},
+        "prompts": {"listChanged": true},
+        "resources": {"subscribe": true, "listChanged": true},
         "logging": {},
         "completions": {},
     });
@@ -329,9 +328,9 @@ fn discover(shared: &Shared) -> Value {
     let mut result = json!({
         "supportedVersions": SUPPORTED_VERSIONS,
         "capabilities": {
-            "tools": {"listChanged": false},
-            "prompts": {"listChanged": false},
-            "resources": {"subscribe": true, "listChanged": false},
+            "tools": {"listChanged": true},
+            "prompts": {"listChanged": true},
+            "resources": {"subscribe": true, "listChanged": true},
             "logging": {},
             "completions": {},
             "extensions": {EXTENSION_ID: {}},
@@ -360,20 +359,21 @@ async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
         "logging/setLevel" => set_level(call),
         "tools/list" => {
             let with_execution = call.era.has_form_a();
+            let c = shared.components();
             let items: Vec<_> =
-                shared.tools.iter().map(|t| t.listing(shared.support(t.common.task_support), with_execution)).collect();
+                c.tools.iter().map(|t| t.listing(shared.support(t.common.task_support), with_execution)).collect();
             paginate(shared, call, "tools", &items)
         }
         "prompts/list" => {
-            let items: Vec<_> = shared.prompts.iter().map(|p| p.listing()).collect();
+            let items: Vec<_> = shared.components().prompts.iter().map(|p| p.listing()).collect();
             paginate(shared, call, "prompts", &items)
         }
         "resources/list" => {
-            let items: Vec<_> = shared.resources.iter().map(|r| r.listing()).collect();
+            let items: Vec<_> = shared.components().resources.iter().map(|r| r.listing()).collect();
             paginate(shared, call, "resources", &items)
         }
         "resources/templates/list" => {
-            let items: Vec<_> = shared.templates.iter().map(|t| t.def.listing()).collect();
+            let items: Vec<_> = shared.components().templates.iter().map(|t| t.def.listing()).collect();
             paginate(shared, call, "resourceTemplates", &items)
         }
         "tools/call" => call_tool(shared, call).await,
@@ -405,29 +405,30 @@ async fn complete(shared: &Shared, call: &Call) -> Reply {
         reference.get(key).and_then(Value::as_str).ok_or_else(|| bad(&format!("this 'ref' needs a string '{key}'")))
     };
     let empty = Vec::new();
+    let components = shared.components();
     // The component's completable arguments and their completers.
     let (component, known, completers): (String, Vec<String>, _) = match reference.get("type").and_then(Value::as_str) {
         Some("ref/prompt") => {
             let prompt_name = field("name")?;
-            let p = shared.prompt(prompt_name).ok_or_else(|| bad(&format!("Unknown prompt: {prompt_name}")))?;
+            let p = components.prompt(prompt_name).ok_or_else(|| bad(&format!("Unknown prompt: {prompt_name}")))?;
             let known = p.listing().arguments.into_iter().map(|a| a.name).collect();
             (format!("prompt '{prompt_name}'"), known, &p.completers)
         }
         Some("ref/resource") => {
             let uri = field("uri")?;
             // The template itself, else a template the URI matches, else a fixed resource (no arguments).
-            let template = shared
+            let template = components
                 .templates
                 .iter()
                 .find(|t| t.def.template == uri)
-                .or_else(|| shared.templates.iter().find(|t| t.parsed.matches(uri).is_some()));
+                .or_else(|| components.templates.iter().find(|t| t.parsed.matches(uri).is_some()));
             match template {
                 Some(t) => (
                     format!("resource template '{}'", t.def.template),
                     t.parsed.variables().map(str::to_string).collect(),
                     &t.def.completers,
                 ),
-                None if shared.resource_index.contains_key(uri) => (format!("resource '{uri}'"), Vec::new(), &empty),
+                None if components.has_resource(uri) => (format!("resource '{uri}'"), Vec::new(), &empty),
                 None => return Err(bad(&format!("Unknown resource or template: {uri}"))),
             }
         }
@@ -470,7 +471,7 @@ fn set_level(call: &Call) -> Reply {
 
 fn subscribe(shared: &Shared, call: &Call) -> Reply {
     let uri = call.str_param("uri")?;
-    if resolve_resource(shared, uri).is_none() {
+    if shared.components().resolve_resource(uri).is_none() {
         return Err(resource_not_found(uri));
     }
     if let Some(s) = &call.session {
@@ -560,7 +561,8 @@ fn arguments(call: &Call, key: &str) -> Result<Map<String, Value>, ErrorObject> 
 
 async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
     let name = call.str_param("name")?;
-    let tool = shared.tool(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown tool: {name}")))?;
+    let components = shared.components();
+    let tool = components.tool(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown tool: {name}")))?;
     let args = arguments(call, "arguments")?;
     let task = decide_task(call, shared.support(tool.common.task_support), &format!("Tool '{name}'"))?;
     let prepare_validate = tool.prepare.as_ref().and_then(|p| p.describe.validate);
@@ -608,7 +610,9 @@ fn tool_outcome(outcome: Result<CallToolResult, ToolError>) -> Reply {
 
 async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
     let name = call.str_param("name")?;
-    let prompt = shared.prompt(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown prompt: {name}")))?;
+    let components = shared.components();
+    let prompt =
+        components.prompt(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown prompt: {name}")))?;
     let args = arguments(call, "arguments")?;
     let task = decide_task(call, shared.support(prompt.common.task_support), &format!("Prompt '{name}'"))?;
     if let Some(validate) = prompt.common.describe.validate {
@@ -637,20 +641,6 @@ pub(crate) fn resource_not_found(uri: &str) -> ErrorObject {
     ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}")).with_data(json!({"uri": uri}))
 }
 
-/// A resource handler for a URI, with the template variables as arguments.
-pub(crate) fn resolve_resource<'a>(
-    shared: &'a Shared,
-    uri: &str,
-) -> Option<(&'a crate::component::Common<ReadResourceResult>, Map<String, Value>)> {
-    if let Some(&i) = shared.resource_index.get(uri) {
-        return Some((&shared.resources[i].common, Map::new()));
-    }
-    shared.templates.iter().find_map(|t| {
-        let parsed: &UriTemplate = &t.parsed;
-        parsed.matches(uri).map(|vars| (&t.def.common, vars))
-    })
-}
-
 /// Fill in the URI of contents a handler left blank.
 pub(crate) fn fill_uri(mut r: ReadResourceResult, uri: &str) -> ReadResourceResult {
     for c in &mut r.contents {
@@ -663,7 +653,8 @@ pub(crate) fn fill_uri(mut r: ReadResourceResult, uri: &str) -> ReadResourceResu
 
 async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
     let uri = call.str_param("uri")?;
-    let (common, vars) = resolve_resource(shared, uri).ok_or_else(|| resource_not_found(uri))?;
+    let components = shared.components();
+    let (common, vars) = components.resolve_resource(uri).ok_or_else(|| resource_not_found(uri))?;
     let task = decide_task(call, shared.support(common.task_support), &format!("Resource '{uri}'"))?;
     if let Some(validate) = common.describe.validate {
         validate(&vars).map_err(|m| ErrorObject::invalid_params(format!("Invalid resource URI '{uri}': {m}")))?;

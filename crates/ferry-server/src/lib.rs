@@ -67,6 +67,7 @@ mod dispatch;
 mod error;
 pub mod extract;
 mod listen;
+mod registry;
 pub mod schema;
 mod server;
 mod session;

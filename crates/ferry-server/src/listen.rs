@@ -8,12 +8,14 @@
 //!   unless something else is listened to.
 //! * `resourceSubscriptions`: `notifications/resources/updated` for those URIs
 //!   (what `resources/subscribe` was in a session).
+//! * `toolsListChanged`, `promptsListChanged`, `resourcesListChanged`:
+//!   `notifications/<kind>/list_changed` when the server's components change.
 //!
 //! Each notification carries the subscription id (the listen request's id) in
 //! `_meta`, so a client with several listens can tell them apart.
 
-use crate::dispatch::{resolve_resource, Call, Reply};
-use crate::server::Shared;
+use crate::dispatch::{Call, Reply};
+use crate::server::{Shared, PROMPTS_CHANGED, RESOURCES_CHANGED, TOOLS_CHANGED};
 use crate::tasks::{form_b, owned, store_error, RESOURCE_UPDATED};
 use ferry_protocol::tasks::missing_extension_error;
 use ferry_protocol::{ErrorObject, Message, Notification};
@@ -45,6 +47,15 @@ pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
         return Err(ErrorObject::invalid_params("notifications must be an object (the subscription filter)"));
     }
     let ids = strings(&filter, "taskIds")?;
+    // The list changes asked for (a flag that is not `true` asks for nothing).
+    let lists: Vec<(&str, &'static str)> = [
+        ("toolsListChanged", TOOLS_CHANGED),
+        ("promptsListChanged", PROMPTS_CHANGED),
+        ("resourcesListChanged", RESOURCES_CHANGED),
+    ]
+    .into_iter()
+    .filter(|(key, _)| filter.get(*key) == Some(&Value::Bool(true)))
+    .collect();
     let uris = strings(&filter, "resourceSubscriptions")?;
     if !ids.is_empty() && !call.declares_tasks() {
         return Err(missing_extension_error());
@@ -54,6 +65,7 @@ pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
     })?;
     let subscription = json!(call.id);
     let mut events = shared.backend.subscribe();
+    let mut changes = shared.list_changes.subscribe();
     // Only the caller's own tasks, and resources that exist, are listened to; the rest
     // is left out of the acknowledgement.
     let mut open: Vec<TaskRecord> = Vec::new();
@@ -62,13 +74,18 @@ pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
             open.push(rec);
         }
     }
-    let resources: Vec<String> = uris.into_iter().filter(|u| resolve_resource(shared, u).is_some()).collect();
+    let components = shared.components();
+    let resources: Vec<String> = uris.into_iter().filter(|u| components.resolve_resource(u).is_some()).collect();
+    drop(components);
     let mut honoured = serde_json::Map::new();
     if !ids.is_empty() {
         honoured.insert("taskIds".into(), json!(open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()));
     }
     if !resources.is_empty() {
         honoured.insert("resourceSubscriptions".into(), json!(resources));
+    }
+    for (key, _) in &lists {
+        honoured.insert(key.to_string(), json!(true));
     }
     let send = |method: &str, mut params: Value| {
         // Keep a notification's own `_meta` (task progress) beside the subscription id.
@@ -87,8 +104,19 @@ pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
         }
     }
     open.retain(|r| !r.status.is_terminal());
-    while !open.is_empty() || !resources.is_empty() {
-        let rec = match events.recv().await {
+    while !open.is_empty() || !resources.is_empty() || !lists.is_empty() {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            changed = changes.recv() => {
+                if let Ok(method) = changed {
+                    if lists.iter().any(|(_, m)| *m == method) && !send(method, json!({})) {
+                        break;
+                    }
+                }
+                continue;
+            }
+        };
+        let rec = match event {
             Ok(TaskEvent::Changed(rec)) => rec,
             Ok(TaskEvent::Notified(n)) => {
                 let about = n.params.get("uri").and_then(Value::as_str).unwrap_or_default();

@@ -1,22 +1,23 @@
 //! Building a server: registering components, state and providers, and
 //! checking at start-up that every handler's needs are met.
 
-use crate::component::complete::Completers;
-use crate::component::{PromptDef, ResourceDef, ResourceTemplateDef, ToolDef, UriTemplate};
+use crate::component::{PromptDef, ResourceDef, ResourceTemplateDef, ToolDef};
 use crate::context::Context;
 use crate::error::{BuildError, ToolError};
-use crate::extract::{erase_provider, Describe, ErasedProvider, Provided};
+use crate::extract::{erase_provider, ErasedProvider, Provided};
+use crate::registry::{Components, Definitions, Injectables};
 use crate::session::{lock, Session};
 use axum::http::HeaderMap;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::types::Implementation;
-use ferry_protocol::TaskSupport;
+use ferry_protocol::{Message, Notification, TaskSupport};
 use ferry_tasks::{Backend, BackendError, MemoryBackend, Notice, Worker, WorkerConfig, WorkerHandle};
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 /// Server-wide settings. Every bound a request could push has a limit here.
 #[derive(Debug, Clone)]
@@ -66,22 +67,14 @@ impl Default for ServerConfig {
     }
 }
 
-pub(crate) struct RegisteredTemplate {
-    pub def: ResourceTemplateDef,
-    pub parsed: UriTemplate,
-}
-
 /// Everything handlers and transports share.
 pub(crate) struct Shared {
     pub info: Implementation,
     pub config: ServerConfig,
-    pub tools: Vec<ToolDef>,
-    pub tool_index: HashMap<String, usize>,
-    pub prompts: Vec<PromptDef>,
-    pub prompt_index: HashMap<String, usize>,
-    pub resources: Vec<ResourceDef>,
-    pub resource_index: HashMap<String, usize>,
-    pub templates: Vec<RegisteredTemplate>,
+    /// The components now offered (see [`crate::registry`]).
+    components: RwLock<Arc<Components>>,
+    /// Which lists changed (`notifications/<kind>/list_changed`), for listen streams.
+    pub list_changes: broadcast::Sender<&'static str>,
     pub states: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     pub providers: HashMap<TypeId, ErasedProvider>,
     pub backend: Arc<dyn Backend>,
@@ -98,11 +91,29 @@ pub(crate) struct Background {
 }
 
 impl Shared {
-    pub fn tool(&self, name: &str) -> Option<&ToolDef> {
-        self.tool_index.get(name).map(|&i| &self.tools[i])
+    /// The components now offered; a request keeps the set it started with.
+    pub fn components(&self) -> Arc<Components> {
+        self.components.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
-    pub fn prompt(&self, name: &str) -> Option<&PromptDef> {
-        self.prompt_index.get(name).map(|&i| &self.prompts[i])
+    /// Edit the definitions; when `edit` says it changed them, check the new set, put it
+    /// in place and tell the clients that `list` (the list_changed method) changed.
+    pub fn change(&self, list: &'static str, edit: impl FnOnce(&mut Definitions) -> bool) -> Result<bool, BuildError> {
+        let mut slot = self.components.write().unwrap_or_else(|e| e.into_inner());
+        let mut defs = slot.definitions();
+        if !edit(&mut defs) {
+            return Ok(false);
+        }
+        let inject = Injectables { states: &self.states, providers: &self.providers };
+        *slot = Arc::new(Components::new(defs, &inject)?);
+        drop(slot);
+        // Sessions of the handshake era hear it on their stream; 2026-07-28 clients only when they listen.
+        let sessions: Vec<Arc<Session>> =
+            lock(&self.sessions).values().filter(|s| !s.version().is_empty()).cloned().collect();
+        for s in sessions {
+            s.send_standalone(Message::Notification(Notification::new(list, None)));
+        }
+        let _ = self.list_changes.send(list);
+        Ok(true)
     }
     pub async fn resource_updated(&self, uri: &str) -> Result<(), BackendError> {
         let params = serde_json::json!({ "uri": uri });
@@ -134,6 +145,21 @@ impl Shared {
             keep
         });
     }
+}
+
+pub(crate) const TOOLS_CHANGED: &str = "notifications/tools/list_changed";
+pub(crate) const PROMPTS_CHANGED: &str = "notifications/prompts/list_changed";
+pub(crate) const RESOURCES_CHANGED: &str = "notifications/resources/list_changed";
+
+fn push<T>(list: &mut Vec<T>, item: T) -> bool {
+    list.push(item);
+    true
+}
+
+fn remove<T>(list: &mut Vec<T>, gone: impl Fn(&T) -> bool) -> bool {
+    let before = list.len();
+    list.retain(|x| !gone(x));
+    list.len() != before
 }
 
 /// Collects components, state and providers; [`build`](ServerBuilder::build) checks them.
@@ -219,6 +245,60 @@ impl Server {
     /// ```
     pub async fn notify_resource_updated(&self, uri: &str) -> Result<(), BackendError> {
         self.shared.resource_updated(uri).await
+    }
+
+    /// Offer another tool while serving. It is checked like [`ServerBuilder::build`]
+    /// checks (a name already in use is [`BuildError::Duplicate`]); clients hear
+    /// `notifications/tools/list_changed`. Changes are per process: a `ferry worker`
+    /// runs the components of its own process, so add the tool there too if its tasks
+    /// may run there. A call already running keeps the set of components it started with.
+    ///
+    /// ```
+    /// use ferry_server::{Server, ToolDef};
+    /// let server = Server::builder("grows", "1").build().unwrap();
+    /// server.add_tool(ToolDef::new("hello").handler(|| async { "Hello!" })).unwrap();
+    /// assert!(server.remove_tool("hello"));
+    /// ```
+    pub fn add_tool(&self, tool: ToolDef) -> Result<(), BuildError> {
+        self.shared.change(TOOLS_CHANGED, |d| push(&mut d.tools, tool)).map(drop)
+    }
+
+    /// Stop offering a tool; `false` if there was none of that name. Calls already
+    /// running finish; tasks of it that have not started fail ("Unknown tool").
+    pub fn remove_tool(&self, name: &str) -> bool {
+        self.shared.change(TOOLS_CHANGED, |d| remove(&mut d.tools, |t| t.name == name)).unwrap_or(false)
+    }
+
+    /// Offer another prompt while serving (see [`add_tool`](Server::add_tool)).
+    pub fn add_prompt(&self, prompt: PromptDef) -> Result<(), BuildError> {
+        self.shared.change(PROMPTS_CHANGED, |d| push(&mut d.prompts, prompt)).map(drop)
+    }
+
+    /// Stop offering a prompt; `false` if there was none of that name.
+    pub fn remove_prompt(&self, name: &str) -> bool {
+        self.shared.change(PROMPTS_CHANGED, |d| remove(&mut d.prompts, |p| p.name == name)).unwrap_or(false)
+    }
+
+    /// Offer another resource while serving (see [`add_tool`](Server::add_tool)).
+    pub fn add_resource(&self, resource: ResourceDef) -> Result<(), BuildError> {
+        self.shared.change(RESOURCES_CHANGED, |d| push(&mut d.resources, resource)).map(drop)
+    }
+
+    /// Stop offering the resource at `uri`; `false` if there was none.
+    pub fn remove_resource(&self, uri: &str) -> bool {
+        self.shared.change(RESOURCES_CHANGED, |d| remove(&mut d.resources, |r| r.uri == uri)).unwrap_or(false)
+    }
+
+    /// Offer another resource template while serving (see [`add_tool`](Server::add_tool)).
+    pub fn add_resource_template(&self, template: ResourceTemplateDef) -> Result<(), BuildError> {
+        self.shared.change(RESOURCES_CHANGED, |d| push(&mut d.templates, template)).map(drop)
+    }
+
+    /// Stop offering the template `uri_template`; `false` if there was none.
+    pub fn remove_resource_template(&self, uri_template: &str) -> bool {
+        self.shared
+            .change(RESOURCES_CHANGED, |d| remove(&mut d.templates, |t| t.template == uri_template))
+            .unwrap_or(false)
     }
 
     /// Start the background parts (in-process worker, event forwarding, session
@@ -348,95 +428,20 @@ impl ServerBuilder {
 
     /// Check everything and build the server.
     pub fn build(self) -> Result<Server, BuildError> {
-        // `prepared`: whether a prepare step runs before this handler (so `Prepared<T>` has a value).
-        let check = |component: String, d: &Describe, has_handler: bool, prepared: bool| -> Result<(), BuildError> {
-            if !has_handler {
-                return Err(BuildError::NoHandler { component });
-            }
-            if d.needs_prepared && !prepared {
-                return Err(BuildError::NoPrepareStep { component });
-            }
-            if d.args_count > 1 {
-                return Err(BuildError::TwoArgs { component });
-            }
-            if let Some((_, type_name)) = d.states.iter().find(|(id, _)| !self.states.contains_key(id)) {
-                return Err(BuildError::MissingState { component, type_name });
-            }
-            if let Some((_, type_name)) = d.providers.iter().find(|(id, _)| !self.providers.contains_key(id)) {
-                return Err(BuildError::MissingProvider { component, type_name });
-            }
-            Ok(())
+        let defs = Definitions {
+            tools: self.tools,
+            prompts: self.prompts,
+            resources: self.resources,
+            templates: self.templates,
         };
-        let mut tool_index = HashMap::new();
-        for (i, t) in self.tools.iter().enumerate() {
-            if let Some(p) = &t.prepare {
-                check(format!("tool '{}' (prepare step)", t.name), &p.describe, true, false)?;
-            }
-            check(format!("tool '{}'", t.name), &t.common.describe, t.common.handler.is_some(), t.prepare.is_some())?;
-            if tool_index.insert(t.name.clone(), i).is_some() {
-                return Err(BuildError::Duplicate { kind: "tool", name: t.name.clone() });
-            }
-        }
-        // Completers must name an argument the component has.
-        let check_completers = |component: String, completers: &Completers, known: Vec<&str>| match completers
-            .iter()
-            .find(|(name, _)| !known.contains(&name.as_str()))
-        {
-            Some((argument, _)) => Err(BuildError::UnknownCompletionArgument {
-                component,
-                argument: argument.clone(),
-                known: known.join(", "),
-            }),
-            None => Ok(()),
-        };
-        let mut prompt_index = HashMap::new();
-        for (i, p) in self.prompts.iter().enumerate() {
-            check(format!("prompt '{}'", p.name), &p.common.describe, p.common.handler.is_some(), false)?;
-            let arguments = p.listing().arguments;
-            let known = arguments.iter().map(|a| a.name.as_str()).collect();
-            check_completers(format!("prompt '{}'", p.name), &p.completers, known)?;
-            if prompt_index.insert(p.name.clone(), i).is_some() {
-                return Err(BuildError::Duplicate { kind: "prompt", name: p.name.clone() });
-            }
-        }
-        let mut resource_index = HashMap::new();
-        for (i, r) in self.resources.iter().enumerate() {
-            check(format!("resource '{}'", r.uri), &r.common.describe, r.common.handler.is_some(), false)?;
-            if resource_index.insert(r.uri.clone(), i).is_some() {
-                return Err(BuildError::Duplicate { kind: "resource", name: r.uri.clone() });
-            }
-        }
-        let mut templates = Vec::new();
-        for t in &self.templates {
-            check(
-                format!("resource template '{}'", t.template),
-                &t.common.describe,
-                t.common.handler.is_some(),
-                false,
-            )?;
-            if templates.iter().any(|r: &RegisteredTemplate| r.def.template == t.template) {
-                return Err(BuildError::Duplicate { kind: "resource template", name: t.template.clone() });
-            }
-            let parsed = UriTemplate::parse(&t.template)?;
-            check_completers(
-                format!("resource template '{}'", t.template),
-                &t.completers,
-                parsed.variables().collect(),
-            )?;
-            templates.push(RegisteredTemplate { parsed, def: t.clone() });
-        }
+        let components = Components::new(defs, &Injectables { states: &self.states, providers: &self.providers })?;
         let backend = self.backend.unwrap_or_else(|| Arc::new(MemoryBackend::default()));
         Ok(Server {
             shared: Arc::new(Shared {
                 info: self.info,
                 config: self.config,
-                tools: self.tools,
-                tool_index,
-                prompts: self.prompts,
-                prompt_index,
-                resources: self.resources,
-                resource_index,
-                templates,
+                components: RwLock::new(Arc::new(components)),
+                list_changes: broadcast::channel(64).0,
                 states: self.states,
                 providers: self.providers,
                 backend,

@@ -12,7 +12,7 @@
 //! so in the stateless era, without auth, knowing the id is the capability.
 
 use crate::context::{CallInner, Context};
-use crate::dispatch::{fill_uri, resolve_resource, resource_not_found, Call, Reply};
+use crate::dispatch::{fill_uri, resource_not_found, Call, Reply};
 use crate::error::ToolError;
 use crate::server::Shared;
 use crate::session::{lock, Session};
@@ -364,11 +364,11 @@ pub(crate) struct TaskExecutor(pub Arc<Shared>);
 
 impl TaskExecutor {
     fn common_for(&self, job: &Job) -> Option<(Duration, u32)> {
-        let s = &self.0;
+        let c = self.0.components();
         let (timeout, retries) = match job.kind.as_str() {
-            "tools/call" => s.tool(&job.name).map(|t| (t.common.timeout, t.common.retries))?,
-            "prompts/get" => s.prompt(&job.name).map(|p| (p.common.timeout, p.common.retries))?,
-            "resources/read" => resolve_resource(s, &job.name).map(|(c, _)| (c.timeout, c.retries))?,
+            "tools/call" => c.tool(&job.name).map(|t| (t.common.timeout, t.common.retries))?,
+            "prompts/get" => c.prompt(&job.name).map(|p| (p.common.timeout, p.common.retries))?,
+            "resources/read" => c.resolve_resource(&job.name).map(|(c, _)| (c.timeout, c.retries))?,
             _ => return None,
         };
         Some((timeout.unwrap_or(Duration::MAX), retries))
@@ -403,12 +403,13 @@ impl Executor for TaskExecutor {
             let _ = cx.inner.prepared.set(p.clone());
         }
         let args = job.arguments.as_object().cloned().unwrap_or_default();
+        let components = shared.components();
         let unknown = |what: &str| {
             Ok(Outcome::Error { error: ErrorObject::invalid_params(format!("Unknown {what}: {}", job.name)) })
         };
         let outcome = match job.kind.as_str() {
             "tools/call" => {
-                let Some(h) = shared.tool(&job.name).and_then(|t| t.common.handler.clone()) else {
+                let Some(h) = components.tool(&job.name).and_then(|t| t.common.handler.clone()) else {
                     return unknown("tool");
                 };
                 match h(cx, args).await {
@@ -422,7 +423,7 @@ impl Executor for TaskExecutor {
                 })
             }
             "prompts/get" => {
-                let Some(h) = shared.prompt(&job.name).and_then(|p| p.common.handler.clone()) else {
+                let Some(h) = components.prompt(&job.name).and_then(|p| p.common.handler.clone()) else {
                     return unknown("prompt");
                 };
                 h(cx, args).await.and_then(|r| {
@@ -432,7 +433,7 @@ impl Executor for TaskExecutor {
                 })
             }
             "resources/read" => {
-                let Some(h) = resolve_resource(shared, &job.name).and_then(|(c, _)| c.handler.clone()) else {
+                let Some(h) = components.resolve_resource(&job.name).and_then(|(c, _)| c.handler.clone()) else {
                     return Ok(Outcome::Error { error: resource_not_found(&job.name) });
                 };
                 h(cx, args).await.and_then(|r| {
