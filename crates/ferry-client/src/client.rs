@@ -611,6 +611,9 @@ async fn serve_inbox(client: std::sync::Weak<Inner>, mut inbox: mpsc::UnboundedR
         let client = Client { inner };
         match msg {
             Message::Notification(n) => {
+                if n.method == "notifications/tools/list_changed" {
+                    lock(&client.inner.tools).clear(); // what each tool allows is read again when needed
+                }
                 let _ = client.inner.notifications.send(n);
             }
             Message::Request(req) => {

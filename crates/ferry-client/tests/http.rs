@@ -426,3 +426,30 @@ async fn the_standalone_stream_is_resumed_after_a_break() {
     next_update(&mut pushed).await;
     drop(thief);
 }
+
+/// A tool replaced while the client is connected: the client forgets what it knew
+/// of the old one when the server says the list changed.
+#[tokio::test]
+async fn the_client_rereads_task_support_after_the_tool_list_changes() {
+    let server = demo::builder().build().unwrap();
+    let app = server.clone();
+    let url = serve(server).await;
+    let c = connect(&url, Mode::Handshake).await;
+    let mut pushed = c.notifications();
+    assert!(matches!(c.call_tool_task("no_task", json!({"x": 1})).await, Err(ClientError::TaskForbidden(_))));
+    // `no_task` comes back allowing tasks.
+    assert!(app.remove_tool("no_task"));
+    let again = ToolDef::new("no_task")
+        .task_support(TaskSupport::Optional)
+        .handler(|ferry_server::Args(v): ferry_server::Args<serde_json::Value>| async move { v["x"].to_string() });
+    app.add_tool(again).unwrap();
+    let mut changes = 0;
+    while changes < 2 {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), pushed.recv()).await.unwrap().unwrap();
+        if n.method == "notifications/tools/list_changed" {
+            changes += 1;
+        }
+    }
+    let task = c.call_tool_task("no_task", json!({"x": 7})).await.unwrap();
+    assert_eq!(text(&task.await.unwrap()), "7");
+}
