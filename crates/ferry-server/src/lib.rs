@@ -56,7 +56,12 @@
 //!   [`Dep`] (providers with cleanup), [`Progress`], [`TaskHandle`], [`Prepared`]
 //!   (what a tool's prepare step returned).
 //! * `dispatch` — routing requests by protocol era; `tasks` — both task wire
-//!   forms over one store; [`transport`] — stdio and Streamable HTTP.
+//!   forms over one store; `listen` — `subscriptions/listen` (2026-07-28: task
+//!   changes, resource updates, list changes); [`transport`] — stdio and
+//!   Streamable HTTP (resumable SSE streams in `transport::sse`).
+//! * `registry` — the components offered, swapped whole when they change while
+//!   serving ([`Server::add_tool`], ...); `component::complete` — argument
+//!   completion (`completion/complete`).
 //!
 //! The task engine (store, queue, workers) is the `ferry-tasks` crate; the
 //! in-memory backend is the default and a Redis backend can replace it.
