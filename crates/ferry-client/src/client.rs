@@ -5,7 +5,8 @@ use crate::task::{TaskHandle, TaskInfo};
 use crate::transport::{Hints, HttpTransport, StdioTransport, Transport};
 use ferry_protocol::tasks::EXTENSION_ID;
 use ferry_protocol::types::{
-    CallToolResult, Completion, CompletionReference, GetPromptResult, Implementation, ReadResourceResult, Tool,
+    CallToolResult, Completion, CompletionReference, GetPromptResult, Implementation, Prompt, ReadResourceResult,
+    Resource, ResourceTemplate, Tool,
 };
 use ferry_protocol::version::{
     LATEST_HANDSHAKE, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, MODERN,
@@ -345,6 +346,21 @@ impl Client {
             known.insert(t.name.clone(), t.execution.as_ref().map(|e| e.task_support).unwrap_or_default());
         }
         Ok(tools)
+    }
+
+    /// All prompts (following pagination).
+    pub async fn list_prompts(&self) -> Result<Vec<Prompt>, ClientError> {
+        self.list_all("prompts/list", "prompts").await
+    }
+
+    /// All fixed resources (following pagination).
+    pub async fn list_resources(&self) -> Result<Vec<Resource>, ClientError> {
+        self.list_all("resources/list", "resources").await
+    }
+
+    /// All resource templates (following pagination).
+    pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>, ClientError> {
+        self.list_all("resources/templates/list", "resourceTemplates").await
     }
 
     /// Every item of a paginated list method.

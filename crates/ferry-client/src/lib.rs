@@ -21,7 +21,8 @@ mod transport;
 pub use client::{Client, ClientOptions, InputHandler, Mode};
 pub use error::ClientError;
 pub use ferry_protocol::types::{
-    CallToolResult, Completion, CompletionReference, Content, GetPromptResult, ReadResourceResult, Tool,
+    CallToolResult, Completion, CompletionReference, Content, GetPromptResult, Prompt, ReadResourceResult, Resource,
+    ResourceTemplate, Tool,
 };
 pub use ferry_protocol::TaskStatus;
 pub use task::{TaskHandle, TaskInfo};

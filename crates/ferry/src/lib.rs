@@ -52,6 +52,12 @@ pub enum Command {
     Call(remote::CallArgs),
     /// List a server's tools.
     Tools(remote::Target),
+    /// List a server's prompts.
+    Prompts(remote::Target),
+    /// List a server's resources and resource templates.
+    Resources(remote::Target),
+    /// Read a resource and print its contents.
+    Read(remote::ReadArgs),
     /// Inspect tasks on a server.
     #[command(subcommand)]
     Tasks(remote::TasksCommand),
@@ -146,6 +152,9 @@ pub fn run_cli(builder: ServerBuilder, cli: Cli) -> ExitCode {
             Command::Worker(args) => worker(builder, args).await,
             Command::Call(args) => remote::call(args).await,
             Command::Tools(target) => remote::tools(target).await,
+            Command::Prompts(target) => remote::prompts(target).await,
+            Command::Resources(target) => remote::resources(target).await,
+            Command::Read(args) => remote::read(args).await,
             Command::Tasks(cmd) => remote::tasks(cmd).await,
         }
     });

@@ -1,4 +1,4 @@
-//! `ferry call`, `ferry tools` and `ferry tasks`: a client for any MCP server.
+//! `ferry call`, `tools`, `prompts`, `resources`, `read` and `tasks`: a client for any MCP server.
 
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use ferry_client::{CallToolResult, Client, ClientError, ClientOptions, Content, Mode, TaskInfo, TaskStatus};
@@ -56,6 +56,16 @@ pub struct CallArgs {
     /// With --task: show progress until the task ends, then print the result (Ctrl-C cancels it).
     #[arg(long, requires = "task")]
     pub wait: bool,
+}
+
+/// Options of `read`.
+#[derive(ClapArgs, Debug)]
+pub struct ReadArgs {
+    /// The server.
+    #[command(flatten)]
+    pub target: Target,
+    /// The resource's URI (a template's URIs too).
+    pub uri: String,
 }
 
 /// `tasks` subcommands.
@@ -287,6 +297,55 @@ pub async fn tools(t: Target) -> Result<(), Error> {
             support.map(|s| format!(" [task: {s}]")).unwrap_or_default(),
             tool.description.unwrap_or_default()
         );
+    }
+    Ok(())
+}
+
+/// `ferry prompts`.
+pub async fn prompts(t: Target) -> Result<(), Error> {
+    let prompts = connect(&t).await?.list_prompts().await?;
+    if t.json {
+        println!("{}", serde_json::to_string(&prompts)?);
+        return Ok(());
+    }
+    for p in prompts {
+        let args: Vec<String> =
+            p.arguments.iter().map(|a| if a.required { a.name.clone() } else { format!("{}?", a.name) }).collect();
+        println!("{}({})  {}", p.name, args.join(", "), p.description.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// `ferry resources`: fixed resources, then templates.
+pub async fn resources(t: Target) -> Result<(), Error> {
+    let client = connect(&t).await?;
+    let (resources, templates) = (client.list_resources().await?, client.list_resource_templates().await?);
+    if t.json {
+        println!("{}", json!({"resources": resources, "resourceTemplates": templates}));
+        return Ok(());
+    }
+    for r in resources {
+        println!("{}  {}", r.uri, r.description.unwrap_or(r.name));
+    }
+    for r in templates {
+        println!("{}  {}", r.uri_template, r.description.unwrap_or(r.name));
+    }
+    Ok(())
+}
+
+/// `ferry read`: text contents as they are, binary ones as a note of their size.
+pub async fn read(a: ReadArgs) -> Result<(), Error> {
+    let result = connect(&a.target).await?.read_resource(&a.uri).await?;
+    if a.target.json {
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    for c in result.contents {
+        match (c.text, c.blob) {
+            (Some(text), _) => println!("{text}"),
+            (None, Some(blob)) => println!("[{} bytes of base64, {}]", blob.len(), c.mime_type.unwrap_or_default()),
+            (None, None) => {}
+        }
     }
     Ok(())
 }

@@ -131,3 +131,18 @@ fn with_auth_tokens_tasks_follow_the_token_from_process_to_process() {
     let bob = ferry(&["tasks", "get", &s.url, &id, "--token", "hunter2"]);
     assert!(!bob.status.success(), "{bob:?}");
 }
+
+#[test]
+fn list_prompts_and_resources_and_read_one() {
+    let s = serve(&[]);
+    let text = stdout(&ferry(&["prompts", &s.url]));
+    assert!(text.starts_with("greet(name)  Ask the model to greet someone."), "{text}");
+    let text = stdout(&ferry(&["resources", &s.url]));
+    assert!(text.contains("ferry://demo/readme") && text.contains("ferry://demo/greeting/{name}"), "{text}");
+    assert_eq!(stdout(&ferry(&["read", &s.url, "ferry://demo/greeting/Ada"])), "Hello, Ada!");
+    let out = ferry(&["read", &s.url, "ferry://demo/nothing", "--json"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"), "{out:?}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&ferry(&["resources", &s.url, "--json"]))).unwrap();
+    assert_eq!(json["resourceTemplates"][0]["uriTemplate"], "ferry://demo/greeting/{name}");
+}

@@ -63,6 +63,13 @@ async fn scenario(c: &Client, label: &str) {
     assert!(matches!(task.result().await, Err(ClientError::TaskCancelled(_))), "{label}");
     let failed = c.call_tool_task("fail", json!({"message": "boom"})).await.unwrap().await.unwrap();
     assert!(failed.is_error, "{label}");
+    let prompts = c.list_prompts().await.unwrap();
+    assert_eq!(prompts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["greet"], "{label}");
+    assert_eq!(prompts[0].arguments[0].name, "name", "{label}");
+    let resources = c.list_resources().await.unwrap();
+    assert_eq!(resources[0].uri, "ferry://demo/readme", "{label}");
+    let templates = c.list_resource_templates().await.unwrap();
+    assert_eq!(templates[0].uri_template, "ferry://demo/greeting/{name}", "{label}");
     // Argument completion: the demo's prompt (a fixed list) and template (a completer function).
     let greet = CompletionReference::Prompt { name: "greet".into() };
     let names = c.complete_argument(greet, "name", "gr", &[]).await.unwrap();
