@@ -15,6 +15,7 @@
 
 mod client;
 mod error;
+mod resource;
 mod task;
 mod transport;
 
@@ -25,4 +26,5 @@ pub use ferry_protocol::types::{
     ResourceTemplate, Tool,
 };
 pub use ferry_protocol::TaskStatus;
+pub use resource::ResourceUpdates;
 pub use task::{TaskHandle, TaskInfo};

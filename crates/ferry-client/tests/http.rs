@@ -453,3 +453,27 @@ async fn the_client_rereads_task_support_after_the_tool_list_changes() {
     let task = c.call_tool_task("no_task", json!({"x": 7})).await.unwrap();
     assert_eq!(text(&task.await.unwrap()), "7");
 }
+
+/// `subscribe_resource` in both eras: `resources/subscribe` in a session, a listen
+/// stream in 2026-07-28; unknown resources are refused.
+#[tokio::test]
+async fn resource_subscriptions_in_both_eras() {
+    let server = demo::builder().build().unwrap();
+    let app = server.clone();
+    let url = serve(server).await;
+    for mode in [Mode::Handshake, Mode::Modern] {
+        let c = connect(&url, mode).await;
+        let mut updates = c.subscribe_resource("ferry://demo/readme").await.unwrap();
+        assert_eq!(updates.uri(), "ferry://demo/readme");
+        app.notify_resource_updated("ferry://demo/greeting/x").await.unwrap(); // another one
+        app.notify_resource_updated("ferry://demo/readme").await.unwrap();
+        let next = tokio::time::timeout(std::time::Duration::from_secs(20), updates.next()).await;
+        assert!(next.expect("an update in time"), "{mode:?}");
+        match c.subscribe_resource("ferry://demo/nothing").await {
+            Err(ClientError::Rpc(e)) => assert_eq!(e.code, -32002, "{mode:?}: {e:?}"),
+            Err(e) => panic!("{mode:?}: {e:?}"),
+            Ok(_) => panic!("{mode:?}: subscribed to nothing"),
+        }
+        drop(updates);
+    }
+}
