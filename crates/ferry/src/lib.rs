@@ -136,6 +136,7 @@ pub fn run_cli(builder: ServerBuilder, cli: Cli) -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())) // no colour codes in log files
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()))
         .try_init()
         .ok();
