@@ -113,6 +113,9 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
     if let Some(n) = opts.retries {
         chain.extend(quote!(.retries(#n)));
     }
+    if let Some(n) = opts.concurrency {
+        chain.extend(quote!(.concurrency(#n)));
+    }
     if !opts.hints.is_empty() {
         let keys = opts.hints.iter().map(|(k, _)| *k);
         let values = opts.hints.iter().map(|(_, v)| *v);

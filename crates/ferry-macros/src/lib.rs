@@ -133,6 +133,7 @@ use options::Kind;
 /// * `timeout_ms = N` — the longest one run may take as a task (`ToolDef::timeout`);
 /// * `retries = N` — how often a task run failing with `ToolError::retryable`
 ///   is retried (`ToolDef::retries`);
+/// * `concurrency = N` — at most N runs at once in a process (`ToolDef::concurrency`);
 /// * `read_only`, `destructive`, `idempotent`, `open_world` — behaviour hints
 ///   (`readOnlyHint`, ...); each is a flag meaning `true`, or `flag = false`.
 ///

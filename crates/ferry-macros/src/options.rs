@@ -34,6 +34,7 @@ impl Kind {
                 "task",
                 "timeout_ms",
                 "retries",
+                "concurrency",
                 "read_only",
                 "destructive",
                 "idempotent",
@@ -56,6 +57,8 @@ pub(crate) struct Options {
     pub task: Option<Ident>,
     pub timeout_ms: Option<u64>,
     pub retries: Option<u32>,
+    /// At most this many runs at once (`ToolDef::concurrency`).
+    pub concurrency: Option<usize>,
     /// Tool annotation hints in the order given, e.g. `("readOnlyHint", true)`.
     pub hints: Vec<(&'static str, bool)>,
     pub uri: Option<LitStr>,
@@ -108,6 +111,13 @@ pub(crate) fn parse(kind: Kind, attr: TokenStream) -> syn::Result<Options> {
                 opts.timeout_ms = Some(n);
             }
             "retries" => opts.retries = Some(integer(&meta, &key)?),
+            "concurrency" => {
+                let n: usize = integer(&meta, &key)?;
+                if n == 0 {
+                    return Err(meta.error("`concurrency` must be greater than 0"));
+                }
+                opts.concurrency = Some(n);
+            }
             "read_only" => opts.hints.push(("readOnlyHint", flag(&meta)?)),
             "destructive" => opts.hints.push(("destructiveHint", flag(&meta)?)),
             "idempotent" => opts.hints.push(("idempotentHint", flag(&meta)?)),

@@ -592,6 +592,7 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
         return tasks::create(shared, call, "tools/call", name, Value::Object(args), ttl, prepared).await;
     }
     let handler = tool.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("tool has no handler"))?;
+    let _turn = tool.common.slot().await;
     let outcome = handler(cx.clone(), args).await;
     if let Some(needed) = cx.input_needed() {
         return Ok(input_required(needed));

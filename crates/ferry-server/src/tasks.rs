@@ -392,7 +392,7 @@ impl Executor for TaskExecutor {
             client_caps: ctx.get("clientCapabilities").cloned().unwrap_or_else(|| json!({})),
             progress_token: ctx.get("progressToken").filter(|v| !v.is_null()).cloned(),
             outbound: None,
-            task: Some(runtime),
+            task: Some(runtime.clone()),
             cancel: CancellationToken::new(),
             deps: Default::default(),
             cleanups: Default::default(),
@@ -409,9 +409,14 @@ impl Executor for TaskExecutor {
         };
         let outcome = match job.kind.as_str() {
             "tools/call" => {
-                let Some(h) = components.tool(&job.name).and_then(|t| t.common.handler.clone()) else {
+                let Some((tool, h)) = components.tool(&job.name).and_then(|t| Some((t, t.common.handler.clone()?)))
+                else {
                     return unknown("tool");
                 };
+                if tool.common.is_full() {
+                    let _ = runtime.message("Waiting for a turn: this tool runs a limited number at once").await;
+                }
+                let _turn = tool.common.slot().await;
                 match h(cx, args).await {
                     Ok(r) => Ok(r),
                     Err(ToolError::Message(m)) => Ok(ferry_protocol::types::CallToolResult::error(m)),

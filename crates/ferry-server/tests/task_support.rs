@@ -87,3 +87,53 @@ async fn prompts_and_resources_run_as_tasks() {
     assert_eq!(result["result"]["contents"][0]["text"], "resource text");
     assert_eq!(result["result"]["contents"][0]["uri"], "x://r");
 }
+
+/// Counts runs in progress and the most seen at once.
+#[derive(Default)]
+struct Occupancy {
+    now: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+#[ferry_server::tool(concurrency = 1, task = "optional")]
+async fn one_at_a_time(occupancy: ferry_server::State<std::sync::Arc<Occupancy>>) -> String {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = occupancy.now.fetch_add(1, SeqCst) + 1;
+    occupancy.peak.fetch_max(now, SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    occupancy.now.fetch_sub(1, SeqCst);
+    "done".to_string()
+}
+
+#[tokio::test]
+async fn a_tool_with_a_concurrency_limit_runs_that_many_at_once_direct_or_as_tasks() {
+    let occupancy = std::sync::Arc::new(Occupancy::default());
+    let server = Server::builder("limited", "1").state(occupancy.clone()).tool(one_at_a_time_tool()).build().unwrap();
+    let mut p = Peer::session(server).await;
+    // Three direct calls and three tasks, all sent before any answer.
+    let mut direct = Vec::new();
+    for _ in 0..3 {
+        direct.push(p.send("tools/call", json!({"name": "one_at_a_time", "arguments": {}})).await);
+    }
+    let mut created = Vec::new();
+    for _ in 0..3 {
+        created.push(p.send("tools/call", json!({"name": "one_at_a_time", "arguments": {}, "task": {}})).await);
+    }
+    let mut tasks = Vec::new();
+    let mut answered = 0;
+    while answered < direct.len() + created.len() {
+        let m = p.recv().await;
+        let Some(id) = m["id"].as_i64() else { continue };
+        answered += 1;
+        if created.contains(&id) {
+            tasks.push(m["result"]["task"]["taskId"].as_str().unwrap().to_string());
+        } else {
+            assert_eq!(m["result"]["content"][0]["text"], "done", "{m}");
+        }
+    }
+    for id in tasks {
+        let r = p.request("tasks/result", json!({"taskId": id})).await;
+        assert_eq!(r["result"]["content"][0]["text"], "done", "{r}");
+    }
+    assert_eq!(occupancy.peak.load(std::sync::atomic::Ordering::SeqCst), 1, "never two at once");
+}

@@ -178,9 +178,24 @@ pub(crate) struct Common<O> {
     pub task_support: Option<TaskSupport>,
     pub timeout: Option<Duration>,
     pub retries: u32,
+    /// At most this many runs at once in this process (shared by the definition's clones).
+    pub limit: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl<O> Common<O> {
+    /// A turn to run, when runs are limited; hold it while the handler runs.
+    pub async fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match &self.limit {
+            Some(limit) => limit.clone().acquire_owned().await.ok(),
+            None => None,
+        }
+    }
+
+    /// Whether a run would have to wait for its turn now.
+    pub fn is_full(&self) -> bool {
+        self.limit.as_ref().is_some_and(|l| l.available_permits() == 0)
+    }
+
     /// Install an erased handler and the description of its parameters.
     pub fn set(&mut self, (describe, handler): Erased<O>) {
         self.describe = describe;
@@ -190,6 +205,13 @@ impl<O> Common<O> {
 
 impl<O> Default for Common<O> {
     fn default() -> Self {
-        Self { handler: None, describe: Describe::default(), task_support: None, timeout: None, retries: 0 }
+        Self {
+            handler: None,
+            describe: Describe::default(),
+            task_support: None,
+            timeout: None,
+            retries: 0,
+            limit: None,
+        }
     }
 }

@@ -98,6 +98,20 @@ impl ToolDef {
         self
     }
 
+    /// At most `n` runs of this tool at once in this process (0 counts as 1), direct
+    /// calls and tasks together; the others wait their turn (a task says so in its
+    /// status message; the wait counts toward its timeout). In a Redis deployment
+    /// each worker process has its own `n`.
+    ///
+    /// ```
+    /// use ferry_server::ToolDef;
+    /// let t = ToolDef::new("render").concurrency(2).handler(|| async { "rendered" });
+    /// ```
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.common.limit = Some(std::sync::Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        self
+    }
+
     /// Use an async function as the handler.
     pub fn handler<H, T>(mut self, h: H) -> Self
     where
