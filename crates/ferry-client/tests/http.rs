@@ -388,14 +388,19 @@ async fn an_abandoned_call_is_cancelled_on_the_server_but_an_abandoned_wait_is_n
     assert_eq!(text(&done.await.expect("the task finished in time").unwrap()), "slept 300");
 }
 
-/// Waits for the next `notifications/resources/updated`.
-async fn next_update(pushed: &mut tokio::sync::broadcast::Receiver<ferry_protocol::Notification>) {
+/// Waits for the next notification of `method`.
+async fn next_notification(pushed: &mut tokio::sync::broadcast::Receiver<ferry_protocol::Notification>, method: &str) {
     loop {
         let n = tokio::time::timeout(std::time::Duration::from_secs(20), pushed.recv()).await.unwrap().unwrap();
-        if n.method == "notifications/resources/updated" {
+        if n.method == method {
             return;
         }
     }
+}
+
+/// Waits for the next `notifications/resources/updated`.
+async fn next_update(pushed: &mut tokio::sync::broadcast::Receiver<ferry_protocol::Notification>) {
+    next_notification(pushed, "notifications/resources/updated").await;
 }
 
 /// The server's standalone stream follows the session: when it breaks, the client
@@ -443,12 +448,8 @@ async fn the_client_rereads_task_support_after_the_tool_list_changes() {
         .task_support(TaskSupport::Optional)
         .handler(|ferry_server::Args(v): ferry_server::Args<serde_json::Value>| async move { v["x"].to_string() });
     app.add_tool(again).unwrap();
-    let mut changes = 0;
-    while changes < 2 {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(20), pushed.recv()).await.unwrap().unwrap();
-        if n.method == "notifications/tools/list_changed" {
-            changes += 1;
-        }
+    for _ in 0..2 {
+        next_notification(&mut pushed, "notifications/tools/list_changed").await;
     }
     let task = c.call_tool_task("no_task", json!({"x": 7})).await.unwrap();
     assert_eq!(text(&task.await.unwrap()), "7");
