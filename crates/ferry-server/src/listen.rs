@@ -38,6 +38,8 @@ fn strings(filter: &Value, key: &str) -> Result<Vec<String>, ErrorObject> {
     }
 }
 
+/// Answer `subscriptions/listen`: acknowledge what is honoured, then stream it until the
+/// client goes away (or, listening to tasks only, until they are all terminal).
 pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
     if !call.era.is_modern() {
         return Err(ErrorObject::method_not_found(&call.method));
