@@ -166,7 +166,7 @@ impl Context {
     /// Send a log message (`notifications/message`) if the client's level allows it.
     pub fn log(&self, level: LoggingLevel, data: impl Into<Value>) {
         if let Some(s) = &self.inner.session {
-            if level < *lock(&s.log_level) {
+            if !s.logs_at(level) {
                 return;
             }
         }

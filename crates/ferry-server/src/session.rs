@@ -70,6 +70,11 @@ impl Session {
         lock(&self.protocol_version).clone()
     }
 
+    /// Whether the client asked for log messages of `level` (`logging/setLevel`).
+    pub fn logs_at(&self, level: LoggingLevel) -> bool {
+        level >= *lock(&self.log_level)
+    }
+
     pub fn touch(&self, now_ms: u64) {
         self.last_seen_ms.store(now_ms, Ordering::Relaxed);
     }
@@ -78,7 +83,7 @@ impl Session {
     /// the message for the reader to come back to.
     pub fn send_standalone(&self, msg: Message) -> bool {
         if let Some(log) = lock(&self.standalone_log).as_ref() {
-            log.send(&msg);
+            log.push(&msg);
             return true;
         }
         let mut slot = lock(&self.standalone);

@@ -527,7 +527,7 @@ fn relay_notification(shared: &Shared, n: Notice) {
     for session in sessions {
         if n.method == "notifications/message" {
             let level = n.params.get("level").and_then(|l| serde_json::from_value::<LoggingLevel>(l.clone()).ok());
-            if level.is_none_or(|l| l < *lock(&session.log_level)) {
+            if !level.is_some_and(|l| session.logs_at(l)) {
                 continue;
             }
         }

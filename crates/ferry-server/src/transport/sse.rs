@@ -173,7 +173,8 @@ impl StreamLog {
         }
     }
 
-    fn push(&self, msg: &Message) {
+    /// Log a message for the readers (a close request ends the current ones instead).
+    pub(crate) fn push(&self, msg: &Message) {
         if is_close(msg) {
             self.end_readers();
             return;
@@ -187,11 +188,6 @@ impl StreamLog {
                 s.dropped += 1;
             }
         });
-    }
-
-    /// Log a message for the readers (the standalone stream).
-    pub(crate) fn send(&self, msg: &Message) {
-        self.push(msg);
     }
 
     /// How many close requests came so far (a new reader is not ended by those).
