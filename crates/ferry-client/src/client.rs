@@ -305,6 +305,21 @@ impl Client {
         self.request_as(self.next_request_id(), method, params).await
     }
 
+    /// Open a `subscriptions/listen` stream (2026-07-28) for `[value]` under `key` of the
+    /// filter, in the background. Its request id tells its acknowledgement and
+    /// notifications apart; aborting the handle closes it.
+    pub(crate) fn open_listen(&self, key: &str, value: &str) -> (RequestId, tokio::task::JoinHandle<()>) {
+        let id = self.next_request_id();
+        let (client, request_id) = (self.clone(), id.clone());
+        let params = json!({ "notifications": { key: [value] } });
+        let task = tokio::spawn(async move {
+            if let Err(e) = client.request_as(request_id, "subscriptions/listen", params).await {
+                tracing::debug!(error = %e, "the listen stream ended");
+            }
+        });
+        (id, task)
+    }
+
     /// A fresh id for a request sent with [`Client::request_as`].
     pub(crate) fn next_request_id(&self) -> RequestId {
         RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
@@ -672,4 +687,16 @@ impl Drop for CancelOnDrop {
             }
         });
     }
+}
+
+/// The filter granted to the listen request `id`, if `n` is its acknowledgement.
+pub(crate) fn acknowledgement<'a>(n: &'a Notification, id: &RequestId) -> Option<&'a Value> {
+    let p = n.params.as_ref().filter(|_| n.method == "notifications/subscriptions/acknowledged")?;
+    let ours = p.pointer("/_meta/io.modelcontextprotocol~1subscriptionId").is_some_and(|s| *s == json!(id));
+    ours.then(|| p.get("notifications").unwrap_or(&Value::Null))
+}
+
+/// Whether a granted filter lists `value` under `key`.
+pub(crate) fn honours(filter: &Value, key: &str, value: &str) -> bool {
+    filter.get(key).and_then(Value::as_array).is_some_and(|vs| vs.iter().any(|v| v.as_str() == Some(value)))
 }

@@ -6,7 +6,7 @@
 //! `subscriptions/listen` stream naming the resource, and the updates arrive on
 //! it. [`Client::subscribe_resource`] hides the difference.
 
-use crate::client::Client;
+use crate::client::{acknowledgement, honours, Client};
 use crate::error::ClientError;
 use ferry_protocol::{ErrorObject, Notification};
 use serde_json::{json, Value};
@@ -109,14 +109,7 @@ impl Client {
                 ended: false,
             });
         }
-        let id = self.next_request_id();
-        let (client, request_id) = (self.clone(), id.clone());
-        let params = json!({"notifications": {"resourceSubscriptions": [uri]}});
-        let listen = tokio::spawn(async move {
-            if let Err(e) = client.request_as(request_id, "subscriptions/listen", params).await {
-                tracing::debug!(error = %e, "the resource listen stream ended");
-            }
-        });
+        let (id, listen) = self.open_listen("resourceSubscriptions", uri);
         let updates = ResourceUpdates {
             client: self.clone(),
             uri: uri.to_string(),
@@ -125,29 +118,21 @@ impl Client {
             ended: false,
         };
         // Wait for the acknowledgement: it says whether the server took the resource.
-        let ack = tokio::time::timeout(ACK_WAIT, async {
+        let honoured = tokio::time::timeout(ACK_WAIT, async {
             loop {
                 match notes.recv().await {
-                    Ok(n) if n.method == "notifications/subscriptions/acknowledged" => {
-                        let p = n.params.unwrap_or(Value::Null);
-                        if p.pointer("/_meta/io.modelcontextprotocol~1subscriptionId") == Some(&json!(id)) {
-                            return Some(p);
+                    Ok(n) => {
+                        if let Some(filter) = acknowledgement(&n, &id) {
+                            return honours(filter, "resourceSubscriptions", uri);
                         }
                     }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return false,
                 }
             }
         })
         .await;
-        let honoured = match ack {
-            Ok(Some(p)) => p
-                .pointer("/notifications/resourceSubscriptions")
-                .and_then(Value::as_array)
-                .is_some_and(|uris| uris.iter().any(|u| u.as_str() == Some(uri))),
-            _ => false,
-        };
-        if !honoured {
+        if honoured != Ok(true) {
             return Err(ClientError::Rpc(ErrorObject::new(
                 ferry_protocol::ErrorCode::RESOURCE_NOT_FOUND,
                 format!("the server does not offer updates of {uri}"),

@@ -300,17 +300,7 @@ impl Follower {
     fn new(client: Client, id: String) -> Self {
         // Subscribe before the listen request goes out, so its acknowledgement is not missed.
         let notes = client.notifications();
-        let listen = client.is_modern().then(|| {
-            let request_id = client.next_request_id();
-            let (c, rid, params) =
-                (client.clone(), request_id.clone(), json!({"notifications": {"taskIds": [id.clone()]}}));
-            let task = tokio::spawn(async move {
-                if let Err(e) = c.request_as(rid, "subscriptions/listen", params).await {
-                    tracing::debug!(error = %e, "no listen stream; polling instead");
-                }
-            });
-            (request_id, task)
-        });
+        let listen = client.is_modern().then(|| client.open_listen("taskIds", &id));
         Self { client, id, notes, listen, listening: false }
     }
 
@@ -362,12 +352,7 @@ impl Follower {
     /// Whether the notification acknowledges our listen request for this task.
     fn acknowledges(&self, n: &Notification) -> bool {
         let Some((rid, _)) = &self.listen else { return false };
-        let Some(p) = n.params.as_ref().filter(|_| n.method == "notifications/subscriptions/acknowledged") else {
-            return false;
-        };
-        let ours = p.pointer("/_meta/io.modelcontextprotocol~1subscriptionId").is_some_and(|s| *s == json!(rid));
-        let ids = p.pointer("/notifications/taskIds").and_then(Value::as_array);
-        ours && ids.is_some_and(|ids| ids.iter().any(|x| x.as_str() == Some(self.id.as_str())))
+        crate::client::acknowledgement(n, rid).is_some_and(|f| crate::client::honours(f, "taskIds", &self.id))
     }
 
     async fn get(&self) -> Result<TaskInfo, ClientError> {
