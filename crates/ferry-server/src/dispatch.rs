@@ -40,6 +40,8 @@ pub(crate) struct Incoming {
     pub outbound: Option<Outbound>,
     pub http: Option<HttpHeaders>,
     pub auth_subject: Option<String>,
+    /// The client's network address (HTTP served with `ConnectInfo`).
+    pub peer: Option<std::net::IpAddr>,
     /// Cancels the call (the transport's: an answer nobody can receive any more).
     pub cancel: CancellationToken,
 }
@@ -57,6 +59,9 @@ pub(crate) struct Call {
     pub owner: String,
     /// The authenticated subject (HTTP with an authenticator).
     pub subject: Option<String>,
+    /// The client's network address, when known (HTTP).
+    #[allow(dead_code)] // read by per-client task quotas (in progress)
+    pub peer: Option<std::net::IpAddr>,
     pub cancel: CancellationToken,
 }
 
@@ -212,6 +217,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             client_caps,
             session,
             outbound: inc.outbound,
+            peer: inc.peer,
             cancel: inc.cancel,
         }));
     }
@@ -251,6 +257,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         client_caps,
         session,
         outbound: inc.outbound,
+        peer: inc.peer,
         cancel: inc.cancel,
     }))
 }

@@ -24,7 +24,7 @@ use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::version::SUPPORTED_VERSIONS;
 use ferry_protocol::{ErrorCode, ErrorObject, Message, RequestId, Response};
 use futures::stream::{self, StreamExt};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -92,7 +92,7 @@ impl Server {
             ..HttpOptions::default()
         };
         tracing::info!(addr = ?listener.local_addr().ok(), "serving MCP over Streamable HTTP at {}", options.path);
-        axum::serve(listener, self.router_with(options)).await
+        axum::serve(listener, self.router_with(options).into_make_service_with_connect_info::<SocketAddr>()).await
     }
 }
 
@@ -169,7 +169,11 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<String>, HttpRe
     }
 }
 
-async fn endpoint(State(app): State<App>, method: Method, headers: HeaderMap, body: Body) -> HttpResponse {
+async fn endpoint(State(app): State<App>, request: axum::extract::Request) -> HttpResponse {
+    let (parts, body) = request.into_parts();
+    let (method, headers) = (parts.method, parts.headers);
+    // The client's address, when the router is served with `ConnectInfo` (as `serve_listener` does).
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if let Err(r) = check_origin(&app, &headers) {
         return r;
     }
@@ -178,7 +182,7 @@ async fn endpoint(State(app): State<App>, method: Method, headers: HeaderMap, bo
         Err(r) => return r,
     };
     match method {
-        Method::POST => post(app, headers, subject, body).await,
+        Method::POST => post(app, headers, subject, peer, body).await,
         Method::GET => get(app, headers, subject),
         Method::DELETE => delete(app, headers, subject),
         _ => {
@@ -231,7 +235,7 @@ fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
     }
 }
 
-async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body) -> HttpResponse {
+async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Option<IpAddr>, body: Body) -> HttpResponse {
     let shared = app.server.shared.clone();
     let content_type = header_str(&headers, "content-type").unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("application/json") {
@@ -369,6 +373,7 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, body: Body)
         outbound: accepts_sse.then_some(tx),
         http: Some(http),
         auth_subject: subject,
+        peer,
         cancel: cancel.clone(),
     };
     tokio::spawn(async move {
