@@ -10,7 +10,7 @@
 //! processes (this binary with `role serve|worker ...`, i.e. `ferry serve` and
 //! `ferry worker`), and prints `redis-benchmark` XADD figures for comparison.
 
-use ferry_server::engine::{MemoryBackend, MemoryConfig};
+use ferry_server::engine::{MemoryBackend, MemoryConfig, TaskLimits};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -29,7 +29,14 @@ fn main() -> Result<(), Error> {
         let rt = tokio::runtime::Runtime::new()?;
         // Bench load creates far more tasks than the default bound of live tasks allows
         // within the default TTL; keep results for 10 s and allow a million live tasks.
-        let backend = MemoryBackend::new(MemoryConfig { max_tasks: 1_000_000, ..MemoryConfig::default() });
+        let limits = TaskLimits {
+            max_live: 1_000_000,
+            max_live_per_owner: 1_000_000,
+            max_retained: 1_000_000,
+            max_retained_per_owner: 1_000_000,
+            ..TaskLimits::default()
+        };
+        let backend = MemoryBackend::new(MemoryConfig { limits, ..MemoryConfig::default() });
         let server = demo::builder()
             .backend(Arc::new(backend))
             .configure(|c| c.default_ttl_ms = 10_000)

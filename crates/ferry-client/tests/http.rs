@@ -263,9 +263,9 @@ async fn input_requests_are_answered_by_the_callback_in_both_eras() {
 #[tokio::test]
 async fn requested_ttl_is_granted_and_an_expired_task_is_a_typed_error() {
     let url = demo().await;
-    let c = Client::connect_http(&url, ClientOptions::default().mode(Mode::Handshake).task_ttl_ms(300)).await.unwrap();
-    let task = c.call_tool_task("add", json!({"a": 1, "b": 1})).await.unwrap();
-    assert_eq!(task.get().await.unwrap().ttl_ms, Some(300));
+    let c = Client::connect_http(&url, ClientOptions::default().mode(Mode::Handshake).task_ttl_ms(1500)).await.unwrap();
+    let task = c.call_tool_task("sleep", json!({"ms": 50})).await.unwrap();
+    assert_eq!(task.get().await.unwrap().ttl_ms, Some(1500));
     let id = task.id().unwrap().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {

@@ -12,11 +12,12 @@
 //! ## Layout (every key under the configured prefix `P`)
 //! | key | type | what |
 //! |---|---|---|
-//! | `P:task:{id}` | string (JSON [`TaskRecord`]) | the task; expires at `created + ttl` |
+//! | `P:task:{id}` | string (JSON [`TaskRecord`]) | the task; no expiry while it runs, expires `ttl` after it ended |
 //! | `P:jobs` | stream, group `P:workers` | work: `XADD` on submit, `XREADGROUP` by workers, `XACK` when done |
 //! | `P:inflight` | hash `task id -> entry id` | which stream entry a running task came from |
 //! | `P:delayed` | sorted set (score = due ms) | retries waiting for their backoff |
-//! | `P:owner:{owner}` | sorted set (score = sequence) | the owner's tasks, for `list`; expired ids pruned on list and, by sampling, on submit |
+//! | `P:owner:{owner}` | sorted set (score = sequence) | the owner's tasks, for `list`; no expiry while one runs, then expires with the last of them; expired ids pruned on list and, by sampling, on submit |
+//! | `P:live` | hash | what unfinished tasks hold: `n`/`b` in total, `n:{account}`/`b:{account}` per owner (count, argument bytes), `o:{owner}`/`u:{owner}` (unfinished tasks of an index, and how long the index must outlive them); a field goes when it reaches zero |
 //! | `P:seq` | counter | submission sequence (list cursors) |
 //! | `P:events` | pub/sub channel | every new record state, for every process |
 //! | `P:notes` | pub/sub channel | handlers' notifications for their callers (log messages from workers) |
@@ -27,14 +28,21 @@
 //! * Records change by compare-and-swap (a short Lua script), so the state
 //!   machine in [`TaskRecord::apply`] / [`TaskRecord::finish`] is the only place
 //!   transitions are decided, for this backend and the in-memory one alike.
-//! * Submission is idempotent per task id (`SET NX` inside the submit script).
+//! * Submission is idempotent per task id (`SET NX` inside the submit script), and
+//!   admits the task against [`TaskLimits`] in the same script (atomic across front ends).
+//! * Every key has a bounded lifetime or goes with what it indexes; only the
+//!   deployment's `P:jobs` stream and `P:seq` counter persist.
+//! * Ended tasks are the only ones with a TTL: with `maxmemory-policy volatile-ttl`
+//!   Redis drops them, soonest-expiring first, before it refuses a write.
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
-use ferry_tasks::{Backend, BackendError, Job, Notice, Outcome, TaskEvent, TaskPage, TaskRecord, TaskUpdate};
+use ferry_tasks::{
+    Backend, BackendError, Job, Notice, Outcome, TaskEvent, TaskLimits, TaskPage, TaskRecord, TaskUpdate, Usage,
+};
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
@@ -54,6 +62,10 @@ pub struct RedisConfig {
     pub redelivery_timeout: Duration,
     /// Capacity of the local event channel.
     pub event_capacity: usize,
+    /// Bounds on unfinished tasks per owner and in total, and on one task's size
+    /// (the retention bounds are the memory engine's; here Redis's TTLs and its
+    /// `maxmemory-policy` govern ended tasks).
+    pub limits: TaskLimits,
 }
 
 impl RedisConfig {
@@ -64,11 +76,17 @@ impl RedisConfig {
             prefix: "ferry".into(),
             redelivery_timeout: Duration::from_secs(30),
             event_capacity: 4096,
+            limits: TaskLimits::default(),
         }
     }
     /// Use another key prefix.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+    /// Use other task limits.
+    pub fn limits(mut self, limits: TaskLimits) -> Self {
+        self.limits = limits;
         self
     }
     /// Use another redelivery timeout.
@@ -85,6 +103,7 @@ struct Keys {
     inflight: String,
     delayed: String,
     seq: String,
+    live: String,
     events: String,
     notes: String,
 }
@@ -98,6 +117,7 @@ impl Keys {
             inflight: format!("{prefix}:inflight"),
             delayed: format!("{prefix}:delayed"),
             seq: format!("{prefix}:seq"),
+            live: format!("{prefix}:live"),
             events: format!("{prefix}:events"),
             notes: format!("{prefix}:notes"),
         }
@@ -110,35 +130,54 @@ impl Keys {
     }
 }
 
-/// Store the record if new, index it, queue the job, announce it.
+/// Store the record if new, within the limits; index it, queue the job, announce it.
+/// Returns `{1}`, `{0}` for a duplicate id, or `{-1, own count, own bytes, total count, total bytes}`
+/// when a limit refuses it (the caller words the refusal).
 const SUBMIT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+local bytes = tonumber(ARGV[8])
+local acct = ARGV[6]
+local own_n = tonumber(redis.call('HGET', KEYS[5], 'n:' .. acct) or '0')
+local own_b = tonumber(redis.call('HGET', KEYS[5], 'b:' .. acct) or '0')
+local all_n = tonumber(redis.call('HGET', KEYS[5], 'n') or '0')
+local all_b = tonumber(redis.call('HGET', KEYS[5], 'b') or '0')
+if bytes > tonumber(ARGV[13]) or own_n >= tonumber(ARGV[10]) or own_b + bytes > tonumber(ARGV[12])
+   or all_n >= tonumber(ARGV[9]) or all_b + bytes > tonumber(ARGV[11]) then
+  return {-1, own_n, own_b, all_n, all_b}
+end
+redis.call('HINCRBY', KEYS[5], 'n:' .. acct, 1)
+redis.call('HINCRBY', KEYS[5], 'b:' .. acct, bytes)
+redis.call('HINCRBY', KEYS[5], 'n', 1)
+redis.call('HINCRBY', KEYS[5], 'b', bytes)
 local seq = redis.call('INCR', KEYS[4])
 redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-end
-redis.call('ZADD', KEYS[3], seq, ARGV[3])
-if ARGV[2] ~= '' then
-  redis.call('PEXPIREAT', KEYS[3], ARGV[2], 'GT')
-else
-  redis.call('PERSIST', KEYS[3])
+if ARGV[7] ~= '' then
+  -- The index lives as long as its tasks: no expiry while one runs; remember the
+  -- expiry it had, for when the last running one ends.
+  local had = redis.call('PEXPIRETIME', KEYS[3])
+  redis.call('ZADD', KEYS[3], seq, ARGV[3])
+  if redis.call('HINCRBY', KEYS[5], 'o:' .. ARGV[7], 1) == 1 then
+    -- -2: a new index; -1: one holding a task kept without limit.
+    if had ~= -2 then redis.call('HSET', KEYS[5], 'u:' .. ARGV[7], had) end
+    redis.call('PERSIST', KEYS[3])
+  end
+  -- Keep the index from filling with expired ids when nobody lists it: check the
+  -- two oldest ids and two at random, and drop those whose task is gone.
+  local sample = redis.call('ZRANGE', KEYS[3], 0, 1)
+  for _, id in ipairs(redis.call('ZRANDMEMBER', KEYS[3], 2)) do table.insert(sample, id) end
+  for _, id in ipairs(sample) do
+    if redis.call('EXISTS', ARGV[5] .. id) == 0 then redis.call('ZREM', KEYS[3], id) end
+  end
 end
 redis.call('XADD', KEYS[2], '*', 'job', ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[1])
--- Keep the owner index from filling with expired ids when nobody lists it (a
--- busy owner's index never expires as a whole): check the two oldest ids and
--- two at random, and drop those whose task is gone.
-local sample = redis.call('ZRANGE', KEYS[3], 0, 1)
-for _, id in ipairs(redis.call('ZRANDMEMBER', KEYS[3], 2)) do table.insert(sample, id) end
-for _, id in ipairs(sample) do
-  if redis.call('EXISTS', ARGV[6] .. id) == 0 then redis.call('ZREM', KEYS[3], id) end
-end
-return 1
+redis.call('PUBLISH', ARGV[14], ARGV[1])
+return {1}
 ";
 
 /// Replace the record only if it is still what we read; announce the new state.
 /// With a task id in ARGV[5], also release its job (ack and delete the stream entry).
+/// When the new state ends the task (ARGV[6] = expiry ms, or -1 for never): start
+/// its TTL and release what it held against the limits and its owner's index.
 const SWAP: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur ~= ARGV[1] then return 0 end
@@ -150,6 +189,29 @@ if ARGV[5] ~= '' then
     redis.call('XACK', KEYS[3], ARGV[4], entry)
     redis.call('XDEL', KEYS[3], entry)
     redis.call('HDEL', KEYS[2], ARGV[5])
+  end
+end
+if ARGV[6] ~= '' then
+  local at = tonumber(ARGV[6])
+  if at > 0 then redis.call('PEXPIREAT', KEYS[1], at) end
+  local function down(field, by)
+    if redis.call('HINCRBY', KEYS[4], field, -by) <= 0 then redis.call('HDEL', KEYS[4], field) end
+  end
+  local bytes = tonumber(ARGV[8])
+  down('n:' .. ARGV[7], 1)
+  down('b:' .. ARGV[7], bytes)
+  down('n', 1)
+  down('b', bytes)
+  if ARGV[9] ~= '' then
+    local owner = ARGV[9]
+    local u = tonumber(redis.call('HGET', KEYS[4], 'u:' .. owner) or '0')
+    if u ~= -1 and (at <= 0 or at > u) then u = at end
+    if redis.call('HINCRBY', KEYS[4], 'o:' .. owner, -1) <= 0 then
+      redis.call('HDEL', KEYS[4], 'o:' .. owner, 'u:' .. owner)
+      if u > 0 then redis.call('PEXPIREAT', KEYS[5], u) end
+    else
+      redis.call('HSET', KEYS[4], 'u:' .. owner, u)
+    end
   end
 end
 return 1
@@ -309,6 +371,7 @@ impl RedisBackend {
     }
 
     /// Compare-and-swap loop; `release` also acknowledges the task's job in the same script.
+    /// A swap that ends the task starts its TTL and releases what it held.
     async fn swap(
         &self,
         id: &str,
@@ -326,17 +389,29 @@ impl RedisBackend {
             }
             rec.updated_at = now_ms().max(rec.updated_at);
             let new = encode(&rec)?;
+            let ended = rec.status.is_terminal();
+            let expires = match (ended, rec.expires_at()) {
+                (false, _) => String::new(),
+                (true, Some(at)) => at.to_string(),
+                (true, None) => "-1".into(),
+            };
             let swapped: i64 = self
                 .inner
                 .swap
                 .key(&key)
                 .key(&k.inflight)
                 .key(&k.jobs)
+                .key(&k.live)
+                .key(k.owner(&rec.owner))
                 .arg(&old)
                 .arg(&new)
                 .arg(&k.events)
                 .arg(&k.group)
                 .arg(if release { id } else { "" })
+                .arg(expires)
+                .arg(rec.account())
+                .arg(rec.argument_bytes)
+                .arg(if indexed(&rec) { rec.owner.as_str() } else { "" })
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -569,6 +644,15 @@ async fn listen(
     }
 }
 
+/// Whether a task goes into its owner's index for `tasks/list`: not the tasks of
+/// stateless callers without credentials (nobody can list those).
+fn indexed(record: &TaskRecord) -> bool {
+    record.owner != ANONYMOUS
+}
+
+/// The owner of tasks created by stateless requests without credentials.
+const ANONYMOUS: &str = "anonymous";
+
 impl AsRef<dyn Backend> for RedisBackend {
     fn as_ref(&self) -> &(dyn Backend + 'static) {
         self
@@ -577,29 +661,46 @@ impl AsRef<dyn Backend> for RedisBackend {
 
 #[async_trait]
 impl Backend for RedisBackend {
-    async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), BackendError> {
+    async fn submit(&self, mut record: TaskRecord, job: Job) -> Result<(), BackendError> {
         let k = &self.inner.keys;
-        let expires = record.expires_at().map(|t| t.to_string()).unwrap_or_default();
-        let created: i64 = self
+        let limits = &self.inner.config.limits;
+        let job = encode(&job)?;
+        record.argument_bytes = job.len();
+        let reply: Vec<i64> = self
             .inner
             .submit
             .key(k.task(&record.id))
             .key(&k.jobs)
             .key(k.owner(&record.owner))
             .key(&k.seq)
+            .key(&k.live)
             .arg(encode(&record)?)
-            .arg(expires)
             .arg(&record.id)
-            .arg(encode(&job)?)
-            .arg(&k.events)
+            .arg(&record.id)
+            .arg(&job)
             .arg(k.task(""))
+            .arg(record.account())
+            .arg(if indexed(&record) { record.owner.as_str() } else { "" })
+            .arg(record.argument_bytes)
+            .arg(limits.max_live)
+            .arg(limits.max_live_per_owner)
+            .arg(limits.max_live_bytes)
+            .arg(limits.max_live_bytes_per_owner)
+            .arg(limits.max_argument_bytes)
+            .arg(&k.events)
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        if created == 0 {
-            return Err(BackendError::Duplicate(record.id));
+        match reply.as_slice() {
+            [1] => Ok(()),
+            [0] => Err(BackendError::Duplicate(record.id)),
+            [-1, own_n, own_b, all_n, all_b] => {
+                let usage = |n: i64, b: i64| Usage { live: n.max(0) as usize, bytes: b.max(0) as usize };
+                limits.admit(usage(*own_n, *own_b), usage(*all_n, *all_b), record.argument_bytes)?;
+                Err(BackendError::Full("the limits changed while the task was submitted; try again".into()))
+            }
+            other => Err(BackendError::Corrupt(format!("unexpected submit reply {other:?}"))),
         }
-        Ok(())
     }
 
     async fn claim_batch(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Job>, BackendError> {
@@ -651,6 +752,7 @@ impl Backend for RedisBackend {
     }
 
     async fn complete(&self, task_id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, BackendError> {
+        let (outcome, _) = self.inner.config.limits.bound_outcome(outcome);
         let rec = self
             .swap(task_id, true, |rec| {
                 rec.finish(outcome.clone());

@@ -1,5 +1,6 @@
-//! Redis keeps no leftovers of expired tasks: neither in an owner's index that
-//! nobody lists, nor in the in-flight table when a worker died holding the job.
+//! Redis keeps no leftovers of expired tasks: not in an owner's index that nobody
+//! lists, not in the in-flight table when a worker died holding the job, and no key
+//! without an expiry once the tasks it is about are gone.
 
 mod common;
 
@@ -20,7 +21,8 @@ async fn submitting_prunes_expired_ids_from_an_owner_index_nobody_lists() {
     for _ in 0..40 {
         let (mut rec, job) = task("busy");
         rec.ttl_ms = Some(1);
-        b.0.submit(rec, job).await.unwrap();
+        b.0.submit(rec.clone(), job).await.unwrap();
+        b.0.cancel(&rec.id).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(20)).await; // every one of them has expired
     for _ in 0..25 {
@@ -47,11 +49,125 @@ async fn a_dead_workers_job_whose_task_expired_leaves_nothing_behind() {
     let mut conn = raw().await;
     let inflight = format!("{prefix}:inflight");
     assert!(conn.hexists::<_, _, bool>(&inflight, &id).await.unwrap());
-    // The worker dies silently; the task expires; the redelivery timeout passes.
+    // The task is cancelled and its worker dies silently; the task expires; the
+    // redelivery timeout passes.
+    b.0.cancel(&id).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(b.0.get(&id).await.unwrap().is_none(), "expired");
     let next = b.0.claim_batch("survivor", 1, Duration::from_millis(200)).await.unwrap();
     assert!(next.is_empty(), "an expired task's job is not run again");
     assert!(!conn.hexists::<_, _, bool>(&inflight, &id).await.unwrap(), "no in-flight entry left");
     assert_eq!(conn.xlen::<_, usize>(format!("{prefix}:jobs")).await.unwrap(), 0, "no stream entry left");
+}
+
+/// Every key under `prefix` that has no expiry, but for the deployment's own stream and counter.
+async fn keys_without_expiry(prefix: &str) -> Vec<String> {
+    let mut conn = raw().await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap();
+    let mut lasting = Vec::new();
+    for key in keys {
+        if key == format!("{prefix}:jobs") || key == format!("{prefix}:seq") {
+            continue;
+        }
+        let ttl: i64 = conn.pttl(&key).await.unwrap();
+        if ttl == -1 {
+            lasting.push(key);
+        }
+    }
+    lasting.sort();
+    lasting
+}
+
+#[tokio::test]
+async fn no_key_outlives_the_tasks_of_sessions_that_went_away() {
+    let b = common::backend().await;
+    let prefix = b.0.config().prefix.clone();
+    // Sessions that each create tasks, then go away; their tasks end and expire.
+    for session in 0..6 {
+        for i in 0..5 {
+            let (mut rec, job) = task(&format!("session:s{session}"));
+            rec.ttl_ms = Some(300 + 50 * i);
+            b.0.submit(rec.clone(), job).await.unwrap();
+            if i % 2 == 0 {
+                b.0.cancel(&rec.id).await.unwrap();
+            } else {
+                b.0.claim_batch("w", 1, Duration::from_millis(50)).await.unwrap();
+                let done = ferry_tasks::Outcome::Result { value: serde_json::json!({}), is_error: false };
+                b.0.complete(&rec.id, done).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(keys_without_expiry(&prefix).await, Vec::<String>::new(), "while the results are kept");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut conn = raw().await;
+    let left: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap();
+    let mut left: Vec<String> = left.into_iter().filter(|k| !k.ends_with(":jobs") && !k.ends_with(":seq")).collect();
+    left.sort();
+    assert_eq!(left, Vec::<String>::new(), "after the TTLs nothing is left");
+}
+
+#[tokio::test]
+async fn an_owner_index_lasts_while_a_task_of_it_runs() {
+    let b = common::backend().await;
+    let prefix = b.0.config().prefix.clone();
+    let index = format!("{prefix}:owner:session:x");
+    let (mut long, job) = task("session:x");
+    long.ttl_ms = Some(200);
+    b.0.submit(long.clone(), job).await.unwrap();
+    let (mut quick, job) = task("session:x");
+    quick.ttl_ms = Some(100);
+    b.0.submit(quick.clone(), job).await.unwrap();
+    b.0.cancel(&quick.id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The quick one is gone; the long one still runs and is still listed.
+    let mut conn = raw().await;
+    assert_eq!(conn.pttl::<_, i64>(&index).await.unwrap(), -1, "no expiry while a task runs");
+    let listed = b.0.list("session:x", None, 10).await.unwrap().tasks;
+    assert_eq!(listed.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![long.id.clone()]);
+    b.0.cancel(&long.id).await.unwrap();
+    let ttl: i64 = conn.pttl(&index).await.unwrap();
+    assert!(ttl > 0 && ttl <= 200, "the index expires with its last task ({ttl})");
+    assert_eq!(keys_without_expiry(&prefix).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn unfinished_tasks_are_bounded_per_owner_and_in_total_across_front_ends() {
+    let limits = ferry_tasks::TaskLimits { max_live: 3, max_live_per_owner: 2, ..Default::default() };
+    let config = ferry_redis::RedisConfig::new(common::redis_url()).prefix(common::unique_prefix()).limits(limits);
+    let a = common::TestBackend(common::connect(config.clone()).await);
+    let other_front_end = common::connect(config).await;
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        let (rec, job) = task("greedy");
+        first.push(rec.id.clone());
+        a.0.submit(rec, job).await.unwrap();
+    }
+    let (rec, job) = task("greedy");
+    let refused = other_front_end.submit(rec, job).await.unwrap_err();
+    assert!(matches!(refused, ferry_tasks::BackendError::Quota(_)), "{refused}");
+    let (rec, job) = task("b");
+    other_front_end.submit(rec, job).await.unwrap();
+    let (rec, job) = task("c");
+    assert!(matches!(a.0.submit(rec, job).await, Err(ferry_tasks::BackendError::Full(_))));
+    // An ended task frees its slot at once.
+    a.0.cancel(&first[0]).await.unwrap();
+    let (rec, job) = task("greedy");
+    a.0.submit(rec, job).await.unwrap();
+    // Oversized arguments are refused before anything is stored.
+    let (rec, mut job) = task("c");
+    job.arguments = serde_json::json!({"blob": "x".repeat(ferry_tasks::TaskLimits::default().max_argument_bytes)});
+    assert!(matches!(a.0.submit(rec, job).await, Err(ferry_tasks::BackendError::TooLarge(_))));
+}
+
+#[tokio::test]
+async fn live_counts_return_to_nothing() {
+    let b = common::backend().await;
+    let prefix = b.0.config().prefix.clone();
+    for i in 0..20 {
+        let (rec, job) = task(&format!("o{}", i % 3));
+        b.0.submit(rec.clone(), job).await.unwrap();
+        b.0.cancel(&rec.id).await.unwrap();
+    }
+    let mut conn = raw().await;
+    assert!(!conn.exists::<_, bool>(format!("{prefix}:live")).await.unwrap(), "the live table empties");
 }

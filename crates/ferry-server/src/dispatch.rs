@@ -60,7 +60,6 @@ pub(crate) struct Call {
     /// The authenticated subject (HTTP with an authenticator).
     pub subject: Option<String>,
     /// The client's network address, when known (HTTP).
-    #[allow(dead_code)] // read by per-client task quotas (in progress)
     pub peer: Option<std::net::IpAddr>,
     pub cancel: CancellationToken,
 }
@@ -558,6 +557,24 @@ fn decide_task(call: &Call, support: TaskSupport, what: &str) -> Result<Option<O
     }
 }
 
+/// The arguments a tool's input schema names, when the schema allows no others
+/// (`properties` without a permissive `additionalProperties` or combinators); all of them otherwise.
+fn known_arguments(schema: Option<&Value>, args: &Map<String, Value>) -> Map<String, Value> {
+    let closed = schema.and_then(Value::as_object).and_then(|s| {
+        let open = ["patternProperties", "allOf", "anyOf", "oneOf", "$ref", "unevaluatedProperties"]
+            .iter()
+            .any(|k| s.contains_key(*k))
+            || s.get("additionalProperties").is_some_and(|a| a != &Value::Bool(false));
+        (!open).then(|| s.get("properties")?.as_object()).flatten()
+    });
+    match closed {
+        Some(props) => {
+            args.iter().filter(|(k, _)| props.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+        }
+        None => args.clone(),
+    }
+}
+
 fn arguments(call: &Call, key: &str) -> Result<Map<String, Value>, ErrorObject> {
     match call.params.get(key) {
         None | Some(Value::Null) => Ok(Map::new()),
@@ -571,7 +588,8 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
     let components = shared.components();
     let tool = components.tool(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown tool: {name}")))?;
     let args = arguments(call, "arguments")?;
-    let task = decide_task(call, shared.support(tool.common.task_support), &format!("Tool '{name}'"))?;
+    let tool_support = shared.support(tool.common.task_support);
+    let task = decide_task(call, tool_support, &format!("Tool '{name}'"))?;
     let prepare_validate = tool.prepare.as_ref().and_then(|p| p.describe.validate);
     for validate in [tool.common.describe.validate, prepare_validate].into_iter().flatten() {
         if let Err(msg) = validate(&args) {
@@ -596,7 +614,15 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
     }
     if let Some(ttl) = task {
         let prepared = cx.prepared().cloned();
-        return tasks::create(shared, call, "tools/call", name, Value::Object(args), ttl, prepared).await;
+        // What the tool does not take is not kept with the task.
+        let kept = known_arguments(tool.common.describe.input_schema.as_ref(), &args);
+        match tasks::create(shared, call, "tools/call", name, Value::Object(kept), ttl, prepared).await {
+            // A modern call to a tool that need not be a task runs directly when tasks are out of room.
+            Err(e) if call.era.is_modern() && tool_support == TaskSupport::Optional && tasks::is_out_of_room(&e) => {
+                tracing::debug!(tool = name, error = %e.message, "no room for a task; running the call directly");
+            }
+            created => return created,
+        }
     }
     let handler = tool.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("tool has no handler"))?;
     let _turn = tool.common.slot().await;

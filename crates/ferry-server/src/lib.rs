@@ -78,6 +78,7 @@ mod server;
 mod session;
 mod tasks;
 pub mod transport;
+mod watch;
 
 /// HTTP request headers, as an [`Authenticator`] sees them.
 pub use axum::http::HeaderMap;

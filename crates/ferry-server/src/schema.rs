@@ -21,7 +21,12 @@ pub fn input_schema<T: JsonSchema>() -> Value {
     let mut v = schema.to_value();
     if let Some(obj) = v.as_object_mut() {
         if obj.get("type").and_then(Value::as_str) != Some("object") {
-            // MCP needs an object schema; a unit or null type means "no arguments".
+            // MCP needs an object schema. A schema that allows anything (`serde_json::Value`)
+            // takes any arguments; a unit or null type means "no arguments".
+            if !obj.contains_key("type") && obj.keys().all(|k| k.starts_with('$') || k == "title" || k == "description")
+            {
+                return json!({"type": "object", "properties": {}, "additionalProperties": true});
+            }
             return json!({"type": "object", "properties": {}});
         }
         obj.entry("properties").or_insert_with(|| json!({}));

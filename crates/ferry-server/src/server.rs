@@ -28,6 +28,11 @@ pub struct ServerConfig {
     pub default_ttl_ms: u64,
     /// Largest TTL granted (ms); larger requests are lowered to it.
     pub max_ttl_ms: u64,
+    /// Smallest TTL granted (ms); smaller requests are raised to it, so a result can be read.
+    pub min_ttl_ms: u64,
+    /// How long a blocked `tasks/result` rides out a task store that cannot be reached
+    /// (a Redis outage) before it answers with an error.
+    pub store_outage_grace: Duration,
     /// `pollInterval` suggested to requestors (ms).
     pub poll_interval_ms: u64,
     /// Items per page of list methods.
@@ -54,6 +59,8 @@ impl Default for ServerConfig {
             default_task_support: TaskSupport::Forbidden,
             default_ttl_ms: 60 * 60 * 1000,
             max_ttl_ms: 24 * 60 * 60 * 1000,
+            min_ttl_ms: 1000,
+            store_outage_grace: Duration::from_secs(60),
             poll_interval_ms: 1000,
             page_size: 100,
             max_body_bytes: 4 * 1024 * 1024,
@@ -82,6 +89,8 @@ pub(crate) struct Shared {
     pub authenticator: Option<Authenticator>,
     /// Input requests of tasks already sent to a client over some `tasks/result` stream.
     pub dispatched_inputs: Mutex<HashSet<(String, String)>>,
+    /// Waiters for one task's changes (`tasks/result`).
+    pub watchers: Arc<crate::watch::Watchers>,
     pub background: OnceLock<Background>,
 }
 
@@ -125,13 +134,15 @@ impl Shared {
     pub fn support(&self, own: Option<TaskSupport>) -> TaskSupport {
         own.unwrap_or(self.config.default_task_support)
     }
-    /// The granted TTL for a requested one.
+    /// The granted TTL for a requested one: within `[min_ttl_ms, max_ttl_ms]`. A TTL
+    /// counts from the moment the task ends (a running task never expires).
     pub fn grant_ttl(&self, requested: Option<f64>) -> u64 {
-        let max = self.config.max_ttl_ms;
-        match requested {
-            Some(t) if t.is_finite() && t > 0.0 => (t as u64).min(max),
-            _ => self.config.default_ttl_ms.min(max),
-        }
+        let (min, max) = (self.config.min_ttl_ms, self.config.max_ttl_ms.max(self.config.min_ttl_ms));
+        let t = match requested {
+            Some(t) if t.is_finite() && t >= 0.0 => t.ceil() as u64,
+            _ => self.config.default_ttl_ms,
+        };
+        t.clamp(min, max)
     }
     /// Drop idle sessions.
     pub fn sweep_sessions(&self) {
@@ -405,6 +416,11 @@ impl ServerBuilder {
         self.backend = Some(backend);
         self
     }
+    /// Use this task backend unless one was given already.
+    pub fn default_backend(mut self, backend: impl FnOnce() -> Arc<dyn Backend>) -> Self {
+        self.backend.get_or_insert_with(backend);
+        self
+    }
 
     /// Authenticate HTTP requests (see [`Authenticator`]): tasks then belong to
     /// the subject, across sessions and processes. Without it, tasks belong to
@@ -448,6 +464,7 @@ impl ServerBuilder {
                 sessions: Mutex::new(HashMap::new()),
                 authenticator: self.authenticator,
                 dispatched_inputs: Mutex::new(HashSet::new()),
+                watchers: Default::default(),
                 background: OnceLock::new(),
             }),
         })

@@ -30,10 +30,22 @@ use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) fn store_error(e: BackendError) -> ErrorObject {
+    let limit = |scope: &str, e: &BackendError| {
+        ErrorObject::new(ErrorCode::LIMIT_EXCEEDED, e.to_string()).with_data(json!({ "scope": scope }))
+    };
     match e {
         BackendError::InvalidCursor => ErrorObject::invalid_params("Invalid cursor"),
+        BackendError::Quota(_) => limit("owner", &e),
+        BackendError::Full(_) => limit("server", &e),
+        BackendError::TooLarge(_) => limit("size", &e),
         other => ErrorObject::internal(other.to_string()),
     }
+}
+
+/// Whether an error is a refusal for lack of room (owner's share or the server's), which a
+/// request that need not become a task can avoid by running directly.
+pub(crate) fn is_out_of_room(e: &ErrorObject) -> bool {
+    e.code == ErrorCode::LIMIT_EXCEEDED && e.data.as_ref().and_then(|d| d.get("scope")).is_some_and(|s| s != "size")
 }
 
 fn not_found(id: &str) -> ErrorObject {
@@ -74,7 +86,7 @@ pub(crate) fn form_a(rec: &TaskRecord) -> Value {
         status_message,
         created_at: rfc3339(rec.created_at),
         last_updated_at: rfc3339(rec.updated_at),
-        ttl: rec.ttl_ms,
+        ttl: rec.lifetime_ms(),
         poll_interval: Some(rec.poll_interval_ms),
     })
     .map(|v| with_progress(v, rec))
@@ -104,7 +116,7 @@ pub(crate) fn form_b(rec: &TaskRecord, detailed: bool) -> Value {
         status_message: rec.status_message.clone(),
         created_at: rfc3339(rec.created_at),
         last_updated_at: rfc3339(rec.updated_at),
-        ttl_ms: rec.ttl_ms,
+        ttl_ms: rec.lifetime_ms(),
         poll_interval_ms: Some(rec.poll_interval_ms),
         extra,
     })
@@ -124,6 +136,10 @@ pub(crate) async fn create(
 ) -> Reply {
     let mut rec = TaskRecord::new(call.owner.clone(), kind, name, now_ms());
     rec.session = call.session.as_ref().map(|s| s.id.clone());
+    // Stateless callers without credentials share an owner; their quota is their address's.
+    if call.session.is_none() && call.subject.is_none() {
+        rec.account = call.peer.map(|ip| format!("client:{ip}"));
+    }
     rec.ttl_ms = Some(shared.grant_ttl(requested_ttl));
     rec.poll_interval_ms = shared.config.poll_interval_ms;
     rec.progress_token = crate::context::progress_token(call.meta.as_ref());
@@ -139,7 +155,7 @@ pub(crate) async fn create(
     }
     let job = Job { task_id: rec.id.clone(), kind: kind.into(), name: name.into(), arguments, context, attempt: 1 };
     shared.backend.submit(rec.clone(), job).await.map_err(store_error)?;
-    tracing::info!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
+    tracing::debug!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
     Ok(if call.era.is_modern() {
         let mut v = form_b(&rec, false);
         v["resultType"] = json!("task");
@@ -198,18 +214,24 @@ async fn list(shared: &Shared, call: &Call) -> Reply {
     Ok(result)
 }
 
+/// The answer to cancelling a task that has already ended.
+fn cancel_ended(rec: &TaskRecord, modern: bool) -> Reply {
+    if modern {
+        return Ok(json!({})); // idempotent acknowledgement
+    }
+    Err(ErrorObject::invalid_params(format!("Cannot cancel task: already in terminal status '{}'", form_a_status(rec))))
+}
+
 async fn cancel(shared: &Shared, rec: TaskRecord, modern: bool) -> Reply {
     if rec.status.is_terminal() {
-        if modern {
-            return Ok(json!({})); // idempotent acknowledgement
-        }
-        return Err(ErrorObject::invalid_params(format!(
-            "Cannot cancel task: already in terminal status '{}'",
-            form_a_status(&rec)
-        )));
+        return cancel_ended(&rec, modern);
     }
     let now = shared.backend.cancel(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?;
-    tracing::info!(task_id = %rec.id, "task cancelled");
+    // The store decides: the task may have ended on its own since it was read.
+    if now.status != TaskStatus::Cancelled {
+        return cancel_ended(&now, modern);
+    }
+    tracing::debug!(task_id = %rec.id, "task cancelled");
     Ok(if modern { json!({}) } else { form_a(&now) })
 }
 
@@ -228,9 +250,10 @@ async fn update(shared: &Shared, call: &Call, rec: TaskRecord) -> Reply {
 
 /// `tasks/result` (Form A): wait for the end, delivering input requests on this stream meanwhile.
 async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
-    // Subscribe before reading again, so a change between the two cannot be missed.
-    let mut events = shared.backend.subscribe();
-    let mut rec = shared.backend.get(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?;
+    // Watch before reading again, so a change between the two cannot be missed.
+    let mut watch = shared.watchers.watch(&rec.id);
+    let mut store = Outage::new(shared.config.store_outage_grace);
+    let mut rec = store.read(shared, &rec.id).await?.unwrap_or(rec);
     // Released however this ends (terminal, client gone, request cancelled), so another
     // `tasks/result` can ask again.
     let mut mine = Dispatched { shared, keys: Vec::new(), pending: Vec::new() };
@@ -261,20 +284,19 @@ async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
                 }
             }
         }
-        let poll = Duration::from_millis(rec.poll_interval_ms.clamp(50, 5000));
+        // Events are at-most-once across processes: read the store now and then anyway.
+        let poll = Duration::from_secs(5);
         let changed = tokio::select! {
-            ev = events.recv() => match ev {
-                Ok(TaskEvent::Changed(r)) if r.id == rec.id => Some(r),
-                Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(_)) => None,
-                Err(broadcast::error::RecvError::Closed) => None,
+            wake = watch.changed() => match wake {
+                crate::watch::Wake::Changed(r) => Some(*r),
+                _ => None,
             },
-            _ = tokio::time::sleep(poll) => None,
+            _ = tokio::time::sleep(store.pause().unwrap_or(poll)) => None,
             _ = &mut stream_gone => return Err(ErrorObject::internal("the tasks/result stream was closed")),
         };
         rec = match changed {
             Some(r) => r,
-            None => shared.backend.get(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?,
+            None => store.read(shared, &rec.id).await?.unwrap_or(rec),
         };
     };
     drop(mine);
@@ -291,6 +313,46 @@ async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
         }
         Some(Outcome::Error { error }) => Err(error),
         None => Err(ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Task was cancelled").with_data(meta)),
+    }
+}
+
+/// Reads of a task by a long wait that ride out a store outage of up to `grace`.
+struct Outage {
+    grace: Duration,
+    since: Option<tokio::time::Instant>,
+}
+
+impl Outage {
+    fn new(grace: Duration) -> Self {
+        Self { grace, since: None }
+    }
+
+    /// The task now: `Ok(None)` while the store cannot be reached (within the grace),
+    /// an error once the grace is over or the task is gone.
+    async fn read(&mut self, shared: &Shared, id: &str) -> Result<Option<TaskRecord>, ErrorObject> {
+        match shared.backend.get(id).await {
+            Ok(Some(rec)) => {
+                if self.since.take().is_some() {
+                    tracing::info!(task_id = id, "task store reachable again");
+                }
+                Ok(Some(rec))
+            }
+            Ok(None) => Err(not_found(id)),
+            Err(BackendError::Unavailable(e)) => {
+                let since = *self.since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= self.grace {
+                    return Err(store_error(BackendError::Unavailable(e)));
+                }
+                tracing::debug!(task_id = id, error = %e, "task store unreachable; still waiting");
+                Ok(None)
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// How long to wait before reading again while the store is out.
+    fn pause(&self) -> Option<Duration> {
+        self.since.map(|_| Duration::from_millis(500))
     }
 }
 
@@ -472,13 +534,17 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
     let mut last_progress: HashMap<String, f64> = HashMap::new();
     loop {
         let rec = match events.recv().await {
-            Ok(TaskEvent::Changed(rec)) => rec,
+            Ok(TaskEvent::Changed(rec)) => {
+                shared.watchers.changed(&rec);
+                rec
+            }
             Ok(TaskEvent::Notified(n)) => {
                 relay_notification(&shared, n);
                 continue;
             }
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(missed = n, "status forwarding lagged");
+                shared.watchers.recheck_all();
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,

@@ -13,9 +13,15 @@ pub enum BackendError {
     /// The store cannot be reached (a Redis outage, say). Retry later.
     #[error("task store unavailable: {0}")]
     Unavailable(String),
-    /// A bound was hit (too many live tasks).
-    #[error("task limit reached: {0}")]
+    /// A bound of the whole store was hit (too many unfinished tasks in total).
+    #[error("the server is at its task limit: {0}")]
     Full(String),
+    /// The caller's own share was used up (its unfinished tasks or their bytes).
+    #[error("task quota reached: {0}")]
+    Quota(String),
+    /// One task's arguments are larger than accepted.
+    #[error("task too large: {0}")]
+    TooLarge(String),
     /// A submitted task id is already taken by different work.
     #[error("task id {0} already exists")]
     Duplicate(String),

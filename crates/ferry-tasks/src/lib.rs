@@ -18,6 +18,7 @@
 //!   inside a server process and inside a `ferry worker` process.
 
 mod backend;
+mod limits;
 mod memory;
 mod record;
 mod worker;
@@ -26,6 +27,7 @@ mod worker;
 pub mod testkit;
 
 pub use backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
+pub use limits::{StoreUsage, TaskLimits, Usage};
 pub use memory::{MemoryBackend, MemoryConfig};
 pub use record::{new_task_id, Job, Outcome, ProgressState, TaskRecord};
 pub use worker::{Executor, InputError, TaskRuntime, Worker, WorkerConfig, WorkerHandle};

@@ -1,14 +1,16 @@
 //! The embedded backend: tasks in process memory.
 //!
-//! Zero setup and fast, but nothing survives the process. Bounded: at most
-//! `max_tasks` live records (submissions beyond fail with
-//! [`BackendError::Full`]); records vanish when their TTL runs out.
+//! Zero setup and fast, but nothing survives the process. Bounded by
+//! [`TaskLimits`]: unfinished tasks are capped per owner and in total
+//! (submissions beyond are refused), ended tasks are kept for their TTL within
+//! the retention bounds (the oldest of the owner keeping the most go first).
 
 use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
+use crate::limits::{json_size, StoreUsage, TaskLimits, Usage};
 use crate::record::{Job, Outcome, TaskRecord};
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
@@ -17,8 +19,8 @@ use tokio::time::Instant;
 /// Settings of the [`MemoryBackend`].
 #[derive(Debug, Clone)]
 pub struct MemoryConfig {
-    /// Most live (unexpired) tasks held at once.
-    pub max_tasks: usize,
+    /// What the store may hold, per owner and in total.
+    pub limits: TaskLimits,
     /// A claimed job not heartbeated for this long is handed out again.
     pub redelivery_timeout: Duration,
     /// Capacity of the event channel (slow subscribers see `Lagged`).
@@ -27,7 +29,7 @@ pub struct MemoryConfig {
 
 impl Default for MemoryConfig {
     fn default() -> Self {
-        Self { max_tasks: 10_000, redelivery_timeout: Duration::from_secs(60), event_capacity: 4096 }
+        Self { limits: TaskLimits::default(), redelivery_timeout: Duration::from_secs(60), event_capacity: 4096 }
     }
 }
 
@@ -36,44 +38,134 @@ struct InFlight {
     last_beat: Instant,
 }
 
+struct Entry {
+    seq: u64,
+    record: TaskRecord,
+    /// Argument bytes while live, result bytes once ended.
+    bytes: usize,
+}
+
+/// What one owner holds.
+#[derive(Default)]
+struct Account {
+    live: Usage,
+    /// Ended tasks, oldest first: (ended at, seq).
+    ended: BTreeSet<(u64, u64)>,
+    ended_bytes: usize,
+}
+
 #[derive(Default)]
 struct State {
-    tasks: HashMap<String, (u64, TaskRecord)>,
+    tasks: HashMap<String, Entry>,
     by_seq: BTreeMap<u64, String>,
+    /// Ended tasks by when they expire: (expires at, seq).
+    expiry: BTreeSet<(u64, u64)>,
+    accounts: HashMap<String, Account>,
+    live: Usage,
+    ended: usize,
+    ended_bytes: usize,
     next_seq: u64,
     queue: VecDeque<Job>,
     delayed: Vec<(Instant, Job)>,
     inflight: HashMap<String, InFlight>,
-    next_sweep_ms: u64,
 }
 
 impl State {
     fn remove(&mut self, id: &str) {
-        if let Some((seq, _)) = self.tasks.remove(id) {
-            self.by_seq.remove(&seq);
-        }
+        let Some(e) = self.tasks.remove(id) else { return };
+        self.by_seq.remove(&e.seq);
         self.inflight.remove(id);
+        let account = e.record.account().to_string();
+        let Some(acc) = self.accounts.get_mut(&account) else { return };
+        if e.record.status.is_terminal() {
+            acc.ended.remove(&(e.record.updated_at, e.seq));
+            acc.ended_bytes -= e.bytes;
+            self.ended -= 1;
+            self.ended_bytes -= e.bytes;
+            if let Some(at) = e.record.expires_at() {
+                self.expiry.remove(&(at, e.seq));
+            }
+        } else {
+            acc.live.live -= 1;
+            acc.live.bytes -= e.bytes;
+            self.live.live -= 1;
+            self.live.bytes -= e.bytes;
+        }
+        if acc.live.live == 0 && acc.ended.is_empty() {
+            self.accounts.remove(&account);
+        }
     }
 
-    /// Drop expired records, at most once a second.
-    fn sweep(&mut self, now: u64) {
-        if now < self.next_sweep_ms {
-            return;
-        }
-        self.next_sweep_ms = now + 1000;
-        let expired: Vec<String> =
-            self.tasks.iter().filter(|(_, (_, r))| r.is_expired(now)).map(|(id, _)| id.clone()).collect();
-        for id in expired {
+    fn remove_seq(&mut self, seq: u64) {
+        if let Some(id) = self.by_seq.get(&seq).cloned() {
             self.remove(&id);
         }
     }
 
+    /// Drop the records whose TTL ran out.
+    fn sweep(&mut self, now: u64) {
+        while let Some(&(at, seq)) = self.expiry.first() {
+            if at > now {
+                break;
+            }
+            self.remove_seq(seq);
+        }
+    }
+
+    /// A task just ended: move it from the live counts to the ended ones (its job's
+    /// arguments are released, its result kept), then keep the bounds on ended tasks.
+    fn ended(&mut self, id: &str, result_bytes: usize, limits: &TaskLimits) {
+        let Some(e) = self.tasks.get_mut(id) else { return };
+        let (seq, ended_at, expires) = (e.seq, e.record.updated_at, e.record.expires_at());
+        let account = e.record.account().to_string();
+        let arg_bytes = std::mem::replace(&mut e.bytes, result_bytes);
+        let acc = self.accounts.entry(account.clone()).or_default();
+        acc.live.live -= 1;
+        acc.live.bytes -= arg_bytes;
+        acc.ended.insert((ended_at, seq));
+        acc.ended_bytes += result_bytes;
+        let own = acc.ended.len();
+        self.live.live -= 1;
+        self.live.bytes -= arg_bytes;
+        self.ended += 1;
+        self.ended_bytes += result_bytes;
+        if let Some(at) = expires {
+            self.expiry.insert((at, seq));
+        }
+        if own > limits.max_retained_per_owner {
+            self.evict_from(&account);
+        }
+        while self.ended > limits.max_retained || self.ended_bytes > limits.max_retained_bytes {
+            // The owner keeping the most gives up its oldest first.
+            let by_bytes = self.ended_bytes > limits.max_retained_bytes;
+            let largest = self
+                .accounts
+                .iter()
+                .filter(|(_, a)| !a.ended.is_empty())
+                .max_by_key(|(_, a)| if by_bytes { a.ended_bytes } else { a.ended.len() })
+                .map(|(name, _)| name.clone());
+            match largest {
+                Some(name) => self.evict_from(&name),
+                None => break,
+            }
+        }
+    }
+
+    /// Drop the oldest ended task of `account`.
+    fn evict_from(&mut self, account: &str) {
+        let oldest = self.accounts.get(account).and_then(|a| a.ended.first().copied());
+        if let Some((_, seq)) = oldest {
+            tracing::debug!(account, "dropping an ended task early to stay within the retention bounds");
+            self.remove_seq(seq);
+        }
+    }
+
     fn live(&self, id: &str, now: u64) -> Option<&TaskRecord> {
-        self.tasks.get(id).map(|(_, r)| r).filter(|r| !r.is_expired(now))
+        self.tasks.get(id).map(|e| &e.record).filter(|r| !r.is_expired(now))
     }
 
     fn live_mut(&mut self, id: &str, now: u64) -> Option<&mut TaskRecord> {
-        self.tasks.get_mut(id).map(|(_, r)| r).filter(|r| !r.is_expired(now))
+        self.tasks.get_mut(id).map(|e| &mut e.record).filter(|r| !r.is_expired(now))
     }
 
     /// Move due delayed jobs and stale in-flight jobs to the queue.
@@ -153,6 +245,19 @@ impl MemoryBackend {
         Self { inner: Arc::new(Inner { config, state: Mutex::new(State::default()), work: Notify::new(), events }) }
     }
 
+    /// What the store holds now (after dropping what expired).
+    pub fn usage(&self) -> StoreUsage {
+        let mut st = self.state();
+        st.sweep(now_ms());
+        StoreUsage {
+            live: st.live.live,
+            live_bytes: st.live.bytes,
+            ended: st.ended,
+            ended_bytes: st.ended_bytes,
+            owners: st.accounts.len(),
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-updated in a way
         // that matters more than losing the whole store, so recover the guard.
@@ -164,17 +269,28 @@ impl MemoryBackend {
         let _ = self.inner.events.send(TaskEvent::Changed(record.clone()));
     }
 
-    /// Apply `f` to a live, non-terminal record; publish and return the result.
-    fn modify(&self, task_id: &str, f: impl FnOnce(&mut TaskRecord) -> bool) -> Option<TaskRecord> {
+    /// Apply `f` to a live, non-terminal record; publish and return the result. A record
+    /// that `f` ends is accounted as ended with `result_bytes`.
+    fn modify(
+        &self,
+        task_id: &str,
+        result_bytes: usize,
+        f: impl FnOnce(&mut TaskRecord) -> bool,
+    ) -> Option<TaskRecord> {
         let now = now_ms();
         let (record, changed) = {
             let mut st = self.state();
+            st.sweep(now);
             let rec = st.live_mut(task_id, now)?;
             let changed = !rec.status.is_terminal() && f(rec);
             if changed {
                 rec.updated_at = now.max(rec.updated_at);
             }
-            (rec.clone(), changed)
+            let record = rec.clone();
+            if changed && record.status.is_terminal() {
+                st.ended(task_id, result_bytes, &self.inner.config.limits);
+            }
+            (record, changed)
         };
         if changed {
             self.publish(&record);
@@ -187,26 +303,24 @@ impl MemoryBackend {
 impl Backend for MemoryBackend {
     async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), BackendError> {
         let now = now_ms();
+        let bytes = json_size(&job.arguments);
         {
             let mut st = self.state();
             st.sweep(now);
             if st.tasks.contains_key(&record.id) {
                 return Err(BackendError::Duplicate(record.id));
             }
-            if st.tasks.len() >= self.inner.config.max_tasks {
-                st.next_sweep_ms = 0;
-                st.sweep(now);
-                if st.tasks.len() >= self.inner.config.max_tasks {
-                    return Err(BackendError::Full(format!(
-                        "{} live tasks (the limit); wait for some to expire",
-                        st.tasks.len()
-                    )));
-                }
-            }
+            let own = st.accounts.get(record.account()).map(|a| a.live).unwrap_or_default();
+            self.inner.config.limits.admit(own, st.live, bytes)?;
+            let acc = st.accounts.entry(record.account().to_string()).or_default();
+            acc.live.live += 1;
+            acc.live.bytes += bytes;
+            st.live.live += 1;
+            st.live.bytes += bytes;
             let seq = st.next_seq;
             st.next_seq += 1;
             st.by_seq.insert(seq, record.id.clone());
-            st.tasks.insert(record.id.clone(), (seq, record.clone()));
+            st.tasks.insert(record.id.clone(), Entry { seq, record: record.clone(), bytes });
             st.queue.push_back(job);
         }
         self.inner.work.notify_one();
@@ -272,19 +386,20 @@ impl Backend for MemoryBackend {
     }
 
     async fn update(&self, task_id: &str, update: TaskUpdate) -> Result<Option<TaskRecord>, BackendError> {
-        Ok(self.modify(task_id, |rec| rec.apply(update)))
+        Ok(self.modify(task_id, 0, |rec| rec.apply(update)))
     }
 
     async fn complete(&self, task_id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, BackendError> {
         self.state().inflight.remove(task_id);
-        Ok(self.modify(task_id, |rec| {
+        let (outcome, bytes) = self.inner.config.limits.bound_outcome(outcome);
+        Ok(self.modify(task_id, bytes, |rec| {
             rec.finish(outcome);
             true
         }))
     }
 
     async fn cancel(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
-        Ok(self.modify(task_id, |rec| {
+        Ok(self.modify(task_id, 0, |rec| {
             rec.mark_cancelled();
             true
         }))

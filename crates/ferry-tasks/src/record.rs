@@ -61,6 +61,10 @@ pub struct TaskRecord {
     pub id: String,
     /// Who may see it (the server's owner key: an auth subject or a session).
     pub owner: String,
+    /// Who it counts against for quotas, when not its owner (a stateless caller's
+    /// client address, where the owner is shared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The session that created it, if any: where status notifications go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
@@ -76,7 +80,8 @@ pub struct TaskRecord {
     pub created_at: u64,
     /// Last change, epoch ms.
     pub updated_at: u64,
-    /// Time to live from creation, ms; `None` = unlimited.
+    /// How long the task is kept once it has ended (completed, failed, cancelled), ms;
+    /// `None` = unlimited. A task that has not ended never expires.
     pub ttl_ms: Option<u64>,
     /// Suggested poll interval, ms.
     pub poll_interval_ms: u64,
@@ -90,6 +95,13 @@ pub struct TaskRecord {
     pub progress: Option<ProgressState>,
     /// The caller's progress token, valid for the task's lifetime.
     pub progress_token: Option<Value>,
+    /// Bytes of its job's arguments, counted against quotas while it runs (set by the backend).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub argument_bytes: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl TaskRecord {
@@ -99,6 +111,7 @@ impl TaskRecord {
             id: new_task_id(),
             owner: owner.into(),
             session: None,
+            account: None,
             kind: kind.into(),
             name: name.into(),
             status: TaskStatus::Working,
@@ -112,12 +125,30 @@ impl TaskRecord {
             input_responses: BTreeMap::new(),
             progress: None,
             progress_token: None,
+            argument_bytes: 0,
         }
     }
 
-    /// When the record may be dropped, epoch ms.
+    /// When the record may be dropped, epoch ms: its TTL after it ended (a terminal
+    /// record never changes, so `updated_at` is when it ended). `None` while it runs.
     pub fn expires_at(&self) -> Option<u64> {
-        self.ttl_ms.map(|ttl| self.created_at.saturating_add(ttl))
+        if !self.status.is_terminal() {
+            return None;
+        }
+        self.ttl_ms.map(|ttl| self.updated_at.saturating_add(ttl))
+    }
+
+    /// The lifetime from creation that the task is kept for, as of now (ms): for an ended
+    /// task, its run time plus its TTL; for a running one, at least its TTL. What the
+    /// wire's creation-based `ttl` / `ttlMs` report.
+    pub fn lifetime_ms(&self) -> Option<u64> {
+        let ran = if self.status.is_terminal() { self.updated_at.saturating_sub(self.created_at) } else { 0 };
+        self.ttl_ms.map(|ttl| ttl.saturating_add(ran))
+    }
+
+    /// Who the task counts against for quotas.
+    pub fn account(&self) -> &str {
+        self.account.as_deref().unwrap_or(&self.owner)
     }
 
     /// Apply an update (the caller checked the record is not terminal); returns whether it changed.

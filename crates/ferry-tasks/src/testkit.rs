@@ -83,15 +83,55 @@ pub async fn cancelled_while_queued_is_never_handed_out(b: &dyn Backend) {
     assert_eq!(b.get(&rec.id).await.unwrap().unwrap().status, TaskStatus::Cancelled);
 }
 
-/// Contract: `expired tasks disappear`.
+/// Contract: `expired tasks disappear`: a task is kept for its TTL once it ended, never
+/// dropped while it runs, however short the TTL.
 pub async fn expired_tasks_disappear(b: &dyn Backend) {
     let (mut rec, job) = task("s1");
     rec.ttl_ms = Some(1);
     b.submit(rec.clone(), job).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Still running: the TTL has not started.
+    assert_eq!(b.get(&rec.id).await.unwrap().unwrap().status, TaskStatus::Working);
+    assert_eq!(b.list("s1", None, 10).await.unwrap().tasks.len(), 1);
+    let updated = b.update(&rec.id, TaskUpdate::Message("still here".into())).await.unwrap();
+    assert_eq!(updated.unwrap().status_message.as_deref(), Some("still here"));
+    let done = b.complete(&rec.id, Outcome::Result { value: json!({}), is_error: false }).await.unwrap().unwrap();
+    assert_eq!(done.status, TaskStatus::Completed);
+    assert_eq!(done.expires_at(), Some(done.updated_at + 1));
+    tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(b.get(&rec.id).await.unwrap().is_none());
     assert!(b.list("s1", None, 10).await.unwrap().tasks.is_empty());
     assert!(b.update(&rec.id, TaskUpdate::Message("x".into())).await.unwrap().is_none());
+}
+
+/// Contract: `a cancelled task is kept for its ttl from the cancel`.
+pub async fn a_cancelled_task_is_kept_for_its_ttl_from_the_cancel(b: &dyn Backend) {
+    let (mut rec, job) = task("s1");
+    rec.ttl_ms = Some(60_000);
+    b.submit(rec.clone(), job).await.unwrap();
+    let cancelled = b.cancel(&rec.id).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, TaskStatus::Cancelled);
+    assert_eq!(cancelled.expires_at(), Some(cancelled.updated_at + 60_000));
+    assert_eq!(b.get(&rec.id).await.unwrap().unwrap().status, TaskStatus::Cancelled);
+}
+
+/// Contract: `an oversized result fails the task instead of being kept`.
+pub async fn an_oversized_result_fails_the_task(b: &dyn Backend) {
+    let (rec, job) = task("s1");
+    b.submit(rec.clone(), job).await.unwrap();
+    let huge = "x".repeat(crate::TaskLimits::default().max_result_bytes + 1);
+    let done = b.complete(&rec.id, Outcome::Result { value: json!({"text": huge}), is_error: false }).await.unwrap();
+    let done = done.unwrap();
+    assert_eq!(done.status, TaskStatus::Failed);
+    assert!(done.status_message.unwrap().contains("bytes"), "the failure says why");
+}
+
+/// Contract: `oversized arguments are refused`.
+pub async fn oversized_arguments_are_refused(b: &dyn Backend) {
+    let (rec, mut job) = task("s1");
+    job.arguments = json!({"blob": "x".repeat(crate::TaskLimits::default().max_argument_bytes)});
+    assert!(matches!(b.submit(rec.clone(), job).await, Err(BackendError::TooLarge(_))));
+    assert!(b.get(&rec.id).await.unwrap().is_none());
 }
 
 /// Contract: `list is per owner paginated and rejects foreign cursors`.
@@ -238,87 +278,38 @@ pub async fn silent_worker_job_is_redelivered_with_next_attempt(b: &dyn Backend)
 #[macro_export]
 macro_rules! backend_contract_tests {
     ($make:expr) => {
+        $crate::backend_contract_tests!(@each $make;
+            submitted_task_is_gettable_and_claimable_once,
+            duplicate_submission_is_refused,
+            complete_sets_terminal_status_and_later_changes_are_ignored,
+            error_outcome_fails_the_task_with_its_message,
+            cancelled_while_queued_is_never_handed_out,
+            expired_tasks_disappear,
+            a_cancelled_task_is_kept_for_its_ttl_from_the_cancel,
+            an_oversized_result_fails_the_task,
+            oversized_arguments_are_refused,
+            list_is_per_owner_paginated_and_rejects_foreign_cursors,
+            requeue_with_delay_hands_the_job_out_later,
+            input_requests_and_partial_responses,
+            every_change_is_published,
+            notifications_are_published_in_order,
+            re_asking_an_answered_key_keeps_the_answer,
+            silent_worker_job_is_redelivered_with_next_attempt,
+        );
+    };
+    (@each $make:expr; $($name:ident,)*) => {
         mod backend_contract {
             #[allow(unused_imports)]
             use super::*;
-            #[tokio::test]
-            async fn submitted_task_is_gettable_and_claimable_once() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::submitted_task_is_gettable_and_claimable_once(backend).await;
-            }
-            #[tokio::test]
-            async fn duplicate_submission_is_refused() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::duplicate_submission_is_refused(backend).await;
-            }
-            #[tokio::test]
-            async fn complete_sets_terminal_status_and_later_changes_are_ignored() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::complete_sets_terminal_status_and_later_changes_are_ignored(backend).await;
-            }
-            #[tokio::test]
-            async fn error_outcome_fails_the_task_with_its_message() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::error_outcome_fails_the_task_with_its_message(backend).await;
-            }
-            #[tokio::test]
-            async fn cancelled_while_queued_is_never_handed_out() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::cancelled_while_queued_is_never_handed_out(backend).await;
-            }
-            #[tokio::test]
-            async fn expired_tasks_disappear() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::expired_tasks_disappear(backend).await;
-            }
-            #[tokio::test]
-            async fn list_is_per_owner_paginated_and_rejects_foreign_cursors() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::list_is_per_owner_paginated_and_rejects_foreign_cursors(backend).await;
-            }
-            #[tokio::test]
-            async fn requeue_with_delay_hands_the_job_out_later() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::requeue_with_delay_hands_the_job_out_later(backend).await;
-            }
-            #[tokio::test]
-            async fn input_requests_and_partial_responses() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::input_requests_and_partial_responses(backend).await;
-            }
-            #[tokio::test]
-            async fn every_change_is_published() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::every_change_is_published(backend).await;
-            }
-            #[tokio::test]
-            async fn notifications_are_published_in_order() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::notifications_are_published_in_order(backend).await;
-            }
-            #[tokio::test]
-            async fn re_asking_an_answered_key_keeps_the_answer() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::re_asking_an_answered_key_keeps_the_answer(backend).await;
-            }
-            #[tokio::test]
-            async fn silent_worker_job_is_redelivered_with_next_attempt() {
-                let backend = $make;
-                let backend: &dyn $crate::Backend = ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
-                $crate::testkit::silent_worker_job_is_redelivered_with_next_attempt(backend).await;
-            }
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let backend = $make;
+                    let backend: &dyn $crate::Backend =
+                        ::std::convert::AsRef::<dyn $crate::Backend>::as_ref(&backend);
+                    $crate::testkit::$name(backend).await;
+                }
+            )*
         }
     };
 }

@@ -2,7 +2,8 @@
 //! `ferry_tasks::testkit`) plus its own bound.
 
 use ferry_tasks::testkit::task;
-use ferry_tasks::{Backend, BackendError, MemoryBackend, MemoryConfig};
+use ferry_tasks::{Backend, BackendError, MemoryBackend, MemoryConfig, Outcome, TaskLimits};
+use serde_json::json;
 use std::time::Duration;
 
 const SHORT: Duration = Duration::from_millis(20);
@@ -12,15 +13,119 @@ ferry_tasks::backend_contract_tests!(MemoryBackend::new(MemoryConfig {
     ..MemoryConfig::default()
 }));
 
+fn limited(limits: TaskLimits) -> MemoryBackend {
+    MemoryBackend::new(MemoryConfig { limits, ..Default::default() })
+}
+
+fn done() -> Outcome {
+    Outcome::Result { value: json!({"ok": true}), is_error: false }
+}
+
 #[tokio::test]
-async fn bounded_number_of_live_tasks() {
-    let b = MemoryBackend::new(MemoryConfig { max_tasks: 2, ..Default::default() });
+async fn one_owner_cannot_take_every_live_slot() {
+    let b = limited(TaskLimits { max_live: 5, max_live_per_owner: 2, ..Default::default() });
     for _ in 0..2 {
-        let (rec, job) = task("s");
+        let (rec, job) = task("greedy");
         b.submit(rec, job).await.unwrap();
     }
-    let (rec, job) = task("s");
+    let (rec, job) = task("greedy");
+    let refused = b.submit(rec, job).await.unwrap_err();
+    assert!(matches!(refused, BackendError::Quota(_)), "{refused}");
+    assert!(refused.to_string().contains("unfinished tasks"), "{refused}");
+    // Others still get in, until the total bound.
+    for owner in ["a", "b", "c"] {
+        let (rec, job) = task(owner);
+        b.submit(rec, job).await.unwrap();
+    }
+    let (rec, job) = task("d");
     assert!(matches!(b.submit(rec, job).await, Err(BackendError::Full(_))));
+    assert_eq!(b.usage().live, 5);
+}
+
+#[tokio::test]
+async fn a_finished_task_frees_its_live_slot_at_once() {
+    let b = limited(TaskLimits { max_live_per_owner: 1, ..Default::default() });
+    let (first, job) = task("s");
+    b.submit(first.clone(), job).await.unwrap();
+    b.complete(&first.id, done()).await.unwrap();
+    let (rec, job) = task("s");
+    b.submit(rec, job).await.unwrap();
+    // The finished one is still there to read.
+    assert_eq!(b.get(&first.id).await.unwrap().unwrap().status, ferry_tasks::TaskStatus::Completed);
+}
+
+#[tokio::test]
+async fn live_argument_bytes_are_bounded_per_owner() {
+    let b = limited(TaskLimits { max_live_bytes_per_owner: 3_000, ..Default::default() });
+    let big = || {
+        let (rec, mut job) = task("s");
+        job.arguments = json!({ "blob": "x".repeat(1_000) });
+        (rec, job)
+    };
+    for _ in 0..2 {
+        let (rec, job) = big();
+        b.submit(rec, job).await.unwrap();
+    }
+    let (rec, job) = big();
+    assert!(matches!(b.submit(rec, job).await, Err(BackendError::Quota(_))));
+    assert!(b.usage().live_bytes > 2_000);
+    let (rec, job) = task("other");
+    b.submit(rec, job).await.unwrap();
+}
+
+#[tokio::test]
+async fn ended_tasks_make_room_oldest_first_from_the_owner_keeping_most() {
+    let b = limited(TaskLimits { max_retained: 4, max_retained_per_owner: 3, ..Default::default() });
+    let run = |owner: &'static str| {
+        let b = b.clone();
+        async move {
+            let (rec, job) = task(owner);
+            b.submit(rec.clone(), job).await.unwrap();
+            b.complete(&rec.id, done()).await.unwrap();
+            rec.id
+        }
+    };
+    let quiet = run("quiet").await;
+    let mut flood = Vec::new();
+    for _ in 0..10 {
+        flood.push(run("flood").await);
+    }
+    // The flooding owner keeps its newest three; the quiet owner's result stays.
+    assert!(b.get(&quiet).await.unwrap().is_some(), "the quiet owner's result survives the flood");
+    let kept: Vec<bool> = kept(&b, &flood).await;
+    assert_eq!(kept, [vec![false; 7], vec![true; 3]].concat());
+    assert_eq!(b.usage().ended, 4);
+    // Past the total bound, the largest owner gives up its oldest.
+    let other = run("other").await;
+    assert!(b.get(&other).await.unwrap().is_some());
+    assert!(b.get(&quiet).await.unwrap().is_some());
+    assert!(b.get(&flood[7]).await.unwrap().is_none());
+    assert_eq!(b.usage().ended, 4);
+}
+
+async fn kept(b: &MemoryBackend, ids: &[String]) -> Vec<bool> {
+    let mut kept = Vec::new();
+    for id in ids {
+        kept.push(b.get(id).await.unwrap().is_some());
+    }
+    kept
+}
+
+#[tokio::test]
+async fn accounting_returns_to_zero_when_everything_expired() {
+    let b = MemoryBackend::default();
+    for i in 0..50 {
+        let (mut rec, job) = task(&format!("owner-{}", i % 7));
+        rec.ttl_ms = Some(1);
+        b.submit(rec.clone(), job).await.unwrap();
+        if i % 2 == 0 {
+            b.complete(&rec.id, done()).await.unwrap();
+        } else {
+            b.cancel(&rec.id).await.unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(b.usage(), ferry_tasks::StoreUsage::default());
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ pub mod remote;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use ferry_redis::{RedisBackend, RedisConfig};
-use ferry_server::engine::{Worker, WorkerConfig};
+use ferry_server::engine::{MemoryBackend, MemoryConfig, TaskLimits, Worker, WorkerConfig};
 use ferry_server::ServerBuilder;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -78,6 +78,29 @@ pub struct StoreArgs {
     /// Most task handlers this process runs at once.
     #[arg(long, env = "FERRY_CONCURRENCY", default_value_t = 64)]
     pub concurrency: usize,
+    /// Most unfinished tasks in total; more are refused (error -32029, scope "server").
+    #[arg(long, env = "FERRY_MAX_LIVE_TASKS", default_value_t = TaskLimits::default().max_live)]
+    pub max_live_tasks: usize,
+    /// Most unfinished tasks of one client (auth subject, else session, else address);
+    /// more are refused (error -32029, scope "owner").
+    #[arg(long, env = "FERRY_MAX_LIVE_TASKS_PER_CLIENT", default_value_t = TaskLimits::default().max_live_per_owner)]
+    pub max_live_tasks_per_client: usize,
+    /// Largest arguments, and largest result, of one task in bytes (a larger result fails the task).
+    #[arg(long, env = "FERRY_MAX_TASK_BYTES", default_value_t = TaskLimits::default().max_argument_bytes)]
+    pub max_task_bytes: usize,
+}
+
+impl StoreArgs {
+    /// The task limits these options give.
+    pub fn limits(&self) -> TaskLimits {
+        TaskLimits {
+            max_live: self.max_live_tasks,
+            max_live_per_owner: self.max_live_tasks_per_client,
+            max_argument_bytes: self.max_task_bytes,
+            max_result_bytes: self.max_task_bytes,
+            ..TaskLimits::default()
+        }
+    }
 }
 
 /// Options of `serve`.
@@ -103,6 +126,9 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub auth_tokens: Vec<String>,
+    /// Smallest task TTL granted, in ms (the time a result is kept after its task ends).
+    #[arg(long, env = "FERRY_MIN_TTL_MS", default_value_t = 1000)]
+    pub min_ttl_ms: u64,
     /// Task storage.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -174,6 +200,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 async fn connect(store: &StoreArgs, url: &str) -> Result<RedisBackend, Error> {
     let config = RedisConfig::new(url)
         .prefix(store.prefix.clone())
+        .limits(store.limits())
         .redelivery_timeout(Duration::from_millis(store.redelivery_timeout_ms));
     let mut backoff = Duration::from_millis(200);
     let mut attempts = 0;
@@ -196,13 +223,18 @@ async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(), Error> {
     let mut builder = builder.configure(|c| {
         c.worker_concurrency = concurrency;
         c.local_worker = !args.no_local_worker;
+        c.min_ttl_ms = args.min_ttl_ms;
     });
     let store = match &args.store.redis {
         Some(url) => {
             builder = builder.backend(Arc::new(connect(&args.store, url).await?));
             format!("Redis at {url} (prefix '{}')", args.store.prefix)
         }
-        None => "the embedded engine".to_string(),
+        None => {
+            let config = MemoryConfig { limits: args.store.limits(), ..MemoryConfig::default() };
+            builder = builder.default_backend(|| Arc::new(MemoryBackend::new(config)));
+            "the embedded engine".to_string()
+        }
     };
     if !args.auth_tokens.is_empty() {
         builder = builder.authenticate(bearer_tokens(&args.auth_tokens)?);

@@ -12,3 +12,5 @@ mod form_a;
 mod form_b;
 #[path = "suites/input_required.rs"]
 mod input_required;
+#[path = "suites/limits.rs"]
+mod limits;

@@ -78,11 +78,21 @@ impl Drop for TestServer {
 impl TestServer {
     /// Build `builder` on this binary's backend and serve it over Streamable HTTP on 127.0.0.1:0.
     pub async fn start(builder: ServerBuilder) -> TestServer {
+        Self::start_limited(builder, ferry_server::engine::TaskLimits::default()).await
+    }
+
+    /// [`start`](Self::start) with a task store bounded by `limits`.
+    pub async fn start_limited(builder: ServerBuilder, limits: ferry_server::engine::TaskLimits) -> TestServer {
         let (builder, purge) = match crate::BACKEND {
-            Backend::Memory => (builder, None),
+            Backend::Memory => {
+                let config = ferry_server::engine::MemoryConfig { limits, ..Default::default() };
+                (builder.backend(Arc::new(ferry_server::engine::MemoryBackend::new(config))), None)
+            }
             Backend::Redis => {
                 let prefix = format!("ferry-test-demo-{}", ferry_server::engine::new_task_id());
-                let config = ferry_redis::RedisConfig::new(ferry_redis::testing::redis_url()).prefix(prefix.clone());
+                let config = ferry_redis::RedisConfig::new(ferry_redis::testing::redis_url())
+                    .prefix(prefix.clone())
+                    .limits(limits);
                 let backend = ferry_redis::RedisBackend::connect(config).await.expect("Redis backend");
                 (builder.backend(Arc::new(backend)), Some(Purge(prefix)))
             }

@@ -333,7 +333,43 @@ async fn requested_ttl_is_honoured() {
     let s = srv.session().await;
     let r = s.ok("tools/call", json!({"name": "add", "arguments": {"a": 1, "b": 1}, "task": {"ttl": 45_000}})).await;
     assert_eq!(r["task"]["ttl"], json!(45_000));
-    assert_eq!(s.get_task(r["task"]["taskId"].as_str().unwrap()).await["ttl"], json!(45_000));
+    let id = r["task"]["taskId"].as_str().unwrap();
+    s.ok("tasks/result", json!({"taskId": id})).await;
+    // Kept 45 s from when it ended; `ttl` counts from creation, so it adds the run time.
+    let t = s.get_task(id).await;
+    let ran = ms_between(&t["createdAt"], &t["lastUpdatedAt"]);
+    assert_eq!(t["ttl"], json!(45_000 + ran), "{t}");
+}
+
+fn ms_between(from: &Value, to: &Value) -> u64 {
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    (parse(to) - parse(from)).whole_milliseconds() as u64
+}
+
+#[tokio::test]
+async fn a_task_outlives_a_ttl_shorter_than_its_run() {
+    let srv = TestServer::demo_with(|c| c.min_ttl_ms = 100).await;
+    let s = srv.session().await;
+    let r = s.ok("tools/call", json!({"name": "sleep", "arguments": {"ms": 1500}, "task": {"ttl": 100}})).await;
+    let id = r["task"]["taskId"].as_str().unwrap().to_string();
+    assert_eq!(r["task"]["ttl"], json!(100));
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(s.get_task(&id).await["status"], "working", "six TTLs later it still runs");
+    let result = s.ok("tasks/result", json!({"taskId": id})).await;
+    assert_eq!(result["content"][0]["text"], "slept 1500", "{result}");
+    assert_eq!(s.get_task(&id).await["status"], "completed");
+}
+
+#[tokio::test]
+async fn a_tiny_ttl_is_raised_to_the_minimum() {
+    let srv = TestServer::demo().await;
+    let s = srv.session().await;
+    for tiny in [json!(1), json!(1.5), json!(0)] {
+        let r = s.ok("tools/call", json!({"name": "add", "arguments": {"a": 1, "b": 1}, "task": {"ttl": tiny}})).await;
+        assert_eq!(r["task"]["ttl"], json!(1000), "{r}");
+    }
 }
 
 #[tokio::test]
@@ -344,12 +380,14 @@ async fn requested_ttl_is_capped_at_the_maximum() {
         .ok("tools/call", json!({"name": "add", "arguments": {"a": 1, "b": 1}, "task": {"ttl": 9_000_000_000u64}}))
         .await;
     assert_eq!(r["task"]["ttl"], json!(120_000));
-    assert_eq!(s.get_task(r["task"]["taskId"].as_str().unwrap()).await["ttl"], json!(120_000));
+    let t = s.get_task(r["task"]["taskId"].as_str().unwrap()).await;
+    let ran = if t["status"] == "working" { 0 } else { ms_between(&t["createdAt"], &t["lastUpdatedAt"]) };
+    assert_eq!(t["ttl"], json!(120_000 + ran), "{t}");
 }
 
 #[tokio::test]
 async fn task_with_a_tiny_ttl_disappears_after_it_expires() {
-    let srv = TestServer::demo().await;
+    let srv = TestServer::demo_with(|c| c.min_ttl_ms = 100).await;
     let s = srv.session().await;
     let r = s.ok("tools/call", json!({"name": "add", "arguments": {"a": 1, "b": 1}, "task": {"ttl": 100}})).await;
     let id = r["task"]["taskId"].as_str().unwrap().to_string();
