@@ -35,18 +35,22 @@
 //! * Ended tasks are the only ones with a TTL: with `maxmemory-policy volatile-ttl`
 //!   Redis drops them, soonest-expiring first, before it refuses a write.
 
+mod claim;
+mod consumers;
+mod events;
+mod scripts;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+use scripts::{PROMOTE, SUBMIT, SWAP};
 
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{
     Backend, BackendError, Job, Notice, Outcome, TaskEvent, TaskLimits, TaskPage, TaskRecord, TaskUpdate, Usage,
 };
-use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::streams::{StreamAutoClaimReply, StreamReadReply};
-use redis::{AsyncCommands, AsyncConnectionConfig, Client, Script};
+use redis::{AsyncCommands, Client, Script};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, Mutex};
@@ -62,6 +66,9 @@ pub struct RedisConfig {
     pub redelivery_timeout: Duration,
     /// Capacity of the local event channel.
     pub event_capacity: usize,
+    /// A worker (consumer) idle this long with no pending jobs is taken to be gone and is
+    /// removed from the consumer group (a live one is re-added by its next read).
+    pub stale_consumer_after: Duration,
     /// Bounds on unfinished tasks per owner and in total, and on one task's size
     /// (the retention bounds are the memory engine's; here Redis's TTLs and its
     /// `maxmemory-policy` govern ended tasks).
@@ -76,12 +83,18 @@ impl RedisConfig {
             prefix: "ferry".into(),
             redelivery_timeout: Duration::from_secs(30),
             event_capacity: 4096,
+            stale_consumer_after: Duration::from_secs(600),
             limits: TaskLimits::default(),
         }
     }
     /// Use another key prefix.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+    /// Remove workers idle this long with no pending jobs from the consumer group.
+    pub fn stale_consumer_after(mut self, after: Duration) -> Self {
+        self.stale_consumer_after = after;
         self
     }
     /// Use other task limits.
@@ -130,103 +143,6 @@ impl Keys {
     }
 }
 
-/// Store the record if new, within the limits; index it, queue the job, announce it.
-/// Returns `{1}`, `{0}` for a duplicate id, or `{-1, own count, own bytes, total count, total bytes}`
-/// when a limit refuses it (the caller words the refusal).
-const SUBMIT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
-local bytes = tonumber(ARGV[8])
-local acct = ARGV[6]
-local own_n = tonumber(redis.call('HGET', KEYS[5], 'n:' .. acct) or '0')
-local own_b = tonumber(redis.call('HGET', KEYS[5], 'b:' .. acct) or '0')
-local all_n = tonumber(redis.call('HGET', KEYS[5], 'n') or '0')
-local all_b = tonumber(redis.call('HGET', KEYS[5], 'b') or '0')
-if bytes > tonumber(ARGV[13]) or own_n >= tonumber(ARGV[10]) or own_b + bytes > tonumber(ARGV[12])
-   or all_n >= tonumber(ARGV[9]) or all_b + bytes > tonumber(ARGV[11]) then
-  return {-1, own_n, own_b, all_n, all_b}
-end
-redis.call('HINCRBY', KEYS[5], 'n:' .. acct, 1)
-redis.call('HINCRBY', KEYS[5], 'b:' .. acct, bytes)
-redis.call('HINCRBY', KEYS[5], 'n', 1)
-redis.call('HINCRBY', KEYS[5], 'b', bytes)
-local seq = redis.call('INCR', KEYS[4])
-redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[7] ~= '' then
-  -- The index lives as long as its tasks: no expiry while one runs; remember the
-  -- expiry it had, for when the last running one ends.
-  local had = redis.call('PEXPIRETIME', KEYS[3])
-  redis.call('ZADD', KEYS[3], seq, ARGV[3])
-  if redis.call('HINCRBY', KEYS[5], 'o:' .. ARGV[7], 1) == 1 then
-    -- -2: a new index; -1: one holding a task kept without limit.
-    if had ~= -2 then redis.call('HSET', KEYS[5], 'u:' .. ARGV[7], had) end
-    redis.call('PERSIST', KEYS[3])
-  end
-  -- Keep the index from filling with expired ids when nobody lists it: check the
-  -- two oldest ids and two at random, and drop those whose task is gone.
-  local sample = redis.call('ZRANGE', KEYS[3], 0, 1)
-  for _, id in ipairs(redis.call('ZRANDMEMBER', KEYS[3], 2)) do table.insert(sample, id) end
-  for _, id in ipairs(sample) do
-    if redis.call('EXISTS', ARGV[5] .. id) == 0 then redis.call('ZREM', KEYS[3], id) end
-  end
-end
-redis.call('XADD', KEYS[2], '*', 'job', ARGV[4])
-redis.call('PUBLISH', ARGV[14], ARGV[1])
-return {1}
-";
-
-/// Replace the record only if it is still what we read; announce the new state.
-/// With a task id in ARGV[5], also release its job (ack and delete the stream entry).
-/// When the new state ends the task (ARGV[6] = expiry ms, or -1 for never): start
-/// its TTL and release what it held against the limits and its owner's index.
-const SWAP: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if cur ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-redis.call('PUBLISH', ARGV[3], ARGV[2])
-if ARGV[5] ~= '' then
-  local entry = redis.call('HGET', KEYS[2], ARGV[5])
-  if entry then
-    redis.call('XACK', KEYS[3], ARGV[4], entry)
-    redis.call('XDEL', KEYS[3], entry)
-    redis.call('HDEL', KEYS[2], ARGV[5])
-  end
-end
-if ARGV[6] ~= '' then
-  local at = tonumber(ARGV[6])
-  if at > 0 then redis.call('PEXPIREAT', KEYS[1], at) end
-  local function down(field, by)
-    if redis.call('HINCRBY', KEYS[4], field, -by) <= 0 then redis.call('HDEL', KEYS[4], field) end
-  end
-  local bytes = tonumber(ARGV[8])
-  down('n:' .. ARGV[7], 1)
-  down('b:' .. ARGV[7], bytes)
-  down('n', 1)
-  down('b', bytes)
-  if ARGV[9] ~= '' then
-    local owner = ARGV[9]
-    local u = tonumber(redis.call('HGET', KEYS[4], 'u:' .. owner) or '0')
-    if u ~= -1 and (at <= 0 or at > u) then u = at end
-    if redis.call('HINCRBY', KEYS[4], 'o:' .. owner, -1) <= 0 then
-      redis.call('HDEL', KEYS[4], 'o:' .. owner, 'u:' .. owner)
-      if u > 0 then redis.call('PEXPIREAT', KEYS[5], u) end
-    else
-      redis.call('HSET', KEYS[4], 'u:' .. owner, u)
-    end
-  end
-end
-return 1
-";
-
-/// Move due delayed jobs onto the stream.
-const PROMOTE: &str = r"
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
-for _, job in ipairs(due) do
-  redis.call('XADD', KEYS[2], '*', 'job', job)
-  redis.call('ZREM', KEYS[1], job)
-end
-return #due
-";
-
 /// Tasks and their work in Redis.
 ///
 /// ```no_run
@@ -252,6 +168,8 @@ struct Inner {
     swap: Script,
     promote: Script,
     listener: tokio::task::JoinHandle<()>,
+    /// When this process last looked for stale consumers (epoch ms).
+    last_prune_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for Inner {
@@ -260,11 +178,11 @@ impl Drop for Inner {
     }
 }
 
-fn unavailable(e: redis::RedisError) -> BackendError {
+pub(crate) fn unavailable(e: redis::RedisError) -> BackendError {
     BackendError::Unavailable(e.to_string())
 }
 
-fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, BackendError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, BackendError> {
     serde_json::from_str(json).map_err(|e| BackendError::Corrupt(e.to_string()))
 }
 
@@ -288,7 +206,7 @@ impl RedisBackend {
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let (ready_tx, ready) = tokio::sync::oneshot::channel();
         let channels = [keys.events.clone(), keys.notes.clone()];
-        let listener = tokio::spawn(listen(client.clone(), channels, events.clone(), ready_tx));
+        let listener = tokio::spawn(events::listen(client.clone(), channels, events.clone(), ready_tx));
         // Events published before the subscription is up would be lost to this process.
         if tokio::time::timeout(Duration::from_secs(5), ready).await.is_err() {
             listener.abort();
@@ -306,6 +224,7 @@ impl RedisBackend {
                 swap: Script::new(SWAP),
                 promote: Script::new(PROMOTE),
                 listener,
+                last_prune_ms: Default::default(),
             }),
         };
         backend.ensure_group().await?;
@@ -446,202 +365,6 @@ impl RedisBackend {
         }
         Ok(())
     }
-
-    async fn blocking_conn(&self) -> Result<MultiplexedConnection, BackendError> {
-        let mut slot = self.inner.blocking.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(None);
-        let c = self.inner.client.get_multiplexed_async_connection_with_config(&config).await.map_err(unavailable)?;
-        *slot = Some(c.clone());
-        Ok(c)
-    }
-
-    fn parse_job(id: &redis::streams::StreamId) -> Option<Job> {
-        let raw: String = id.get("job")?;
-        serde_json::from_str(&raw).map_err(|e| tracing::error!(error = %e, "dropping unreadable job")).ok()
-    }
-
-    /// Turn claimed stream entries into jobs: drop unreadable entries and work whose
-    /// task is gone or finished (cancelled while queued), record the rest as in flight.
-    async fn take(
-        &self,
-        worker: &str,
-        entries: &[redis::streams::StreamId],
-        redelivered: bool,
-    ) -> Result<Vec<Job>, BackendError> {
-        let k = &self.inner.keys;
-        let mut conn = self.conn();
-        let parsed: Vec<(&str, Option<Job>)> = entries.iter().map(|e| (e.id.as_str(), Self::parse_job(e))).collect();
-        let keys: Vec<String> = parsed.iter().filter_map(|(_, j)| j.as_ref().map(|j| k.task(&j.task_id))).collect();
-        let raws: Vec<Option<String>> = if keys.is_empty() {
-            Vec::new()
-        } else {
-            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(unavailable)?
-        };
-        let mut raws = raws.into_iter();
-        let mut jobs = Vec::new();
-        let mut dead = Vec::new();
-        let mut gone = Vec::new();
-        let mut inflight: Vec<(String, String)> = Vec::new();
-        for (entry, job) in parsed {
-            let Some(mut job) = job else {
-                dead.push(entry.to_string());
-                continue;
-            };
-            let live = match raws.next().flatten() {
-                Some(raw) => !decode::<TaskRecord>(&raw)?.status.is_terminal(),
-                None => false,
-            };
-            if !live {
-                // Its task ended or expired while a worker that then died held it.
-                dead.push(entry.to_string());
-                gone.push(job.task_id);
-                continue;
-            }
-            if redelivered {
-                job.attempt += 1;
-                tracing::warn!(task_id = %job.task_id, attempt = job.attempt, worker, "redelivering job whose worker stopped heartbeating");
-            }
-            inflight.push((job.task_id.clone(), entry.to_string()));
-            jobs.push(job);
-        }
-        let mut pipe = redis::pipe();
-        for entry in &dead {
-            pipe.cmd("XACK").arg(&k.jobs).arg(&k.group).arg(entry).ignore();
-            pipe.cmd("XDEL").arg(&k.jobs).arg(entry).ignore();
-        }
-        if !gone.is_empty() {
-            pipe.hdel(&k.inflight, &gone).ignore();
-        }
-        if !inflight.is_empty() {
-            pipe.hset_multiple(&k.inflight, &inflight).ignore();
-        }
-        if !dead.is_empty() || !inflight.is_empty() {
-            pipe.query_async::<()>(&mut conn).await.map_err(unavailable)?;
-        }
-        Ok(jobs)
-    }
-}
-
-impl RedisBackend {
-    /// One round of claiming: due retries, stale work, then a short blocking read.
-    async fn claim_once(
-        &self,
-        worker: &str,
-        max: usize,
-        deadline: tokio::time::Instant,
-    ) -> Result<Vec<Job>, BackendError> {
-        let k = &self.inner.keys;
-        let mut conn = self.conn();
-        let _: i64 = self
-            .inner
-            .promote
-            .key(&k.delayed)
-            .key(&k.jobs)
-            .arg(now_ms())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        // Work of dead workers first.
-        let idle = self.inner.config.redelivery_timeout.as_millis() as u64;
-        let stale: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
-            .arg(&k.jobs)
-            .arg(&k.group)
-            .arg(worker)
-            .arg(idle)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(max)
-            .query_async(&mut conn)
-            .await;
-        match stale {
-            Ok(reply) => {
-                if !reply.claimed.is_empty() {
-                    return self.take(worker, &reply.claimed, true).await;
-                }
-            }
-            Err(e) if e.to_string().contains("NOGROUP") => self.ensure_group().await?,
-            Err(e) => return Err(unavailable(e)),
-        }
-        // Block in short slices so due retries and stale work are picked up promptly.
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let block_ms = remaining.min(Duration::from_millis(250)).as_millis().max(1) as u64;
-        let mut blocking = self.blocking_conn().await?;
-        let read: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(&k.group)
-            .arg(worker)
-            .arg("COUNT")
-            .arg(max)
-            .arg("BLOCK")
-            .arg(block_ms)
-            .arg("STREAMS")
-            .arg(&k.jobs)
-            .arg(">")
-            .query_async(&mut blocking)
-            .await;
-        let reply = match read {
-            Ok(r) => r,
-            Err(e) => {
-                *self.inner.blocking.lock().await = None;
-                if e.to_string().contains("NOGROUP") {
-                    self.ensure_group().await?;
-                    return Ok(Vec::new());
-                }
-                return Err(unavailable(e));
-            }
-        };
-        match reply.as_ref().and_then(|r| r.keys.first()) {
-            Some(key) => self.take(worker, &key.ids, false).await,
-            None => Ok(Vec::new()),
-        }
-    }
-}
-
-/// Forward `P:events` and `P:notes` messages to local subscribers; reconnect with backoff.
-async fn listen(
-    client: Client,
-    channels: [String; 2],
-    events: broadcast::Sender<TaskEvent>,
-    ready: tokio::sync::oneshot::Sender<()>,
-) {
-    let mut ready = Some(ready);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => {
-                if pubsub.subscribe(&channels).await.is_ok() {
-                    backoff = Duration::from_millis(100);
-                    if let Some(r) = ready.take() {
-                        let _ = r.send(());
-                    }
-                    let mut stream = pubsub.into_on_message();
-                    while let Some(msg) = stream.next().await {
-                        let Ok(payload) = msg.get_payload::<String>() else { continue };
-                        let event = if msg.get_channel_name() == channels[0] {
-                            decode(&payload).map(TaskEvent::Changed)
-                        } else {
-                            decode(&payload).map(TaskEvent::Notified)
-                        };
-                        match event {
-                            Ok(event) => {
-                                let _ = events.send(event);
-                            }
-                            Err(e) => tracing::warn!(error = %e, "unreadable task event"),
-                        }
-                    }
-                }
-                tracing::warn!("lost the Redis event subscription; reconnecting");
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot subscribe to Redis events; retrying"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
 }
 
 /// Whether a task goes into its owner's index for `tasks/list`: not the tasks of
@@ -659,12 +382,11 @@ impl AsRef<dyn Backend> for RedisBackend {
     }
 }
 
-#[async_trait]
-impl Backend for RedisBackend {
-    async fn submit(&self, mut record: TaskRecord, job: Job) -> Result<(), BackendError> {
+impl RedisBackend {
+    async fn submit_once(&self, mut record: TaskRecord, job: &Job) -> Result<(), BackendError> {
         let k = &self.inner.keys;
         let limits = &self.inner.config.limits;
-        let job = encode(&job)?;
+        let job = encode(job)?;
         record.argument_bytes = job.len();
         let reply: Vec<i64> = self
             .inner
@@ -703,17 +425,7 @@ impl Backend for RedisBackend {
         }
     }
 
-    async fn claim_batch(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Job>, BackendError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let jobs = self.claim_once(worker, max.max(1), deadline).await?;
-            if !jobs.is_empty() || tokio::time::Instant::now() >= deadline {
-                return Ok(jobs);
-            }
-        }
-    }
-
-    async fn heartbeat(&self, worker: &str, task_id: &str) -> Result<(), BackendError> {
+    async fn heartbeat_once(&self, worker: &str, task_id: &str) -> Result<(), BackendError> {
         let k = &self.inner.keys;
         let mut conn = self.conn();
         let entry: Option<String> = conn.hget(&k.inflight, task_id).await.map_err(unavailable)?;
@@ -733,25 +445,11 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
-    async fn requeue(&self, _worker: &str, job: Job, delay: Duration) -> Result<(), BackendError> {
-        self.release(&job.task_id).await?;
-        let k = &self.inner.keys;
-        let raw = encode(&job)?;
-        let mut conn = self.conn();
-        if delay.is_zero() {
-            let _: String = conn.xadd(&k.jobs, "*", &[("job", raw)]).await.map_err(unavailable)?;
-        } else {
-            let due = now_ms() + delay.as_millis() as u64;
-            let _: () = conn.zadd(&k.delayed, raw, due).await.map_err(unavailable)?;
-        }
-        Ok(())
-    }
-
-    async fn update(&self, task_id: &str, update: TaskUpdate) -> Result<Option<TaskRecord>, BackendError> {
+    async fn update_once(&self, task_id: &str, update: TaskUpdate) -> Result<Option<TaskRecord>, BackendError> {
         self.modify(task_id, |rec| rec.apply(update.clone())).await
     }
 
-    async fn complete(&self, task_id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, BackendError> {
+    async fn complete_once(&self, task_id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, BackendError> {
         let (outcome, _) = self.inner.config.limits.bound_outcome(outcome);
         let rec = self
             .swap(task_id, true, |rec| {
@@ -766,7 +464,7 @@ impl Backend for RedisBackend {
         Ok(rec)
     }
 
-    async fn cancel(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
+    async fn cancel_once(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
         self.modify(task_id, |rec| {
             rec.mark_cancelled();
             true
@@ -774,12 +472,12 @@ impl Backend for RedisBackend {
         .await
     }
 
-    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
+    async fn get_once(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
         let raw: Option<String> = self.conn().get(self.inner.keys.task(task_id)).await.map_err(unavailable)?;
         raw.as_deref().map(decode).transpose()
     }
 
-    async fn list(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError> {
+    async fn list_once(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError> {
         let k = &self.inner.keys;
         let mut start: u64 = match cursor {
             None => 0,
@@ -834,6 +532,98 @@ impl Backend for RedisBackend {
             }
             start = batch.last().map(|(_, s)| *s as u64 + 1).unwrap_or(start);
         }
+    }
+}
+
+/// Pauses before trying an operation again after a Redis error: the first command on a
+/// connection broken by a Redis restart fails, and the connection manager reconnects.
+const RETRY_PAUSES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(300)];
+
+/// Run `op` (safe to repeat) again while Redis is briefly unreachable.
+async fn again<T, F, Fut>(op: F) -> Result<T, BackendError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BackendError>>,
+{
+    for pause in RETRY_PAUSES {
+        match op().await {
+            Err(BackendError::Unavailable(e)) => {
+                tracing::debug!(error = %e, "retrying after a Redis error");
+                tokio::time::sleep(pause).await;
+            }
+            done => return done,
+        }
+    }
+    op().await
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), BackendError> {
+        match self.submit_once(record.clone(), &job).await {
+            Err(BackendError::Unavailable(e)) => {
+                tracing::debug!(error = %e, "retrying a submission after a Redis error");
+                tokio::time::sleep(RETRY_PAUSES[0]).await;
+                match self.submit_once(record.clone(), &job).await {
+                    // The first try went through before its answer was lost.
+                    Err(BackendError::Duplicate(id)) => match self.get_once(&id).await? {
+                        Some(stored) if stored.owner == record.owner && stored.created_at == record.created_at => {
+                            Ok(())
+                        }
+                        _ => Err(BackendError::Duplicate(id)),
+                    },
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn heartbeat(&self, worker: &str, task_id: &str) -> Result<(), BackendError> {
+        again(|| self.heartbeat_once(worker, task_id)).await
+    }
+
+    async fn update(&self, task_id: &str, update: TaskUpdate) -> Result<Option<TaskRecord>, BackendError> {
+        again(|| self.update_once(task_id, update.clone())).await
+    }
+
+    async fn complete(&self, task_id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, BackendError> {
+        again(|| self.complete_once(task_id, outcome.clone())).await
+    }
+
+    async fn cancel(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
+        again(|| self.cancel_once(task_id)).await
+    }
+
+    async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
+        again(|| self.get_once(task_id)).await
+    }
+
+    async fn list(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError> {
+        again(|| self.list_once(owner, cursor, limit)).await
+    }
+    async fn claim_batch(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Job>, BackendError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let jobs = self.claim_once(worker, max.max(1), deadline).await?;
+            if !jobs.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(jobs);
+            }
+        }
+    }
+
+    async fn requeue(&self, _worker: &str, job: Job, delay: Duration) -> Result<(), BackendError> {
+        self.release(&job.task_id).await?;
+        let k = &self.inner.keys;
+        let raw = encode(&job)?;
+        let mut conn = self.conn();
+        if delay.is_zero() {
+            let _: String = conn.xadd(&k.jobs, "*", &[("job", raw)]).await.map_err(unavailable)?;
+        } else {
+            let due = now_ms() + delay.as_millis() as u64;
+            let _: () = conn.zadd(&k.delayed, raw, due).await.map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn notify(&self, notification: Notice) -> Result<(), BackendError> {

@@ -171,3 +171,23 @@ async fn live_counts_return_to_nothing() {
     let mut conn = raw().await;
     assert!(!conn.exists::<_, bool>(format!("{prefix}:live")).await.unwrap(), "the live table empties");
 }
+
+#[tokio::test]
+async fn workers_that_are_gone_leave_the_consumer_group() {
+    let config = ferry_redis::RedisConfig::new(common::redis_url())
+        .prefix(common::unique_prefix())
+        .stale_consumer_after(Duration::from_millis(100));
+    let b = common::TestBackend(common::connect(config).await);
+    for _ in 0..2 {
+        let (rec, job) = task("o");
+        b.0.submit(rec, job).await.unwrap();
+    }
+    let finished = b.0.claim_batch("finished", 1, Duration::from_millis(100)).await.unwrap();
+    let done = ferry_tasks::Outcome::Result { value: serde_json::json!({}), is_error: false };
+    b.0.complete(&finished[0].task_id, done).await.unwrap();
+    assert_eq!(b.0.claim_batch("busy", 1, Duration::from_millis(100)).await.unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // "finished" holds nothing: gone; "busy" still holds a job: kept (its job is redelivered first).
+    assert_eq!(b.0.prune_consumers().await.unwrap(), vec!["finished".to_string()]);
+    assert!(b.0.prune_consumers().await.unwrap().is_empty());
+}

@@ -355,9 +355,23 @@ async fn work_survives_a_redis_restart() {
     let mut d = Deployment::new(&url);
     d.start_server();
     d.start_worker("w1");
+    // A second front end that stays idle through the outage.
+    let mut args = vec!["--no-local-worker".to_string()];
+    args.extend(d.common_args());
+    let quiet = serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut q = Session::open(&quiet.url).await;
     let mut s = Session::open(&d.http).await;
     let id = s.start_task("sleep", json!({"ms": 1500}), 120_000).await;
     wait_until("the worker to hold the job", || d.pending().iter().any(|(n, c)| n == "w1" && *c == 1)).await;
+
+    // A caller blocked on the result before the outage waits it out.
+    let mut waiter = Session::open(&d.http).await;
+    waiter.id = s.id.clone();
+    let blocked = {
+        let id = id.clone();
+        tokio::spawn(async move { waiter.request("tasks/result", json!({"taskId": id})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await; // let it block (it passes either way)
 
     // Crash Redis while the task runs; requests meanwhile get a clear error.
     redis_proc.signal("-KILL");
@@ -365,8 +379,23 @@ async fn work_survives_a_redis_restart() {
     let r = s.request("tasks/get", json!({"taskId": id})).await;
     assert_eq!(r["error"]["code"], -32603, "{r}");
     assert!(r["error"]["message"].as_str().unwrap().contains("unavailable"), "{r}");
+    let r = s.request("tasks/get", json!({"taskId": id})).await;
+    assert_eq!(r["error"]["code"], -32603, "still out: {r}");
 
     redis_proc = start_redis();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis::Client::open(url.as_str()).and_then(|c| c.get_connection()).is_err() {
+        assert!(Instant::now() < deadline, "private redis-server did not restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The first request after Redis is back is answered (no stale connection error), on
+    // the front end that sent nothing during the outage too.
+    let r = q.request("tasks/list", json!({})).await;
+    assert!(r.get("result").is_some(), "first request after the outage, idle front end: {r}");
+    let r = s.request("tasks/get", json!({"taskId": id})).await;
+    assert!(r.get("result").is_some(), "first request after the outage: {r}");
+    let r = blocked.await.unwrap();
+    assert_eq!(r["result"]["content"][0]["text"], "slept 1500", "the blocked tasks/result rode out the outage: {r}");
     let r = s.wait_status(&id, |r| status(r) == "completed").await;
     assert_eq!(r["result"]["status"], "completed");
     let r = s.request("tasks/result", json!({"taskId": id})).await;

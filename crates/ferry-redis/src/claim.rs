@@ -1,0 +1,164 @@
+//! Handing jobs to workers: due retries, work of dead workers, then new work.
+
+use crate::{decode, unavailable, RedisBackend};
+use ferry_protocol::time_fmt::now_ms;
+use ferry_tasks::{BackendError, Job, TaskRecord};
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamAutoClaimReply, StreamReadReply};
+use redis::AsyncConnectionConfig;
+use std::time::Duration;
+
+impl RedisBackend {
+    async fn blocking_conn(&self) -> Result<MultiplexedConnection, BackendError> {
+        let mut slot = self.inner.blocking.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(None);
+        let c = self.inner.client.get_multiplexed_async_connection_with_config(&config).await.map_err(unavailable)?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    fn parse_job(id: &redis::streams::StreamId) -> Option<Job> {
+        let raw: String = id.get("job")?;
+        serde_json::from_str(&raw).map_err(|e| tracing::error!(error = %e, "dropping unreadable job")).ok()
+    }
+
+    /// Turn claimed stream entries into jobs: drop unreadable entries and work whose
+    /// task is gone or finished (cancelled while queued), record the rest as in flight.
+    async fn take(
+        &self,
+        worker: &str,
+        entries: &[redis::streams::StreamId],
+        redelivered: bool,
+    ) -> Result<Vec<Job>, BackendError> {
+        let k = &self.inner.keys;
+        let mut conn = self.conn();
+        let parsed: Vec<(&str, Option<Job>)> = entries.iter().map(|e| (e.id.as_str(), Self::parse_job(e))).collect();
+        let keys: Vec<String> = parsed.iter().filter_map(|(_, j)| j.as_ref().map(|j| k.task(&j.task_id))).collect();
+        let raws: Vec<Option<String>> = if keys.is_empty() {
+            Vec::new()
+        } else {
+            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(unavailable)?
+        };
+        let mut raws = raws.into_iter();
+        let mut jobs = Vec::new();
+        let mut dead = Vec::new();
+        let mut gone = Vec::new();
+        let mut inflight: Vec<(String, String)> = Vec::new();
+        for (entry, job) in parsed {
+            let Some(mut job) = job else {
+                dead.push(entry.to_string());
+                continue;
+            };
+            let live = match raws.next().flatten() {
+                Some(raw) => !decode::<TaskRecord>(&raw)?.status.is_terminal(),
+                None => false,
+            };
+            if !live {
+                // Its task ended or expired while a worker that then died held it.
+                dead.push(entry.to_string());
+                gone.push(job.task_id);
+                continue;
+            }
+            if redelivered {
+                job.attempt += 1;
+                tracing::warn!(task_id = %job.task_id, attempt = job.attempt, worker, "redelivering job whose worker stopped heartbeating");
+            }
+            inflight.push((job.task_id.clone(), entry.to_string()));
+            jobs.push(job);
+        }
+        let mut pipe = redis::pipe();
+        for entry in &dead {
+            pipe.cmd("XACK").arg(&k.jobs).arg(&k.group).arg(entry).ignore();
+            pipe.cmd("XDEL").arg(&k.jobs).arg(entry).ignore();
+        }
+        if !gone.is_empty() {
+            pipe.hdel(&k.inflight, &gone).ignore();
+        }
+        if !inflight.is_empty() {
+            pipe.hset_multiple(&k.inflight, &inflight).ignore();
+        }
+        if !dead.is_empty() || !inflight.is_empty() {
+            pipe.query_async::<()>(&mut conn).await.map_err(unavailable)?;
+        }
+        Ok(jobs)
+    }
+
+    /// One round of claiming: due retries, stale work, then a short blocking read.
+    pub(crate) async fn claim_once(
+        &self,
+        worker: &str,
+        max: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<Job>, BackendError> {
+        self.prune_consumers_now_and_then().await;
+        let k = &self.inner.keys;
+        let mut conn = self.conn();
+        let _: i64 = self
+            .inner
+            .promote
+            .key(&k.delayed)
+            .key(&k.jobs)
+            .arg(now_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        // Work of dead workers first.
+        let idle = self.inner.config.redelivery_timeout.as_millis() as u64;
+        let stale: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
+            .arg(&k.jobs)
+            .arg(&k.group)
+            .arg(worker)
+            .arg(idle)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut conn)
+            .await;
+        match stale {
+            Ok(reply) => {
+                if !reply.claimed.is_empty() {
+                    return self.take(worker, &reply.claimed, true).await;
+                }
+            }
+            Err(e) if e.to_string().contains("NOGROUP") => self.ensure_group().await?,
+            Err(e) => return Err(unavailable(e)),
+        }
+        // Block in short slices so due retries and stale work are picked up promptly.
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let block_ms = remaining.min(Duration::from_millis(250)).as_millis().max(1) as u64;
+        let mut blocking = self.blocking_conn().await?;
+        let read: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(&k.group)
+            .arg(worker)
+            .arg("COUNT")
+            .arg(max)
+            .arg("BLOCK")
+            .arg(block_ms)
+            .arg("STREAMS")
+            .arg(&k.jobs)
+            .arg(">")
+            .query_async(&mut blocking)
+            .await;
+        let reply = match read {
+            Ok(r) => r,
+            Err(e) => {
+                *self.inner.blocking.lock().await = None;
+                if e.to_string().contains("NOGROUP") {
+                    self.ensure_group().await?;
+                    return Ok(Vec::new());
+                }
+                return Err(unavailable(e));
+            }
+        };
+        match reply.as_ref().and_then(|r| r.keys.first()) {
+            Some(key) => self.take(worker, &key.ids, false).await,
+            None => Ok(Vec::new()),
+        }
+    }
+}
