@@ -10,6 +10,8 @@
 //! processes (this binary with `role serve|worker ...`, i.e. `ferry serve` and
 //! `ferry worker`), and prints `redis-benchmark` XADD figures for comparison.
 
+mod abuse;
+
 use ferry_server::engine::{MemoryBackend, MemoryConfig, TaskLimits};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -51,6 +53,10 @@ fn main() -> Result<(), Error> {
         );
         let code = ferry::run_cli(demo::builder(), cli);
         return if code == std::process::ExitCode::SUCCESS { Ok(()) } else { Err("role failed".into()) };
+    }
+    if args.first().map(String::as_str) == Some("abuse") {
+        let rt = tokio::runtime::Runtime::new()?;
+        return rt.block_on(abuse::run(args.get(1).cloned()));
     }
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     if let Some(url) = flag("--redis") {
