@@ -9,6 +9,7 @@
 // Early returns carry a finished HTTP response; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+use super::media::{self, Accepts};
 use super::readable_id;
 use super::sse::{self, parse_event_id, StreamLog};
 use crate::dispatch::{handle_notification, handle_request, handle_response, HttpHeaders, Incoming};
@@ -223,6 +224,25 @@ fn required_session(app: &App, headers: &HeaderMap, subject: &Option<String>) ->
     })
 }
 
+/// A session's requests carry the version it negotiated in `MCP-Protocol-Version`
+/// (or none, as 2025-03-26 clients); another version is a client bug, refused with 400.
+fn negotiated_version(session: &Session, headers: &HeaderMap, id: Option<RequestId>) -> Result<(), HttpResponse> {
+    let (Some(sent), negotiated) = (header_str(headers, "mcp-protocol-version"), session.version()) else {
+        return Ok(());
+    };
+    if negotiated.is_empty() || sent == negotiated {
+        return Ok(());
+    }
+    Err(error_reply(
+        StatusCode::BAD_REQUEST,
+        id,
+        ErrorObject::invalid_request(format!(
+            "Bad Request: MCP-Protocol-Version is '{sent}' but this session negotiated '{negotiated}'"
+        ))
+        .with_data(serde_json::json!({"negotiated": negotiated, "requested": sent})),
+    ))
+}
+
 fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
     match error.code {
         ErrorCode::HEADER_MISMATCH | ErrorCode::MISSING_CLIENT_CAPABILITY | ErrorCode::UNSUPPORTED_VERSION => {
@@ -237,11 +257,16 @@ fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
 
 async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Option<IpAddr>, body: Body) -> HttpResponse {
     let shared = app.server.shared.clone();
-    let content_type = header_str(&headers, "content-type").unwrap_or_default();
-    if !content_type.to_ascii_lowercase().starts_with("application/json") {
+    if let Some(problem) = media::content_type_problem(header_str(&headers, "content-type")) {
+        return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorObject::invalid_request(problem));
+    }
+    let accepts = header_str(&headers, "accept").map_or(Accepts::ANYTHING, Accepts::parse);
+    if !accepts.any() {
         return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorObject::invalid_request("Content-Type must be application/json"),
+            StatusCode::NOT_ACCEPTABLE,
+            ErrorObject::invalid_request(
+                "Not Acceptable: the Accept header must allow application/json and/or text/event-stream",
+            ),
         );
     }
     let max = shared.config.max_body_bytes;
@@ -307,6 +332,11 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
             );
         }
     }
+    if let (Some(s), false) = (&session, body_modern) {
+        if let Err(r) = negotiated_version(s, &headers, id.clone()) {
+            return r;
+        }
+    }
     let req = match msg {
         Message::Notification(n) => {
             handle_notification(n, session.as_ref());
@@ -357,7 +387,7 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
         method: header_str(&headers, "mcp-method").map(str::to_string),
         name: header_str(&headers, "mcp-name").map(str::to_string),
     };
-    let accepts_sse = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
+    let accepts_sse = accepts.sse;
 
     let request_id = req.id.clone();
     // Where the answer goes if it becomes a stream (resumable within a session).
@@ -428,8 +458,14 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
                 new_session = None; // a failed initialize opens no session: hand out no id
             }
             let status = resp.error.as_ref().map(|e| status_for(e, modern)).unwrap_or(StatusCode::OK);
-            let body = serde_json::to_vec(&resp).unwrap_or_default();
-            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            match (accepts.json, status) {
+                // A client that takes only streams gets its answer as a (one-event) stream.
+                (false, StatusCode::OK) => sse::response(stream::iter(sse::single(&Message::Response(resp)))),
+                _ => {
+                    let body = serde_json::to_vec(&resp).unwrap_or_default();
+                    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+                }
+            }
         }
     };
     abandoned.disarm(); // answered, or a stream whose pump decides from here on
@@ -449,8 +485,7 @@ enum First {
 }
 
 fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
-    let accepts = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
-    if !accepts {
+    if !header_str(&headers, "accept").is_some_and(media::accepts_event_stream) {
         return error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorObject::invalid_request("GET needs Accept: text/event-stream"),
@@ -460,6 +495,9 @@ fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let Err(r) = negotiated_version(&session, &headers, None) {
+        return r;
+    }
     // Resuming a response stream: the rest of it, then it ends.
     if let Some(last) = header_str(&headers, "last-event-id") {
         let found =
@@ -496,6 +534,9 @@ fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let Err(r) = negotiated_version(&session, &headers, None) {
+        return r;
+    }
     if let Some(s) = lock(&app.server.shared.sessions).remove(&session.id) {
         s.close();
     }

@@ -67,6 +67,11 @@ fn frame(id: Option<String>, retry: Option<Duration>, data: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// One message as an event without id (an answer complete in itself: nothing to resume).
+pub(crate) fn single(msg: &Message) -> Option<Bytes> {
+    Some(frame(None, None, &msg.to_value().to_string()))
+}
+
 /// An SSE response of `frames`.
 pub(crate) fn response(frames: impl Stream<Item = Bytes> + Send + 'static) -> HttpResponse {
     (
