@@ -13,8 +13,9 @@ use super::media::{self, Accepts};
 use super::readable_id;
 use super::sse::{self, parse_event_id, StreamLog};
 use crate::dispatch::{handle_notification, handle_request, handle_response, HttpHeaders, Incoming};
-use crate::server::Server;
+use crate::server::{Server, ServerConfig};
 use crate::session::{lock, Session};
+use crate::session_table::{client_key, Refusal};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -337,6 +338,9 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
             return r;
         }
     }
+    if let (Some(s), Message::Request(_)) = (&session, &msg) {
+        s.note_request();
+    }
     let req = match msg {
         Message::Notification(n) => {
             handle_notification(n, session.as_ref());
@@ -359,17 +363,9 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
                 ErrorObject::invalid_request("Bad Request: this session is already initialized"),
             );
         }
-        if lock(&shared.sessions).len() >= shared.config.max_sessions {
-            shared.sweep_sessions();
-            if lock(&shared.sessions).len() >= shared.config.max_sessions {
-                return error_reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some(req.id.clone()),
-                    ErrorObject::internal("Too many sessions; try again later"),
-                );
-            }
-        }
-        let s = Arc::new(Session::new(uuid::Uuid::new_v4().simple().to_string(), subject.clone(), now_ms()));
+        let client = client_key(subject.as_deref(), peer);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let s = Arc::new(Session::http(id, subject.clone(), client, now_ms()));
         new_session = Some(s.clone());
         Some(s)
     } else {
@@ -453,7 +449,9 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
                 )
             });
             if let (Some(s), true) = (&new_session, resp.error.is_none()) {
-                lock(&app.server.shared.sessions).insert(s.id.clone(), s.clone());
+                if let Err(refusal) = app.server.shared.admit_session(s.clone(), now_ms()) {
+                    return refused(&app.server.shared.config, request_id, refusal);
+                }
             } else {
                 new_session = None; // a failed initialize opens no session: hand out no id
             }
@@ -476,6 +474,36 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
     }
     response
 }
+
+/// A new session refused by the session table: 429 (this client holds too many) or
+/// 503 (the table is full of busy sessions), with a `Retry-After` and a message saying
+/// what to do.
+fn refused(config: &ServerConfig, id: RequestId, refusal: Refusal) -> HttpResponse {
+    let (status, retry, error) = match refusal {
+        Refusal::ClientLimit { limit } => {
+            let retry = config.session_handshake_timeout.as_secs().max(1);
+            let message = format!(
+                "Too many sessions for this client (limit {limit}): end sessions you no longer use \
+                 (HTTP DELETE) or retry in {retry} s"
+            );
+            (StatusCode::TOO_MANY_REQUESTS, retry, ErrorObject::new(SERVER_BUSY, message))
+        }
+        Refusal::Full { max } => {
+            let message = format!("Server busy: all {max} sessions have calls running; retry in {BUSY_RETRY_SECS} s");
+            (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECS, ErrorObject::new(SERVER_BUSY, message))
+        }
+    };
+    let mut r = error_reply(status, Some(id), error.with_data(serde_json::json!({ "retryAfterSeconds": retry })));
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry));
+    r
+}
+
+/// The JSON-RPC code of a refusal for load (-32000, the first of JSON-RPC's
+/// implementation-defined server errors): the request was fine, try again later.
+const SERVER_BUSY: i64 = -32000;
+
+/// When to try again after a `503` for a full table.
+const BUSY_RETRY_SECS: u64 = 5;
 
 /// What the handler did first.
 enum First {
@@ -537,7 +565,7 @@ fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse
     if let Err(r) = negotiated_version(&session, &headers, None) {
         return r;
     }
-    if let Some(s) = lock(&app.server.shared.sessions).remove(&session.id) {
+    if let Some(s) = app.server.shared.remove_session(&session.id) {
         s.close();
     }
     StatusCode::OK.into_response()

@@ -195,6 +195,11 @@ impl StreamLog {
         });
     }
 
+    /// Whether a reader is attached now.
+    pub(crate) fn has_readers(&self) -> bool {
+        self.state.receiver_count() > 0
+    }
+
     /// How many close requests came so far (a new reader is not ended by those).
     pub(crate) fn closes(&self) -> u64 {
         self.state.borrow().closes
