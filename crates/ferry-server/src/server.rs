@@ -55,6 +55,11 @@ pub struct ServerConfig {
     /// A session that has not finished its handshake this long after `initialize` (no
     /// `notifications/initialized`, no other request) is dropped (default 30 s).
     pub session_handshake_timeout: Duration,
+    /// Most bytes of messages one SSE stream holds for its reader (default 256 KiB): what a
+    /// slow or absent reader has not taken yet, and what a resumable stream keeps for a
+    /// client coming back. Beyond it the oldest notifications (progress, logs) are dropped,
+    /// then the oldest requests to the client; the response is never dropped.
+    pub max_stream_buffer_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +79,7 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             max_sessions_per_client: 100,
             session_handshake_timeout: Duration::from_secs(30),
+            max_stream_buffer_bytes: 256 * 1024,
         }
     }
 }

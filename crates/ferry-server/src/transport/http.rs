@@ -387,7 +387,8 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
 
     let request_id = req.id.clone();
     // Where the answer goes if it becomes a stream (resumable within a session).
-    let log = accepts_sse.then(|| StreamLog::open(session.as_ref(), request_id.clone()));
+    let max_buffer = shared.config.max_stream_buffer_bytes;
+    let log = accepts_sse.then(|| StreamLog::open(session.as_ref(), request_id.clone(), max_buffer));
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (done_tx, mut done_rx) = oneshot::channel::<Option<Response>>();
     // A plain JSON answer, or a stream nobody can resume, dies with its connection: dropping
@@ -546,15 +547,14 @@ fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
     }
     if sse::resumable(&session) {
         // The standalone stream, resumable: what comes from now on, after a priming event.
-        let log = StreamLog::standalone(&session);
+        let log = StreamLog::standalone(&session, app.server.shared.config.max_stream_buffer_bytes);
         log.end_readers();
         let at = log.last();
         let events = stream::iter(log.priming(at, app.options.sse_retry)).chain(log.follow(at, log.closes()));
         return sse::response(events);
     }
-    let (tx, rx) = mpsc::unbounded_channel::<Message>();
-    *lock(&session.standalone) = Some(tx);
-    sse::response(sse::messages(rx))
+    let log = StreamLog::plain_standalone(&session, app.server.shared.config.max_stream_buffer_bytes);
+    sse::response(log.follow(0, 0))
 }
 
 fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
