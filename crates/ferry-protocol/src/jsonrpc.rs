@@ -198,6 +198,8 @@ impl Message {
     /// assert!(matches!(m, Message::Request(_)));
     /// let e = Message::parse(b"{not json").unwrap_err();
     /// assert_eq!(e.code, -32700);
+    /// let e = Message::parse(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).unwrap_err();
+    /// assert_eq!(e.code, -32600);
     /// ```
     pub fn parse(bytes: &[u8]) -> Result<Message, ErrorObject> {
         let value: Value =
@@ -214,6 +216,11 @@ impl Message {
             return Err(ErrorObject::invalid_request("Invalid request: \"jsonrpc\" must be \"2.0\""));
         }
         let has_method = obj.contains_key("method");
+        // MCP: a request id MUST NOT be null. `"id": null` is neither a request nor a
+        // notification (which has no id at all), so it is refused rather than guessed at.
+        if has_method && obj.get("id").is_some_and(Value::is_null) {
+            return Err(ErrorObject::invalid_request("Invalid request: the id of a request must not be null"));
+        }
         let has_id = obj.contains_key("id") && !obj["id"].is_null();
         let kind = if has_method && has_id {
             "request"

@@ -76,6 +76,7 @@ mod registry;
 pub mod schema;
 mod server;
 mod session;
+mod session_table;
 mod tasks;
 pub mod transport;
 mod watch;

@@ -7,8 +7,8 @@ use crate::error::{BuildError, ToolError};
 use crate::extract::{erase_provider, ErasedProvider, Provided};
 use crate::registry::{Components, Definitions, Injectables};
 use crate::session::{lock, Session};
+use crate::session_table::{sweep_period, SessionIndex};
 use axum::http::HeaderMap;
-use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::types::Implementation;
 use ferry_protocol::{Message, Notification, TaskSupport};
 use ferry_tasks::{Backend, BackendError, MemoryBackend, Notice, Worker, WorkerConfig, WorkerHandle};
@@ -39,9 +39,11 @@ pub struct ServerConfig {
     pub page_size: usize,
     /// Largest accepted HTTP request body (bytes).
     pub max_body_bytes: usize,
-    /// Most open sessions.
+    /// Most open sessions (default 10 000). When full, a new session takes the place of the
+    /// oldest half-open one, else of the least recently used one without a call running;
+    /// `initialize` gets HTTP 503 only when every session has a call running.
     pub max_sessions: usize,
-    /// A session unused this long is dropped.
+    /// An established session unused this long is dropped (default 1 h).
     pub session_idle: Duration,
     /// Run an in-process worker for background tasks (turn off for a pure front end).
     pub local_worker: bool,
@@ -51,6 +53,18 @@ pub struct ServerConfig {
     pub instructions: Option<String>,
     /// Accepted `Origin`/`Host` hosts for HTTP (DNS-rebinding protection); empty = loopback names only.
     pub allowed_hosts: Vec<String>,
+    /// Most HTTP sessions one client holds at once (default 100; 0 = no limit). A client is
+    /// its authenticated subject, else its IP address (an IPv6 address by its /64); behind
+    /// a proxy, all clients share the proxy's address. One more `initialize` gets HTTP 429.
+    pub max_sessions_per_client: usize,
+    /// A session that has not finished its handshake this long after `initialize` (no
+    /// `notifications/initialized`, no other request) is dropped (default 30 s).
+    pub session_handshake_timeout: Duration,
+    /// Most bytes of messages one SSE stream holds for its reader (default 256 KiB): what a
+    /// slow or absent reader has not taken yet, and what a resumable stream keeps for a
+    /// client coming back. Beyond it the oldest notifications (progress, logs) are dropped,
+    /// then the oldest requests to the client; the response is never dropped.
+    pub max_stream_buffer_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +84,9 @@ impl Default for ServerConfig {
             worker_concurrency: 64,
             instructions: None,
             allowed_hosts: Vec::new(),
+            max_sessions_per_client: 100,
+            session_handshake_timeout: Duration::from_secs(30),
+            max_stream_buffer_bytes: 256 * 1024,
         }
     }
 }
@@ -86,6 +103,8 @@ pub(crate) struct Shared {
     pub providers: HashMap<TypeId, ErasedProvider>,
     pub backend: Arc<dyn Backend>,
     pub sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Counts and orders of the HTTP sessions in `sessions` (see `session_table.rs`).
+    pub session_index: Mutex<SessionIndex>,
     pub authenticator: Option<Authenticator>,
     /// Input requests of tasks already sent to a client over some `tasks/result` stream.
     pub dispatched_inputs: Mutex<HashSet<(String, String)>>,
@@ -143,18 +162,6 @@ impl Shared {
             _ => self.config.default_ttl_ms,
         };
         t.clamp(min, max)
-    }
-    /// Drop idle sessions.
-    pub fn sweep_sessions(&self) {
-        let cutoff = now_ms().saturating_sub(self.config.session_idle.as_millis() as u64);
-        let mut sessions = lock(&self.sessions);
-        sessions.retain(|_, s| {
-            let keep = s.last_seen_ms.load(std::sync::atomic::Ordering::Relaxed) >= cutoff;
-            if !keep {
-                s.close();
-            }
-            keep
-        });
     }
 }
 
@@ -319,8 +326,9 @@ impl Server {
             let shared = self.shared.clone();
             tokio::spawn(crate::tasks::forward_events(shared.clone()));
             let weak = Arc::downgrade(&shared);
+            let every = sweep_period(shared.config.session_handshake_timeout, shared.config.session_idle);
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(30));
+                let mut tick = tokio::time::interval(every);
                 loop {
                     tick.tick().await;
                     match weak.upgrade() {
@@ -462,6 +470,7 @@ impl ServerBuilder {
                 providers: self.providers,
                 backend,
                 sessions: Mutex::new(HashMap::new()),
+                session_index: Mutex::new(SessionIndex::default()),
                 authenticator: self.authenticator,
                 dispatched_inputs: Mutex::new(HashSet::new()),
                 watchers: Default::default(),

@@ -43,7 +43,20 @@ pub(crate) struct Session {
     /// Response streams a client may resume (`Last-Event-ID`), by stream number.
     pub streams: Mutex<HashMap<u64, Arc<StreamLog>>>,
     pub next_stream: AtomicU64,
+    /// Opened over HTTP: counted, expired and evicted by the session table (`session_table.rs`).
+    /// A stdio session lives as long as its connection.
+    pub http: bool,
+    /// Who holds it, for per-client limits: `subject:<s>` or `ip:<address>` (HTTP).
+    pub client: Option<String>,
+    pub created_ms: u64,
+    /// Requests received after `initialize`.
+    pub requests: AtomicU64,
+    /// The [`USES`] count at its last use.
+    used: AtomicU64,
 }
+
+/// Counts uses of sessions, for least-recently-used order.
+static USES: AtomicU64 = AtomicU64::new(0);
 
 impl Session {
     pub fn new(id: String, subject: Option<String>, now_ms: u64) -> Self {
@@ -63,7 +76,44 @@ impl Session {
             last_seen_ms: AtomicU64::new(now_ms),
             streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU64::new(1),
+            http: false,
+            client: None,
+            created_ms: now_ms,
+            requests: AtomicU64::new(0),
+            used: AtomicU64::new(USES.fetch_add(1, Ordering::Relaxed)),
         }
+    }
+
+    /// A session opened by an HTTP `initialize` of `client` (see [`Session::client`]).
+    pub fn http(id: String, subject: Option<String>, client: Option<String>, now_ms: u64) -> Self {
+        Self { http: true, client, ..Self::new(id, subject, now_ms) }
+    }
+
+    /// The client sent a request in this session.
+    pub fn note_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The client finished the handshake: it sent `notifications/initialized` or a request
+    /// after `initialize`. Sessions that never do are dropped early (half-open).
+    pub fn established(&self) -> bool {
+        self.initialized.load(Ordering::Relaxed) || self.requests.load(Ordering::Relaxed) > 0
+    }
+
+    /// When the client last used it (ms since the epoch).
+    pub fn last_seen(&self) -> u64 {
+        self.last_seen_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether it has work under way (calls running) that ending it would cancel.
+    pub fn busy(&self) -> bool {
+        !lock(&self.in_flight).is_empty()
+    }
+
+    /// Whether a client reads its standalone stream right now.
+    pub fn listened(&self) -> bool {
+        lock(&self.standalone_log).as_ref().is_some_and(|l| l.has_readers())
+            || lock(&self.standalone).as_ref().is_some_and(|tx| !tx.is_closed())
     }
 
     pub fn version(&self) -> String {
@@ -77,6 +127,13 @@ impl Session {
 
     pub fn touch(&self, now_ms: u64) {
         self.last_seen_ms.store(now_ms, Ordering::Relaxed);
+        self.used.store(USES.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// When the client last used it, on a clock of uses across sessions (orders
+    /// sessions by recent use even within one millisecond).
+    pub fn last_used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
     }
 
     /// Send on the standalone stream; false when none is open. A resumable one keeps

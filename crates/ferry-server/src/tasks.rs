@@ -312,7 +312,9 @@ async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
             Ok(value)
         }
         Some(Outcome::Error { error }) => Err(error),
-        None => Err(ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Task was cancelled").with_data(meta)),
+        // A cancelled task has no result to give: the request names a task in a state that
+        // cannot answer it (as cancelling a terminal task is -32602), not a server fault.
+        None => Err(ErrorObject::new(ErrorCode::INVALID_PARAMS, "Task was cancelled").with_data(meta)),
     }
 }
 

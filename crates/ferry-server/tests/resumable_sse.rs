@@ -431,3 +431,49 @@ async fn older_clients_get_a_plain_standalone_stream() {
     assert_eq!(e.json()["method"], "notifications/resources/updated", "{e:?}");
     assert!(e.id.is_none() && e.retry.is_none(), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_stream_nobody_reads_keeps_only_its_latest_events_and_always_the_response() {
+    let server = Server::builder("bounded", "1")
+        .configure(|c| c.max_stream_buffer_bytes = 8 * 1024)
+        .tool(ToolDef::new("flood").handler(|cx: Context| async move {
+            cx.close_stream(); // the client is away while the handler talks
+            for i in 0..5000 {
+                cx.info(format!("line {i}"));
+            }
+            "flooded"
+        }))
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { server.serve_listener(listener).await });
+    let s = Session::open(&url, "2025-11-25").await;
+    let (events, ended) = read_events(s.call(3, "flood").await, None).await;
+    assert!(ended);
+    assert_eq!(events.len(), 1, "the priming event alone: {events:?}");
+    // Once a resumption ends with the response, the log is complete: the next one reads
+    // what it kept (the earlier ones may have followed the handler live).
+    let priming = events[0].id.as_deref().unwrap();
+    loop {
+        let (rest, _) = read_events(s.resume(priming).await, None).await;
+        if rest.last().is_some_and(|e| e.json()["id"] == 3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (rest, ended) = read_events(s.resume(priming).await, None).await;
+    assert!(ended);
+    let answer = rest.last().unwrap().json();
+    assert_eq!(answer["result"]["content"][0]["text"], "flooded", "{answer}");
+    // 8 KiB hold about a hundred of the 5000 messages: the latest ones, in order, from the oldest kept.
+    let lines: Vec<u64> = rest
+        .iter()
+        .filter_map(|e| e.json()["params"]["data"].as_str().and_then(|d| d.strip_prefix("line ")?.parse().ok()))
+        .collect();
+    assert!(!lines.is_empty() && lines.len() < 200, "{} kept", lines.len());
+    assert_eq!(*lines.last().unwrap(), 4999);
+    assert!(lines.windows(2).all(|w| w[1] == w[0] + 1), "{lines:?}");
+    let first = split_id(rest[0].id.as_deref().unwrap()).1;
+    assert!(first > 4000, "numbers skip what was dropped: {first}");
+}

@@ -146,3 +146,24 @@ fn list_prompts_and_resources_and_read_one() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&ferry(&["resources", &s.url, "--json"]))).unwrap();
     assert_eq!(json["resourceTemplates"][0]["uriTemplate"], "ferry://demo/greeting/{name}");
 }
+
+#[tokio::test]
+async fn serve_takes_session_bounds_from_its_flags() {
+    let s = serve(&["--max-sessions-per-client", "1", "--session-handshake-timeout-secs", "600"]);
+    let http = reqwest::Client::new();
+    let init =
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}}"#;
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let r = http
+            .post(&s.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(init)
+            .send()
+            .await
+            .expect("POST");
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 429], "one session per client");
+}

@@ -58,6 +58,109 @@ async fn wrong_content_type_is_http_415() {
 }
 
 #[tokio::test]
+async fn content_type_must_be_exactly_application_json() {
+    let srv = TestServer::demo().await;
+    let s = srv.session().await;
+    let body = rpc(1, "ping", json!({})).to_string();
+    let with = |ct: &'static str| {
+        vec![("content-type", ct), ("accept", "application/json, text/event-stream"), ("mcp-session-id", s.id.as_str())]
+    };
+    for bad in ["application/jsonx", "application/json-patch+json", "text/json", "application/json; charset=latin1"] {
+        let r = post_raw(&s.http, &s.url, &with(bad), body.clone()).await;
+        assert_eq!(r.status, 415, "{bad}: {r:?}");
+        assert_eq!(r.error()["code"], -32600, "{bad}: {r:?}");
+        assert!(r.error()["message"].as_str().unwrap().contains("Unsupported Media Type"), "{r:?}");
+    }
+    for good in ["application/json; charset=utf-8", "Application/JSON", "application/json;charset=\"UTF-8\""] {
+        let r = post_raw(&s.http, &s.url, &with(good), body.clone()).await;
+        assert_eq!(r.status, 200, "{good}: {r:?}");
+        assert_eq!(r.result(), &json!({}));
+    }
+}
+
+#[tokio::test]
+async fn a_post_that_accepts_neither_json_nor_sse_is_http_406() {
+    let srv = TestServer::demo().await;
+    let s = srv.session().await;
+    let body = rpc(1, "ping", json!({})).to_string();
+    let with = |accept: &'static str| {
+        vec![("content-type", "application/json"), ("accept", accept), ("mcp-session-id", s.id.as_str())]
+    };
+    for bad in ["text/html", "application/xml, text/plain", "application/json;q=0", "application/jsonx"] {
+        let r = post_raw(&s.http, &s.url, &with(bad), body.clone()).await;
+        assert_eq!(r.status, 406, "{bad}: {r:?}");
+        assert!(r.error()["message"].as_str().unwrap().contains("Not Acceptable"), "{r:?}");
+    }
+    // Wildcards and either type alone are fine; `*/*` gets plain JSON.
+    for good in ["*/*", "application/*", "application/json", "text/html, application/json;q=0.5"] {
+        let r = post_raw(&s.http, &s.url, &with(good), body.clone()).await;
+        assert_eq!(r.status, 200, "{good}: {r:?}");
+        assert_eq!(r.content_type(), "application/json", "{good}");
+        assert_eq!(r.result(), &json!({}));
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_accepts_only_sse_gets_even_a_quick_answer_as_a_stream() {
+    let srv = TestServer::demo().await;
+    let s = srv.session().await;
+    let headers =
+        [("content-type", "application/json"), ("accept", "text/event-stream"), ("mcp-session-id", s.id.as_str())];
+    let r = post_raw(
+        &s.http,
+        &s.url,
+        &headers,
+        rpc(5, "tools/call", json!({"name": "add", "arguments": {"a": 2, "b": 3}})).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.is_sse(), "{r:?}");
+    assert_eq!(r.body()["id"], 5);
+    assert_eq!(text(r.result()), "5");
+}
+
+#[tokio::test]
+async fn a_request_with_a_null_id_is_invalid_not_a_notification() {
+    let srv = TestServer::demo().await;
+    let s = srv.session().await;
+    let r = s.post(&json!({"jsonrpc": "2.0", "id": null, "method": "ping"})).await;
+    assert_eq!(r.status, 400, "answered, not accepted as a notification: {r:?}");
+    assert_eq!(r.error()["code"], -32600, "{r:?}");
+    assert_eq!(r.body()["id"], Value::Null, "{r:?}");
+    // Notifications (no id at all) still are.
+    assert_eq!(s.notify("notifications/whatever", json!({})).await, 202);
+}
+
+#[tokio::test]
+async fn a_protocol_version_header_other_than_the_negotiated_one_is_http_400() {
+    let srv = TestServer::demo().await;
+    let s = srv.session().await;
+    assert_eq!(s.version, LATEST);
+    let mut headers = JSON_HEADERS.to_vec();
+    headers.extend([("mcp-session-id", s.id.as_str()), ("mcp-protocol-version", "2025-06-18")]);
+    let r = post_raw(&s.http, &s.url, &headers, rpc(9, "tools/list", json!({})).to_string()).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body()["id"], 9, "{r:?}");
+    assert_eq!(r.error()["code"], -32600, "{r:?}");
+    let message = r.error()["message"].as_str().unwrap();
+    assert!(message.contains("2025-06-18") && message.contains(LATEST), "{message}");
+    // The same for GET and DELETE; the session is unharmed.
+    let get = s
+        .http
+        .get(&s.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &s.id)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status().as_u16(), 400);
+    let delete = s.http.delete(&s.url).header("mcp-session-id", &s.id).header("mcp-protocol-version", "2025-03-26");
+    assert_eq!(delete.send().await.unwrap().status().as_u16(), 400);
+    assert_eq!(s.ok("ping", json!({})).await, json!({}));
+}
+
+#[tokio::test]
 async fn missing_session_id_is_http_400() {
     let srv = TestServer::demo().await;
     let _s = srv.session().await;
@@ -301,20 +404,6 @@ async fn failed_initialize_hands_out_no_session_id() {
     .await;
     assert_eq!(r.error()["code"], -32602, "{r:?}");
     assert!(r.headers.get("mcp-session-id").is_none(), "no id for a session that was never opened: {r:?}");
-}
-
-#[tokio::test]
-async fn too_many_sessions_is_http_503() {
-    let srv = TestServer::demo_with(|c| c.max_sessions = 2).await;
-    let _a = srv.session().await;
-    let _b = srv.session().await;
-    let init = rpc(1, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}}));
-    let r = post_raw(&http_client(), &srv.url, &JSON_HEADERS, init.to_string()).await;
-    assert_eq!(r.status, 503, "{r:?}");
-    assert!(r.headers.get("mcp-session-id").is_none());
-    assert_eq!(_a.delete().await, 200);
-    let s = srv.session().await; // room again
-    assert_eq!(s.ok("ping", json!({})).await, json!({}));
 }
 
 #[tokio::test]

@@ -9,11 +9,13 @@
 // Early returns carry a finished HTTP response; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+use super::media::{self, Accepts};
 use super::readable_id;
 use super::sse::{self, parse_event_id, StreamLog};
 use crate::dispatch::{handle_notification, handle_request, handle_response, HttpHeaders, Incoming};
-use crate::server::Server;
+use crate::server::{Server, ServerConfig};
 use crate::session::{lock, Session};
+use crate::session_table::{client_key, Refusal};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -223,6 +225,25 @@ fn required_session(app: &App, headers: &HeaderMap, subject: &Option<String>) ->
     })
 }
 
+/// A session's requests carry the version it negotiated in `MCP-Protocol-Version`
+/// (or none, as 2025-03-26 clients); another version is a client bug, refused with 400.
+fn negotiated_version(session: &Session, headers: &HeaderMap, id: Option<RequestId>) -> Result<(), HttpResponse> {
+    let (Some(sent), negotiated) = (header_str(headers, "mcp-protocol-version"), session.version()) else {
+        return Ok(());
+    };
+    if negotiated.is_empty() || sent == negotiated {
+        return Ok(());
+    }
+    Err(error_reply(
+        StatusCode::BAD_REQUEST,
+        id,
+        ErrorObject::invalid_request(format!(
+            "Bad Request: MCP-Protocol-Version is '{sent}' but this session negotiated '{negotiated}'"
+        ))
+        .with_data(serde_json::json!({"negotiated": negotiated, "requested": sent})),
+    ))
+}
+
 fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
     match error.code {
         ErrorCode::HEADER_MISMATCH | ErrorCode::MISSING_CLIENT_CAPABILITY | ErrorCode::UNSUPPORTED_VERSION => {
@@ -237,11 +258,16 @@ fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
 
 async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Option<IpAddr>, body: Body) -> HttpResponse {
     let shared = app.server.shared.clone();
-    let content_type = header_str(&headers, "content-type").unwrap_or_default();
-    if !content_type.to_ascii_lowercase().starts_with("application/json") {
+    if let Some(problem) = media::content_type_problem(header_str(&headers, "content-type")) {
+        return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorObject::invalid_request(problem));
+    }
+    let accepts = header_str(&headers, "accept").map_or(Accepts::ANYTHING, Accepts::parse);
+    if !accepts.any() {
         return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorObject::invalid_request("Content-Type must be application/json"),
+            StatusCode::NOT_ACCEPTABLE,
+            ErrorObject::invalid_request(
+                "Not Acceptable: the Accept header must allow application/json and/or text/event-stream",
+            ),
         );
     }
     let max = shared.config.max_body_bytes;
@@ -307,6 +333,14 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
             );
         }
     }
+    if let (Some(s), false) = (&session, body_modern) {
+        if let Err(r) = negotiated_version(s, &headers, id.clone()) {
+            return r;
+        }
+    }
+    if let (Some(s), Message::Request(_)) = (&session, &msg) {
+        s.note_request();
+    }
     let req = match msg {
         Message::Notification(n) => {
             handle_notification(n, session.as_ref());
@@ -329,17 +363,9 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
                 ErrorObject::invalid_request("Bad Request: this session is already initialized"),
             );
         }
-        if lock(&shared.sessions).len() >= shared.config.max_sessions {
-            shared.sweep_sessions();
-            if lock(&shared.sessions).len() >= shared.config.max_sessions {
-                return error_reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some(req.id.clone()),
-                    ErrorObject::internal("Too many sessions; try again later"),
-                );
-            }
-        }
-        let s = Arc::new(Session::new(uuid::Uuid::new_v4().simple().to_string(), subject.clone(), now_ms()));
+        let client = client_key(subject.as_deref(), peer);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let s = Arc::new(Session::http(id, subject.clone(), client, now_ms()));
         new_session = Some(s.clone());
         Some(s)
     } else {
@@ -357,11 +383,12 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
         method: header_str(&headers, "mcp-method").map(str::to_string),
         name: header_str(&headers, "mcp-name").map(str::to_string),
     };
-    let accepts_sse = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
+    let accepts_sse = accepts.sse;
 
     let request_id = req.id.clone();
     // Where the answer goes if it becomes a stream (resumable within a session).
-    let log = accepts_sse.then(|| StreamLog::open(session.as_ref(), request_id.clone()));
+    let max_buffer = shared.config.max_stream_buffer_bytes;
+    let log = accepts_sse.then(|| StreamLog::open(session.as_ref(), request_id.clone(), max_buffer));
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (done_tx, mut done_rx) = oneshot::channel::<Option<Response>>();
     // A plain JSON answer, or a stream nobody can resume, dies with its connection: dropping
@@ -423,13 +450,21 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
                 )
             });
             if let (Some(s), true) = (&new_session, resp.error.is_none()) {
-                lock(&app.server.shared.sessions).insert(s.id.clone(), s.clone());
+                if let Err(refusal) = app.server.shared.admit_session(s.clone(), now_ms()) {
+                    return refused(&app.server.shared.config, request_id, refusal);
+                }
             } else {
                 new_session = None; // a failed initialize opens no session: hand out no id
             }
             let status = resp.error.as_ref().map(|e| status_for(e, modern)).unwrap_or(StatusCode::OK);
-            let body = serde_json::to_vec(&resp).unwrap_or_default();
-            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            match (accepts.json, status) {
+                // A client that takes only streams gets its answer as a (one-event) stream.
+                (false, StatusCode::OK) => sse::response(stream::iter(sse::single(&Message::Response(resp)))),
+                _ => {
+                    let body = serde_json::to_vec(&resp).unwrap_or_default();
+                    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+                }
+            }
         }
     };
     abandoned.disarm(); // answered, or a stream whose pump decides from here on
@@ -441,6 +476,36 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
     response
 }
 
+/// A new session refused by the session table: 429 (this client holds too many) or
+/// 503 (the table is full of busy sessions), with a `Retry-After` and a message saying
+/// what to do.
+fn refused(config: &ServerConfig, id: RequestId, refusal: Refusal) -> HttpResponse {
+    let (status, retry, error) = match refusal {
+        Refusal::ClientLimit { limit } => {
+            let retry = config.session_handshake_timeout.as_secs().max(1);
+            let message = format!(
+                "Too many sessions for this client (limit {limit}): end sessions you no longer use \
+                 (HTTP DELETE) or retry in {retry} s"
+            );
+            (StatusCode::TOO_MANY_REQUESTS, retry, ErrorObject::new(SERVER_BUSY, message))
+        }
+        Refusal::Full { max } => {
+            let message = format!("Server busy: all {max} sessions have calls running; retry in {BUSY_RETRY_SECS} s");
+            (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECS, ErrorObject::new(SERVER_BUSY, message))
+        }
+    };
+    let mut r = error_reply(status, Some(id), error.with_data(serde_json::json!({ "retryAfterSeconds": retry })));
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry));
+    r
+}
+
+/// The JSON-RPC code of a refusal for load (-32000, the first of JSON-RPC's
+/// implementation-defined server errors): the request was fine, try again later.
+const SERVER_BUSY: i64 = -32000;
+
+/// When to try again after a `503` for a full table.
+const BUSY_RETRY_SECS: u64 = 5;
+
 /// What the handler did first.
 enum First {
     Message(Option<Message>),
@@ -449,8 +514,7 @@ enum First {
 }
 
 fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
-    let accepts = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
-    if !accepts {
+    if !header_str(&headers, "accept").is_some_and(media::accepts_event_stream) {
         return error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorObject::invalid_request("GET needs Accept: text/event-stream"),
@@ -460,6 +524,9 @@ fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let Err(r) = negotiated_version(&session, &headers, None) {
+        return r;
+    }
     // Resuming a response stream: the rest of it, then it ends.
     if let Some(last) = header_str(&headers, "last-event-id") {
         let found =
@@ -480,15 +547,14 @@ fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
     }
     if sse::resumable(&session) {
         // The standalone stream, resumable: what comes from now on, after a priming event.
-        let log = StreamLog::standalone(&session);
+        let log = StreamLog::standalone(&session, app.server.shared.config.max_stream_buffer_bytes);
         log.end_readers();
         let at = log.last();
         let events = stream::iter(log.priming(at, app.options.sse_retry)).chain(log.follow(at, log.closes()));
         return sse::response(events);
     }
-    let (tx, rx) = mpsc::unbounded_channel::<Message>();
-    *lock(&session.standalone) = Some(tx);
-    sse::response(sse::messages(rx))
+    let log = StreamLog::plain_standalone(&session, app.server.shared.config.max_stream_buffer_bytes);
+    sse::response(log.follow(0, 0))
 }
 
 fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
@@ -496,7 +562,10 @@ fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(s) = lock(&app.server.shared.sessions).remove(&session.id) {
+    if let Err(r) = negotiated_version(&session, &headers, None) {
+        return r;
+    }
+    if let Some(s) = app.server.shared.remove_session(&session.id) {
         s.close();
     }
     StatusCode::OK.into_response()

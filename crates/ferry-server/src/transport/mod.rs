@@ -8,6 +8,7 @@
 //!   response streams can be resumed after a lost connection (`sse.rs`).
 
 mod http;
+mod media;
 pub(crate) mod sse;
 mod stdio;
 

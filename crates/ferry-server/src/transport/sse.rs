@@ -22,6 +22,14 @@
 //! lost: its events carry ids too, a `GET` with one of them resumes it, and a new
 //! `GET` ends the previous reader (one stream, one copy of each message). It lives
 //! as long as the session and keeps its last [`STANDALONE_KEEP`] events.
+//!
+//! Every log is bounded (`ServerConfig::max_stream_buffer_bytes`), also the
+//! unregistered ones of clients that cannot resume: a client that stops reading
+//! must not make the server hold what a handler keeps sending. Beyond the bound
+//! the oldest notifications (progress, logs) are dropped first, then the oldest
+//! requests to the client; the response is never dropped. A reader that fell
+//! behind goes on from the oldest event kept, and so does a resumption from before
+//! it (event numbers then skip the dropped ones).
 
 use crate::session::{lock, Session};
 use axum::body::{Body, Bytes};
@@ -29,6 +37,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response as HttpResponse};
 use ferry_protocol::{Message, RequestId, Response};
 use futures::stream::{self, Stream, StreamExt};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -67,6 +76,11 @@ fn frame(id: Option<String>, retry: Option<Duration>, data: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// One message as an event without id (an answer complete in itself: nothing to resume).
+pub(crate) fn single(msg: &Message) -> Option<Bytes> {
+    Some(frame(None, None, &msg.to_value().to_string()))
+}
+
 /// An SSE response of `frames`.
 pub(crate) fn response(frames: impl Stream<Item = Bytes> + Send + 'static) -> HttpResponse {
     (
@@ -84,16 +98,37 @@ pub(crate) struct StreamLog {
     pub request: Option<RequestId>,
     /// Registered in a session (resumable): its events carry ids.
     resumable: bool,
-    /// Keep only this many latest events (the standalone stream); `None`: all.
+    /// Keep only this many latest events (the standalone stream); `None`: as many as fit.
     keep: Option<usize>,
+    /// Keep events of at most this many bytes (the response is kept whatever its size).
+    max_bytes: usize,
     state: watch::Sender<LogState>,
+}
+
+/// What an event carries, which decides what is dropped first when the log is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Notification,
+    Request,
+    Response,
+}
+
+/// One logged event: its number in the stream (from 1) and its data.
+struct Event {
+    n: usize,
+    kind: Kind,
+    data: Arc<str>,
 }
 
 #[derive(Default)]
 struct LogState {
-    /// Event data (JSON-RPC messages), oldest kept first; event `n` is `events[n - 1 - dropped]`.
-    events: std::collections::VecDeque<Arc<str>>,
-    /// How many of the oldest events were dropped (beyond `keep`).
+    /// The events kept, in order of their numbers (with gaps where some were dropped).
+    events: VecDeque<Event>,
+    /// The number of the last event logged.
+    last: usize,
+    /// Bytes of data in `events`.
+    bytes: usize,
+    /// How many events were dropped to stay within the bounds.
     dropped: usize,
     /// The response is in: nothing more will come.
     finished: bool,
@@ -104,9 +139,24 @@ struct LogState {
 }
 
 impl LogState {
-    /// The number of the last event logged.
-    fn last(&self) -> usize {
-        self.dropped + self.events.len()
+    /// Drop events until within the bounds: the oldest notification first, else the
+    /// oldest request; never the response.
+    fn trim(&mut self, keep: Option<usize>, max_bytes: usize) {
+        while self.bytes > max_bytes || keep.is_some_and(|k| self.events.len() > k) {
+            let at = self.events.iter().position(|e| e.kind == Kind::Notification);
+            let Some(at) = at.or_else(|| self.events.iter().position(|e| e.kind == Kind::Request)) else {
+                return;
+            };
+            if let Some(e) = self.events.remove(at) {
+                self.bytes -= e.data.len();
+                self.dropped += 1;
+            }
+        }
+    }
+
+    /// The first event kept numbered `n` or later.
+    fn at_or_after(&self, n: usize) -> Option<&Event> {
+        self.events.get(self.events.partition_point(|e| e.n < n))
     }
 }
 
@@ -121,38 +171,65 @@ pub(crate) fn is_close(msg: &Message) -> bool {
 }
 
 impl StreamLog {
-    /// A log for `request`, registered in `session` when the client can resume it.
-    pub(crate) fn open(session: Option<&Arc<Session>>, request: RequestId) -> Arc<StreamLog> {
-        let (state, _) = watch::channel(LogState::default());
+    /// A log for `request` of at most `max_bytes`, registered in `session` when the client can resume it.
+    pub(crate) fn open(session: Option<&Arc<Session>>, request: RequestId, max_bytes: usize) -> Arc<StreamLog> {
         match session.filter(|s| resumable(s)) {
-            Some(s) => Self::register(s, Some(request), None),
-            None => Arc::new(StreamLog { id: 0, request: Some(request), resumable: false, keep: None, state }),
+            Some(s) => Self::register(s, Some(request), None, max_bytes),
+            None => Self::unregistered(Some(request), None, max_bytes),
         }
     }
 
-    /// The session's standalone stream log, made on first use (sessions that can resume only).
-    pub(crate) fn standalone(session: &Arc<Session>) -> Arc<StreamLog> {
+    /// The standalone stream log of a session that can resume it, made on first use.
+    pub(crate) fn standalone(session: &Arc<Session>, max_bytes: usize) -> Arc<StreamLog> {
         let mut slot = lock(&session.standalone_log);
-        slot.get_or_insert_with(|| Self::register(session, None, Some(STANDALONE_KEEP))).clone()
+        slot.get_or_insert_with(|| Self::register(session, None, Some(STANDALONE_KEEP), max_bytes)).clone()
     }
 
-    fn register(session: &Arc<Session>, request: Option<RequestId>, keep: Option<usize>) -> Arc<StreamLog> {
+    /// A new plain standalone stream for a client that cannot resume: it replaces (and
+    /// ends) the previous one, and keeps nothing while nobody reads it.
+    pub(crate) fn plain_standalone(session: &Session, max_bytes: usize) -> Arc<StreamLog> {
+        let log = Self::unregistered(None, Some(STANDALONE_KEEP), max_bytes);
+        if let Some(old) = lock(&session.standalone_log).replace(log.clone()) {
+            old.finish();
+        }
+        log
+    }
+
+    fn unregistered(request: Option<RequestId>, keep: Option<usize>, max_bytes: usize) -> Arc<StreamLog> {
         let (state, _) = watch::channel(LogState::default());
-        let log = Arc::new(StreamLog { id: session.next_stream_id(), request, resumable: true, keep, state });
+        Arc::new(StreamLog { id: 0, request, resumable: false, keep, max_bytes, state })
+    }
+
+    fn register(
+        session: &Arc<Session>,
+        request: Option<RequestId>,
+        keep: Option<usize>,
+        max_bytes: usize,
+    ) -> Arc<StreamLog> {
+        let (state, _) = watch::channel(LogState::default());
+        let id = session.next_stream_id();
+        let log = Arc::new(StreamLog { id, request, resumable: true, keep, max_bytes, state });
         lock(&session.streams).insert(log.id, log.clone());
         log
     }
 
     /// The number of the last event logged (a new reader that wants only what comes next starts here).
     pub(crate) fn last(&self) -> usize {
-        self.state.borrow().last()
+        self.state.borrow().last
+    }
+
+    /// What the log holds: (events, bytes of data, events dropped so far).
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize, usize) {
+        let s = self.state.borrow();
+        (s.events.len(), s.bytes, s.dropped)
     }
 
     /// End the readers attached now, once they have sent what is logged (a new reader takes over).
     pub(crate) fn end_readers(&self) {
         self.state.send_modify(|s| {
             s.closes += 1;
-            s.closed_at = s.last();
+            s.closed_at = s.last;
         });
     }
 
@@ -179,15 +256,28 @@ impl StreamLog {
             self.end_readers();
             return;
         }
+        // A plain stream nobody reads is gone: the next reader starts after what is sent now.
+        if !self.resumable && !self.has_readers() && self.request.is_none() {
+            return;
+        }
+        let kind = match msg {
+            Message::Notification(_) => Kind::Notification,
+            Message::Request(_) => Kind::Request,
+            Message::Response(_) => Kind::Response,
+        };
         let data: Arc<str> = msg.to_value().to_string().into();
-        let keep = self.keep;
+        let (keep, max_bytes) = (self.keep, self.max_bytes);
         self.state.send_modify(|s| {
-            s.events.push_back(data);
-            while keep.is_some_and(|k| s.events.len() > k) {
-                s.events.pop_front();
-                s.dropped += 1;
-            }
+            s.last += 1;
+            s.bytes += data.len();
+            s.events.push_back(Event { n: s.last, kind, data });
+            s.trim(keep, max_bytes);
         });
+    }
+
+    /// Whether a reader is attached now.
+    pub(crate) fn has_readers(&self) -> bool {
+        self.state.receiver_count() > 0
     }
 
     /// How many close requests came so far (a new reader is not ended by those).
@@ -209,18 +299,17 @@ impl StreamLog {
             loop {
                 {
                     let s = rx.borrow_and_update();
-                    if s.closes != closes && next > s.closed_at {
-                        return None;
-                    }
+                    let ended = s.closes != closes;
                     // Events dropped before this reader got them are gone: go on from the oldest kept.
-                    let next = next.max(s.dropped + 1);
-                    if let Some(data) = s.events.get(next - 1 - s.dropped).cloned() {
-                        drop(s);
-                        let id = log.resumable.then(|| format!("{}-{next}", log.id));
-                        return Some((frame(id, None, &data), (rx, next + 1, log)));
-                    }
-                    if s.finished {
-                        return None;
+                    match s.at_or_after(next) {
+                        Some(e) if !(ended && e.n > s.closed_at) => {
+                            let (n, data) = (e.n, e.data.clone());
+                            drop(s);
+                            let id = log.resumable.then(|| format!("{}-{n}", log.id));
+                            return Some((frame(id, None, &data), (rx, n + 1, log)));
+                        }
+                        _ if ended || s.finished => return None,
+                        _ => {}
                     }
                 }
                 match tokio::time::timeout(KEEP_ALIVE, rx.changed()).await {
@@ -313,19 +402,113 @@ async fn recv(rx: &mut Option<mpsc::UnboundedReceiver<Message>>) -> Option<Messa
     }
 }
 
-/// A stream of messages without ids (the standalone `GET` stream), with keep-alives.
-pub(crate) fn messages(rx: mpsc::UnboundedReceiver<Message>) -> impl Stream<Item = Bytes> {
-    stream::unfold(rx, |mut rx| async move {
-        match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
-            Ok(Some(m)) => Some((frame(None, None, &m.to_value().to_string()), rx)),
-            Ok(None) => None,
-            Err(_) => Some((Bytes::from_static(b":\n\n"), rx)),
-        }
-    })
-}
-
 /// `<stream>-<n>` of a `Last-Event-ID`.
 pub(crate) fn parse_event_id(id: &str) -> Option<(u64, usize)> {
     let (stream, n) = id.trim().split_once('-')?;
     Some((stream.parse().ok()?, n.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_protocol::{Notification, Request};
+    use serde_json::json;
+
+    fn note(i: usize) -> Message {
+        Message::Notification(Notification::new(
+            "notifications/progress",
+            Some(json!({"progress": i, "pad": "x".repeat(64)})),
+        ))
+    }
+
+    fn answer(text: &str) -> Message {
+        Message::Response(Response::ok(RequestId::Number(1), json!({"text": text})))
+    }
+
+    async fn drain(log: &Arc<StreamLog>, after: usize) -> Vec<serde_json::Value> {
+        let frames: Vec<Bytes> = log.follow(after, 0).collect().await;
+        frames
+            .iter()
+            .filter_map(|f| {
+                String::from_utf8_lossy(f).lines().find_map(|l| l.strip_prefix("data: ").map(str::to_string))
+            })
+            .map(|d| serde_json::from_str(&d).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_log_nobody_reads_holds_at_most_its_bound_and_keeps_the_response() {
+        let log = StreamLog::unregistered(Some(RequestId::Number(1)), None, 4096);
+        for i in 0..10_000 {
+            log.push(&note(i));
+        }
+        let (events, bytes, dropped) = log.held();
+        assert!(bytes <= 4096, "{bytes} bytes held");
+        assert_eq!(events + dropped, 10_000);
+        log.push(&answer("done"));
+        log.finish();
+        let seen = drain(&log, 0).await;
+        assert!(seen.len() < 100, "only what fits: {}", seen.len());
+        assert_eq!(seen.last().unwrap()["result"]["text"], "done");
+        // The newest notifications were kept, in order.
+        let progress: Vec<u64> = seen.iter().filter_map(|m| m["params"]["progress"].as_u64()).collect();
+        assert!(progress.windows(2).all(|w| w[1] == w[0] + 1), "{progress:?}");
+        assert_eq!(*progress.last().unwrap(), 9_999);
+    }
+
+    #[tokio::test]
+    async fn notifications_go_before_requests_and_the_response_stays_whatever_its_size() {
+        let log = StreamLog::unregistered(Some(RequestId::Number(1)), None, 1024);
+        let ask = Message::Request(Request::new(RequestId::String("ferry-1".into()), "elicitation/create", None));
+        log.push(&ask);
+        for i in 0..100 {
+            log.push(&note(i));
+        }
+        log.push(&answer("done"));
+        log.finish();
+        let seen = drain(&log, 0).await;
+        assert_eq!(seen[0]["method"], "elicitation/create", "the request outlived the notifications");
+        assert!(seen.len() > 2 && seen.len() < 20, "{}", seen.len());
+        assert_eq!(seen.last().unwrap()["result"]["text"], "done");
+
+        let log = StreamLog::unregistered(Some(RequestId::Number(1)), None, 1024);
+        log.push(&ask);
+        log.push(&note(1));
+        log.push(&answer(&"y".repeat(4096)));
+        log.finish();
+        let seen = drain(&log, 0).await;
+        assert_eq!(seen.len(), 1, "only the response, over the bound alone");
+        assert_eq!(seen[0]["result"]["text"].as_str().unwrap().len(), 4096);
+    }
+
+    #[tokio::test]
+    async fn a_reader_resuming_from_before_what_is_kept_starts_at_the_oldest_kept() {
+        let log = StreamLog::unregistered(Some(RequestId::Number(1)), None, 1024);
+        for i in 0..100 {
+            log.push(&note(i));
+        }
+        log.finish();
+        let (kept, _, dropped) = log.held();
+        let seen = drain(&log, 1).await;
+        assert_eq!(seen.len(), kept);
+        assert_eq!(seen[0]["params"]["progress"], dropped, "{:?}", seen[0]);
+    }
+
+    #[tokio::test]
+    async fn a_plain_standalone_stream_holds_nothing_while_nobody_reads_it() {
+        let session = Session::new("s".into(), None, 0);
+        let log = StreamLog::plain_standalone(&session, 4096);
+        for i in 0..1000 {
+            assert!(session.send_standalone(note(i)));
+        }
+        assert_eq!(log.held(), (0, 0, 0));
+        // A reader gets what comes while it reads, within the bound.
+        let reader = log.follow(log.last(), 0);
+        for i in 0..1000 {
+            log.push(&note(i));
+        }
+        let (events, bytes, _) = log.held();
+        assert!(bytes <= 4096 && events <= STANDALONE_KEEP, "{events} events, {bytes} bytes");
+        drop(reader);
+    }
 }

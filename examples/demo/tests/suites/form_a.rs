@@ -251,7 +251,11 @@ async fn tasks_cancel_of_a_running_sleep_is_cancelled_and_stays_cancelled() {
         assert_eq!(s.get_task(id).await["status"], "cancelled");
     }
     let e = s.err("tasks/result", json!({"taskId": id})).await;
-    assert!(e["code"].is_i64(), "a cancelled task has no result: {e}");
+    // Not an internal error: the task is fine, it just has no result (invalid params, as
+    // cancelling a terminal task is); the message says why.
+    assert_eq!(e["code"], -32602, "a cancelled task has no result: {e}");
+    assert!(e["message"].as_str().unwrap().contains("cancelled"), "{e}");
+    assert_eq!(e["data"][RELATED_TASK]["taskId"], id, "{e}");
 }
 
 /// A tool that ignores cancellation and finishes when the test says so.
