@@ -11,13 +11,14 @@
 //!   protocol 2026-07-28: the server decides, answers a flat task with
 //!   `resultType: "task"`, and offers `tasks/get`, `tasks/update`, `tasks/cancel`.
 //!
-//! Also: bounds for untrusted input ([`limits`]).
+//! Also: bounds for untrusted input ([`limits`]) and bounded line framing ([`lines`]).
 //!
 //! Nothing here performs I/O, so the server, the client and the task engine can
 //! all share one vocabulary without pulling in a runtime.
 
 pub mod jsonrpc;
 pub mod limits;
+pub mod lines;
 pub mod tasks;
 pub mod time_fmt;
 pub mod types;
