@@ -7,11 +7,14 @@
 //!   messages, `DELETE` to end a session (`Mcp-Session-Id`). Within a session,
 //!   response streams can be resumed after a lost connection (`sse.rs`).
 
+mod body;
 mod http;
+mod listener;
 pub(crate) mod sse;
 mod stdio;
 
 pub use http::HttpOptions;
+pub use listener::ConnectionLimits;
 
 /// The id of a message that could not be classified, when it can still be read:
 /// an error answer must echo it rather than send `"id": null` (JSON-RPC 2.0
