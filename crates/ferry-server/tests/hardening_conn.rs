@@ -96,6 +96,24 @@ async fn half_sent_heads_are_closed_and_a_well_behaved_request_is_served() {
 }
 
 #[tokio::test]
+async fn an_oversized_head_is_refused_with_431_without_waiting_for_its_end() {
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(600),
+        max_header_bytes: 16 * 1024,
+        ..ConnectionLimits::default()
+    };
+    let (addr, _) = serve(limits, None).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let mut head = String::from("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for i in 0..1000 {
+        head.push_str(&format!("X-Filler-{i}: {}\r\n", "y".repeat(100)));
+    }
+    let _ = c.write_all(head.as_bytes()).await; // the server may close before it is all sent
+    let seen = until_closed(&mut c).await;
+    assert!(seen.starts_with("HTTP/1.1 431"), "{seen}");
+}
+
+#[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_its_response() {
     let limits = ConnectionLimits { header_read_timeout: Duration::from_millis(300), ..ConnectionLimits::default() };
     let (addr, _) = serve(limits, None).await;

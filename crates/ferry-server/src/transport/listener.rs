@@ -9,7 +9,9 @@
 //!   closes. The default stays below the process's file-descriptor limit, so
 //!   `accept` does not fail for want of descriptors;
 //! * a request head must arrive whole within [`ConnectionLimits::header_read_timeout`]
-//!   (hyper's timer), or the connection is closed;
+//!   (hyper's timer), or the connection is closed, and be no larger than
+//!   [`ConnectionLimits::max_header_bytes`], which also caps what a connection
+//!   buffers while reading;
 //! * `accept` errors other than a connection's own (`EMFILE`, `ENFILE`,
 //!   `ENOBUFS` ...) are retried after a pause that doubles from 5 ms to 1 s, and
 //!   logged at most once every 10 s, so the loop never spins.
@@ -49,6 +51,10 @@ pub struct ConnectionLimits {
     /// closed. It never runs while a response (such as an SSE stream) is being sent.
     /// Default 10 s.
     pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers), and the most a connection
+    /// buffers while reading one (at least 8 KiB). Larger: `431 Request Header Fields
+    /// Too Large`. Default 64 KiB.
+    pub max_header_bytes: usize,
     /// How long a client may take to send a whole request body, once its head is
     /// in. Slower: `408 Request Timeout`. Default 30 s.
     pub body_read_timeout: Duration,
@@ -66,6 +72,7 @@ impl Default for ConnectionLimits {
         Self {
             max_connections: None,
             header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
             body_read_timeout: Duration::from_secs(30),
             max_inflight_body_bytes: 32 * 1024 * 1024,
             body_budget_wait: Duration::from_secs(2),
@@ -100,6 +107,9 @@ fn descriptor_limit() -> usize {
     1024
 }
 
+/// The smallest read buffer hyper accepts.
+const MIN_BUFFER: usize = 8192;
+
 /// Where connections come from: a TCP listener (a stand-in in tests).
 pub(crate) trait Accept: Send + 'static {
     /// A connection.
@@ -124,7 +134,11 @@ pub(crate) async fn serve<L: Accept>(mut listener: L, router: Router, limits: &C
     let max = limits.resolved_max_connections();
     let open = Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)));
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let head = limits.max_header_bytes.max(MIN_BUFFER);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(head)
+        .max_buf_size(head);
     let mut full = Throttle::default();
     let mut errors = AcceptErrors::default();
     loop {
