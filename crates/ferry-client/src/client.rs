@@ -56,6 +56,7 @@ pub struct ClientOptions {
     pub(crate) sample: Option<InputHandler>,
     pub(crate) task_ttl_ms: Option<u64>,
     pub(crate) headers: Vec<(String, String)>,
+    pub(crate) max_message_bytes: Option<usize>,
 }
 
 impl ClientOptions {
@@ -78,6 +79,12 @@ impl ClientOptions {
     /// Send this HTTP header with every request (credentials, tracing ...).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// The longest message accepted from a stdio server, in bytes (default 64 MiB).
+    /// A longer line is skipped as it arrives, without being buffered, and logged.
+    pub fn max_message_bytes(mut self, max: usize) -> Self {
+        self.max_message_bytes = Some(max);
         self
     }
     /// Authenticate with `Authorization: Bearer <token>` (HTTP). On a server
@@ -153,7 +160,7 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let transport = Box::new(StdioTransport::spawn(command, tx)?);
+        let transport = Box::new(StdioTransport::spawn(command, options.max_message_bytes, tx)?);
         Self::negotiate(transport, rx, options).await
     }
 

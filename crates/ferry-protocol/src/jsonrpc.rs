@@ -5,6 +5,7 @@
 //! right error code: [`Message::parse`] turns bytes into a message or an
 //! [`ErrorObject`] (`-32700` for bad JSON, `-32600` for a bad envelope).
 
+use crate::limits::ParseLimits;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -207,6 +208,14 @@ impl Message {
         Self::from_value(value)
     }
 
+    /// Parse one message from an untrusted peer: bytes that pass `limits` (checked
+    /// first, without allocating) are parsed as by [`Message::parse`]; others are
+    /// refused with a `-32600` error naming the limit.
+    pub fn parse_limited(bytes: &[u8], limits: &ParseLimits) -> Result<Message, ErrorObject> {
+        limits.check(bytes)?;
+        Self::parse(bytes)
+    }
+
     /// Classify an already-parsed JSON value.
     pub fn from_value(value: Value) -> Result<Message, ErrorObject> {
         let Value::Object(obj) = value else {
@@ -236,12 +245,19 @@ impl Message {
                 return Err(ErrorObject::invalid_request("Invalid request: params must be an object"));
             }
         }
+        // The payload (`params` or `result`) moves into the message as it is; the small
+        // rest of the envelope is deserialized. (Deserializing the whole object would
+        // rebuild the payload, holding two copies of a large one at once.)
+        let mut obj = obj;
+        let payload = obj.remove(if kind == "response" { "result" } else { "params" }).filter(|v| !v.is_null());
         let value = Value::Object(obj);
         let bad = |e: serde_json::Error| ErrorObject::invalid_request(format!("Invalid request: {e}"));
         Ok(match kind {
-            "request" => Message::Request(serde_json::from_value(value).map_err(bad)?),
-            "notification" => Message::Notification(serde_json::from_value(value).map_err(bad)?),
-            _ => Message::Response(serde_json::from_value(value).map_err(bad)?),
+            "request" => Message::Request(Request { params: payload, ..serde_json::from_value(value).map_err(bad)? }),
+            "notification" => {
+                Message::Notification(Notification { params: payload, ..serde_json::from_value(value).map_err(bad)? })
+            }
+            _ => Message::Response(Response { result: payload, ..serde_json::from_value(value).map_err(bad)? }),
         })
     }
 

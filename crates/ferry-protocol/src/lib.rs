@@ -11,15 +11,20 @@
 //!   protocol 2026-07-28: the server decides, answers a flat task with
 //!   `resultType: "task"`, and offers `tasks/get`, `tasks/update`, `tasks/cancel`.
 //!
+//! Also: bounds for untrusted input ([`limits`]) and bounded line framing ([`lines`]).
+//!
 //! Nothing here performs I/O, so the server, the client and the task engine can
 //! all share one vocabulary without pulling in a runtime.
 
 pub mod jsonrpc;
+pub mod limits;
+pub mod lines;
 pub mod tasks;
 pub mod time_fmt;
 pub mod types;
 pub mod version;
 
 pub use jsonrpc::{ErrorCode, ErrorObject, Message, Notification, Request, RequestId, Response};
+pub use limits::ParseLimits;
 pub use tasks::{TaskStatus, TaskSupport};
 pub use version::Era;

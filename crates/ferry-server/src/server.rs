@@ -37,8 +37,11 @@ pub struct ServerConfig {
     pub poll_interval_ms: u64,
     /// Items per page of list methods.
     pub page_size: usize,
-    /// Largest accepted HTTP request body (bytes).
+    /// Largest accepted HTTP request body, and stdio line (bytes).
     pub max_body_bytes: usize,
+    /// Bounds on the JSON of each incoming message (nesting depth, number of values),
+    /// checked before it is parsed; see [`ParseLimits`](ferry_protocol::ParseLimits).
+    pub parse_limits: ferry_protocol::ParseLimits,
     /// Most open sessions (default 10 000). When full, a new session takes the place of the
     /// oldest half-open one, else of the least recently used one without a call running;
     /// `initialize` gets HTTP 503 only when every session has a call running.
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             poll_interval_ms: 1000,
             page_size: 100,
             max_body_bytes: 4 * 1024 * 1024,
+            parse_limits: ferry_protocol::ParseLimits::default(),
             max_sessions: 10_000,
             session_idle: Duration::from_secs(60 * 60),
             local_worker: true,

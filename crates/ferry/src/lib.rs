@@ -21,11 +21,15 @@
 //! my-server worker --redis redis://cache:6379 --concurrency 32    # on each worker machine
 //! ```
 
+mod limits;
 pub mod remote;
+
+pub use limits::LimitArgs;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use ferry_redis::{RedisBackend, RedisConfig};
 use ferry_server::engine::{MemoryBackend, MemoryConfig, TaskLimits, Worker, WorkerConfig};
+use ferry_server::transport::HttpOptions;
 use ferry_server::ServerBuilder;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -129,6 +133,9 @@ pub struct ServeArgs {
     /// Smallest task TTL granted, in ms (the time a result is kept after its task ends).
     #[arg(long, env = "FERRY_MIN_TTL_MS", default_value_t = 1000)]
     pub min_ttl_ms: u64,
+    /// Bounds for untrusted clients.
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Task storage.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -260,6 +267,7 @@ async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(), Error> {
         c.local_worker = !args.no_local_worker;
         c.min_ttl_ms = args.min_ttl_ms;
         args.sessions.apply(c);
+        c.parse_limits = args.limits.parse();
     });
     let store = match &args.store.redis {
         Some(url) => {
@@ -283,8 +291,10 @@ async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     // The bound address (port 0 picks a free one), for people and for scripts.
     eprintln!("ferry: MCP at http://{}/mcp, tasks on {store}", listener.local_addr()?);
+    let check_host = listener.local_addr()?.ip().is_loopback();
+    let options = HttpOptions { check_host, limits: args.limits.connection(), ..HttpOptions::default() };
     tokio::select! {
-        r = server.serve_listener(listener) => r?,
+        r = server.serve_listener_with(listener, options) => r?,
         _ = shutdown_signal() => eprintln!("ferry: shutting down"),
     }
     Ok(())

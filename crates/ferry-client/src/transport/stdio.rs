@@ -3,12 +3,16 @@
 use super::{Hints, Inbox, Transport};
 use crate::error::ClientError;
 use async_trait::async_trait;
+use ferry_protocol::lines::{Frame, LineSplitter};
 use ferry_protocol::{Message, Notification, Request, RequestId, Response};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::oneshot;
+
+/// The longest line read from a server unless `ClientOptions::max_message_bytes` says otherwise.
+pub(crate) const DEFAULT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 type Pending = Arc<Mutex<HashMap<RequestId, oneshot::Sender<Response>>>>;
 
@@ -19,17 +23,27 @@ pub(crate) struct StdioTransport {
 }
 
 impl StdioTransport {
-    pub fn spawn(mut command: Command, inbox: Inbox) -> Result<Self, ClientError> {
+    /// Start the server; `max_message`: the longest line read from it (default [`DEFAULT_MAX_MESSAGE`]).
+    pub fn spawn(mut command: Command, max_message: Option<usize>, inbox: Inbox) -> Result<Self, ClientError> {
         command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| ClientError::Transport(format!("cannot start the server: {e}")))?;
         let stdin = child.stdin.take().ok_or_else(|| ClientError::Transport("no stdin".into()))?;
         let stdout = child.stdout.take().ok_or_else(|| ClientError::Transport("no stdout".into()))?;
         let pending: Pending = Arc::default();
         let reader_pending = pending.clone();
+        let max = max_message.unwrap_or(DEFAULT_MAX_MESSAGE);
         tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                match Message::parse(line.as_bytes()) {
+            let mut stdout = BufReader::new(stdout);
+            let mut lines = LineSplitter::new(max);
+            while let Ok(Some(frame)) = next_frame(&mut stdout, &mut lines).await {
+                let Frame::Line(line) = frame else {
+                    tracing::warn!(max, "skipped a message from the server longer than max_message_bytes");
+                    continue;
+                };
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                match Message::parse(&line) {
                     Ok(Message::Response(r)) => {
                         let waiter = r.id.as_ref().and_then(|id| reader_pending.lock().ok()?.remove(id));
                         if let Some(tx) = waiter {
@@ -95,6 +109,24 @@ impl Transport for StdioTransport {
         }
         if tokio::time::timeout(std::time::Duration::from_secs(2), child.wait()).await.is_err() {
             let _ = child.kill().await;
+        }
+    }
+}
+
+/// The next line (or oversized line, skipped) from `reader`; `None` at the end.
+async fn next_frame(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    lines: &mut LineSplitter,
+) -> std::io::Result<Option<Frame>> {
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(lines.finish());
+        }
+        let (used, frame) = lines.feed(chunk);
+        reader.consume(used);
+        if frame.is_some() {
+            return Ok(frame);
         }
     }
 }

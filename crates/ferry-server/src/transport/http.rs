@@ -9,6 +9,8 @@
 // Early returns carry a finished HTTP response; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+use super::body::BodyBudget;
+use super::listener::ConnectionLimits;
 use super::media::{self, Accepts};
 use super::readable_id;
 use super::sse::{self, parse_event_id, StreamLog};
@@ -16,7 +18,7 @@ use crate::dispatch::{handle_notification, handle_request, handle_response, Http
 use crate::server::{Server, ServerConfig};
 use crate::session::{lock, Session};
 use crate::session_table::{client_key, Refusal};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
@@ -49,6 +51,8 @@ pub struct HttpOptions {
     /// (`Last-Event-ID`) after the server closed the connection
     /// (`Context::close_stream`), and how long a finished stream can still be resumed.
     pub resume_grace: Duration,
+    /// Bounds on connections and request bodies (slow or idle clients, bodies in flight).
+    pub limits: ConnectionLimits,
 }
 
 impl Default for HttpOptions {
@@ -58,6 +62,7 @@ impl Default for HttpOptions {
             check_host: true,
             sse_retry: Duration::from_secs(1),
             resume_grace: Duration::from_secs(15),
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -66,6 +71,7 @@ impl Default for HttpOptions {
 struct App {
     server: Server,
     options: Arc<HttpOptions>,
+    bodies: Arc<BodyBudget>,
 }
 
 impl Server {
@@ -78,7 +84,12 @@ impl Server {
     pub fn router_with(&self, options: HttpOptions) -> Router {
         self.start();
         let path = options.path.clone();
-        Router::new().route(&path, any(endpoint)).with_state(App { server: self.clone(), options: Arc::new(options) })
+        let bodies = Arc::new(BodyBudget::new(&options.limits, self.shared.config.max_body_bytes));
+        Router::new().route(&path, any(endpoint)).with_state(App {
+            server: self.clone(),
+            options: Arc::new(options),
+            bodies,
+        })
     }
 
     /// Serve Streamable HTTP at `http://{addr}/mcp` until the process ends.
@@ -87,14 +98,25 @@ impl Server {
         self.serve_listener(listener).await
     }
 
-    /// Serve Streamable HTTP on a bound listener.
+    /// Serve Streamable HTTP on a bound listener (`Host`/`Origin` checked when it is a loopback one).
     pub async fn serve_listener(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         let options = HttpOptions {
             check_host: listener.local_addr().map(|a| a.ip().is_loopback()).unwrap_or(true),
             ..HttpOptions::default()
         };
+        self.serve_listener_with(listener, options).await
+    }
+
+    /// Serve Streamable HTTP on a bound listener with explicit options, within
+    /// `options.limits` (see [`ConnectionLimits`]).
+    pub async fn serve_listener_with(
+        &self,
+        listener: tokio::net::TcpListener,
+        options: HttpOptions,
+    ) -> std::io::Result<()> {
         tracing::info!(addr = ?listener.local_addr().ok(), "serving MCP over Streamable HTTP at {}", options.path);
-        axum::serve(listener, self.router_with(options).into_make_service_with_connect_info::<SocketAddr>()).await
+        let limits = options.limits.clone();
+        super::listener::serve(listener, self.router_with(options), &limits).await
     }
 }
 
@@ -270,15 +292,9 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
             ),
         );
     }
-    let max = shared.config.max_body_bytes;
-    let bytes: Bytes = match axum::body::to_bytes(body, max).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorObject::invalid_request(format!("Request body larger than {max} bytes")),
-            )
-        }
+    let (bytes, held) = match app.bodies.read(body, &headers).await {
+        Ok(read) => read,
+        Err(r) => return r,
     };
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return error_response(
@@ -286,10 +302,12 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
             ErrorObject::invalid_request("Invalid request: JSON-RPC batches are not supported"),
         );
     }
-    let msg = match Message::parse(&bytes) {
+    let msg = match Message::parse_limited(&bytes, &shared.config.parse_limits) {
         Ok(m) => m,
         Err(e) => return error_reply(StatusCode::BAD_REQUEST, readable_id(&bytes), e),
     };
+    // Parsed: the body's bytes go back to the budget.
+    drop((held, bytes));
     // Every error from here on answers a message whose id (if it is a request) is known.
     let id = match &msg {
         Message::Request(r) => Some(r.id.clone()),

@@ -3,10 +3,11 @@
 use crate::dispatch::{handle_notification, handle_request, handle_response, Incoming};
 use crate::server::Server;
 use crate::session::{lock, Session};
+use ferry_protocol::lines::{Frame, LineSplitter};
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::{ErrorObject, Message, Response};
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 /// How long in-flight requests may still run after stdin closes.
@@ -42,31 +43,26 @@ impl Server {
         lock(&shared.sessions).insert(session.id.clone(), session.clone());
 
         let max = shared.config.max_body_bytes;
-        let mut lines = BufReader::new(reader);
-        let mut buf = Vec::new();
+        let mut reader = BufReader::new(reader);
+        let mut lines = LineSplitter::new(max);
         let mut requests = tokio::task::JoinSet::new();
-        loop {
-            buf.clear();
-            let n = tokio::io::AsyncReadExt::take(&mut lines, max as u64 + 1).read_until(b'\n', &mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            if buf.len() > max && !buf.ends_with(b"\n") {
-                // Oversized: report, then skip the rest of the line.
+        while let Some(frame) = next_frame(&mut reader, &mut lines).await? {
+            let Frame::Line(line) = frame else {
+                // Skipped without being buffered: say so, and go on with the next line.
                 let _ = tx.send(Message::Response(Response::err(
                     None,
-                    ErrorObject::invalid_request(format!("message larger than {max} bytes")),
+                    ErrorObject::invalid_request(format!(
+                        "Invalid request: message larger than {max} bytes (the server's max_body_bytes); skipped"
+                    )),
                 )));
-                let mut rest = Vec::new();
-                lines.read_until(b'\n', &mut rest).await?;
                 continue;
-            }
-            let text = buf.trim_ascii();
+            };
+            let text = line.trim_ascii();
             if text.is_empty() {
                 continue;
             }
             session.touch(now_ms());
-            match Message::parse(text) {
+            match Message::parse_limited(text, &shared.config.parse_limits) {
                 Err(e) => {
                     let _ = tx.send(Message::Response(Response::err(super::readable_id(text), e)));
                 }
@@ -106,5 +102,23 @@ impl Server {
         drop(tx);
         let _ = writer_task.await;
         Ok(())
+    }
+}
+
+/// The next line (or oversized line, skipped) from `reader`; `None` at the end.
+async fn next_frame(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    lines: &mut LineSplitter,
+) -> std::io::Result<Option<Frame>> {
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(lines.finish());
+        }
+        let (used, frame) = lines.feed(chunk);
+        reader.consume(used);
+        if frame.is_some() {
+            return Ok(frame);
+        }
     }
 }

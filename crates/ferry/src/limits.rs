@@ -1,0 +1,57 @@
+//! `serve` options bounding what untrusted clients can make the server hold
+//! (connections, request bodies, the JSON of a message). Each is optional: unset,
+//! the library's default applies (see `ConnectionLimits` and `ParseLimits`).
+
+use clap::Args as ClapArgs;
+use ferry_server::protocol::ParseLimits;
+use ferry_server::transport::ConnectionLimits;
+use std::time::Duration;
+
+/// Bounds for untrusted clients.
+#[derive(ClapArgs, Debug, Clone, Default)]
+pub struct LimitArgs {
+    /// Most HTTP connections open at once; more wait until one closes
+    /// (default: three quarters of the open-file limit).
+    #[arg(long, env = "FERRY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Milliseconds a client may take to send a request head; also how long an
+    /// idle keep-alive connection stays open (default 10000).
+    #[arg(long, env = "FERRY_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Milliseconds a client may take to send a request body (default 30000).
+    #[arg(long, env = "FERRY_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Bytes of request bodies being received or parsed at once, server-wide;
+    /// beyond, requests get 503 (default 33554432, 32 MiB).
+    #[arg(long, env = "FERRY_MAX_INFLIGHT_BODY_BYTES")]
+    pub max_inflight_body_bytes: Option<usize>,
+    /// Deepest JSON nesting accepted in a message (default 64).
+    #[arg(long, env = "FERRY_MAX_JSON_DEPTH")]
+    pub max_json_depth: Option<usize>,
+    /// Most JSON values (array items and object members) in a message (default 100000).
+    #[arg(long, env = "FERRY_MAX_JSON_VALUES")]
+    pub max_json_values: Option<usize>,
+}
+
+impl LimitArgs {
+    /// The connection limits: the defaults, with what was given.
+    pub fn connection(&self) -> ConnectionLimits {
+        let d = ConnectionLimits::default();
+        ConnectionLimits {
+            max_connections: self.max_connections.or(d.max_connections),
+            header_read_timeout: self.header_timeout_ms.map(Duration::from_millis).unwrap_or(d.header_read_timeout),
+            body_read_timeout: self.body_timeout_ms.map(Duration::from_millis).unwrap_or(d.body_read_timeout),
+            max_inflight_body_bytes: self.max_inflight_body_bytes.unwrap_or(d.max_inflight_body_bytes),
+            ..d
+        }
+    }
+
+    /// The parse limits: the defaults, with what was given.
+    pub fn parse(&self) -> ParseLimits {
+        let d = ParseLimits::default();
+        ParseLimits {
+            max_depth: self.max_json_depth.unwrap_or(d.max_depth),
+            max_values: self.max_json_values.unwrap_or(d.max_values),
+        }
+    }
+}
