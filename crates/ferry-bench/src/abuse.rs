@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -67,9 +68,26 @@ struct Mcp {
     session: Option<String>,
 }
 
+/// The address the well-behaved newcomer connects from; each attack uses its own.
+const NEWCOMER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// The source address of attack number `n` (a loopback address of its own).
+fn attacker(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 1, n))
+}
+
+/// A TCP connection to `addr` from `from`.
+async fn connect_from(from: IpAddr, addr: &str) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    let to: SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+    socket.connect(to).await
+}
+
 impl Mcp {
-    fn new(url: &str) -> Mcp {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap_or_default();
+    fn new(url: &str, from: IpAddr) -> Mcp {
+        let http =
+            reqwest::Client::builder().timeout(Duration::from_secs(20)).local_address(from).build().unwrap_or_default();
         Mcp { http, url: url.into(), session: None }
     }
 
@@ -92,8 +110,8 @@ impl Mcp {
         }
     }
 
-    async fn open(url: &str) -> Result<Mcp, String> {
-        let mut m = Mcp::new(url);
+    async fn open(url: &str, from: IpAddr) -> Result<Mcp, String> {
+        let mut m = Mcp::new(url, from);
         let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
             "capabilities": {}, "clientInfo": {"name": "abuse", "version": "1"}}});
         let resp = m
@@ -121,7 +139,7 @@ impl Mcp {
 /// Whether a newcomer is served: a session, a task and its result, within 10 s.
 async fn well_behaved(url: &str) -> bool {
     let attempt = async {
-        let m = Mcp::open(url).await.ok()?;
+        let m = Mcp::open(url, NEWCOMER).await.ok()?;
         let id = m.task("add", json!({"a": 2, "b": 3})).await.ok()?;
         let r = m.call("tasks/result", json!({"taskId": id})).await.ok()?;
         (r["content"][0]["text"] == "5").then_some(())
@@ -141,7 +159,7 @@ pub async fn run(only: Option<String>) -> Result<(), Error> {
     let server = crate::ServerProcess(child);
     let url = format!("http://127.0.0.1:{port}/mcp");
     let started = Instant::now();
-    while Mcp::open(&url).await.is_err() {
+    while Mcp::open(&url, NEWCOMER).await.is_err() {
         if started.elapsed() > Duration::from_secs(10) {
             return Err("server did not start".into());
         }
@@ -151,23 +169,23 @@ pub async fn run(only: Option<String>) -> Result<(), Error> {
     println!("Ferry abuse: `ferry serve` (demo, embedded engine, default limits, ulimit -n 1024) on loopback");
     println!("idle RSS {:.1} MiB", crate::rss_kib(pid).unwrap_or_default() as f64 / 1024.0);
     println!("{:<20} {:>8} {:>10} {:>8}  answers", "attack", "sent", "peak MiB", "served");
-    type Attack = fn(String) -> futures::future::BoxFuture<'static, Report>;
+    type Attack = fn(String, IpAddr) -> futures::future::BoxFuture<'static, Report>;
     let attacks: [(&str, Attack); 8] = [
-        ("short-ttl", |u| Box::pin(short_ttl(u))),
-        ("big-arguments", |u| Box::pin(big_arguments(u))),
-        ("task-flood", |u| Box::pin(task_flood(u))),
-        ("session-flood", |u| Box::pin(session_flood(u))),
-        ("slowloris", |u| Box::pin(slowloris(u))),
-        ("parse-amplification", |u| Box::pin(parse_amplification(u))),
-        ("slow-sse-reader", |u| Box::pin(slow_reader(u))),
-        ("blocked-waiters", |u| Box::pin(blocked_waiters(u))),
+        ("short-ttl", |u, a| Box::pin(short_ttl(u, a))),
+        ("big-arguments", |u, a| Box::pin(big_arguments(u, a))),
+        ("task-flood", |u, a| Box::pin(task_flood(u, a))),
+        ("session-flood", |u, a| Box::pin(session_flood(u, a))),
+        ("slowloris", |u, a| Box::pin(slowloris(u, a))),
+        ("parse-amplification", |u, a| Box::pin(parse_amplification(u, a))),
+        ("slow-sse-reader", |u, a| Box::pin(slow_reader(u, a))),
+        ("blocked-waiters", |u, a| Box::pin(blocked_waiters(u, a))),
     ];
-    for (name, attack) in attacks {
+    for (n, (name, attack)) in (1u8..).zip(attacks) {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
         let peak = Peak::watch(pid);
-        let mut report = attack(url.clone()).await;
+        let mut report = attack(url.clone(), attacker(n)).await;
         report.peak_rss_kib = peak.finish();
         let answers: Vec<String> = report.answers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         println!(
@@ -187,9 +205,9 @@ pub async fn run(only: Option<String>) -> Result<(), Error> {
 }
 
 /// A task with a TTL shorter than its run must still be there, and finish.
-async fn short_ttl(url: String) -> Report {
+async fn short_ttl(url: String, from: IpAddr) -> Report {
     let mut r = Report::default();
-    let Ok(m) = Mcp::open(&url).await else { return r };
+    let Ok(m) = Mcp::open(&url, from).await else { return r };
     r.sent = 1;
     let Ok(id) = m.call("tools/call", json!({"name": "sleep", "arguments": {"ms": 3000}, "task": {"ttl": 1500}})).await
     else {
@@ -210,9 +228,9 @@ async fn short_ttl(url: String) -> Report {
 }
 
 /// 234 long tasks each carrying an ignored 4 MB argument.
-async fn big_arguments(url: String) -> Report {
+async fn big_arguments(url: String, from: IpAddr) -> Report {
     let mut r = Report::default();
-    let Ok(m) = Mcp::open(&url).await else { return r };
+    let Ok(m) = Mcp::open(&url, from).await else { return r };
     let junk = Arc::new("x".repeat(4 * 1000 * 1000));
     let mut handles = Vec::new();
     for _ in 0..234 {
@@ -239,9 +257,9 @@ async fn big_arguments(url: String) -> Report {
 }
 
 /// One client: 10,000 instant tasks, then 1,100 long ones.
-async fn task_flood(url: String) -> Report {
+async fn task_flood(url: String, from: IpAddr) -> Report {
     let mut r = Report::default();
-    let Ok(m) = Mcp::open(&url).await else { return r };
+    let Ok(m) = Mcp::open(&url, from).await else { return r };
     let sent = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for _ in 0..32 {
@@ -282,7 +300,7 @@ async fn task_flood(url: String) -> Report {
 }
 
 /// 10,000 `initialize` that are never used again.
-async fn session_flood(url: String) -> Report {
+async fn session_flood(url: String, from: IpAddr) -> Report {
     let mut r = Report::default();
     let next = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
@@ -291,7 +309,7 @@ async fn session_flood(url: String) -> Report {
         handles.push(tokio::spawn(async move {
             let mut answers = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < 10_000 {
-                answers.push(Mcp::open(&url).await.map(|_| ()));
+                answers.push(Mcp::open(&url, from).await.map(|_| ()));
             }
             answers
         }));
@@ -310,13 +328,13 @@ async fn session_flood(url: String) -> Report {
 }
 
 /// 1,100 connections that send half a request header and stall.
-async fn slowloris(url: String) -> Report {
+async fn slowloris(url: String, from: IpAddr) -> Report {
     let mut r = Report::default();
     let addr = url.trim_start_matches("http://").trim_end_matches("/mcp").to_string();
     let mut held = Vec::new();
     for _ in 0..1_100 {
         r.sent += 1;
-        match tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await {
+        match tokio::time::timeout(Duration::from_secs(2), connect_from(from, &addr)).await {
             Ok(Ok(mut s)) => {
                 let _ = s.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl").await;
                 r.count("connected");
@@ -340,9 +358,9 @@ async fn slowloris(url: String) -> Report {
 }
 
 /// 16 bodies of almost 4 MiB of small numbers at once.
-async fn parse_amplification(url: String) -> Report {
+async fn parse_amplification(url: String, from: IpAddr) -> Report {
     let mut r = Report::default();
-    let Ok(m) = Mcp::open(&url).await else { return r };
+    let Ok(m) = Mcp::open(&url, from).await else { return r };
     let numbers = vec!["1"; 1_900_000].join(",");
     let body = Arc::new(format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"add","arguments":{{"a":1,"b":2,"n":[{numbers}]}}}}}}"#
@@ -370,9 +388,9 @@ async fn parse_amplification(url: String) -> Report {
 }
 
 /// A client that asks for a stream of progress and never reads it, for 5 s.
-async fn slow_reader(url: String) -> Report {
+async fn slow_reader(url: String, from: IpAddr) -> Report {
     let mut r = Report::default();
-    let Ok(m) = Mcp::open(&url).await else { return r };
+    let Ok(m) = Mcp::open(&url, from).await else { return r };
     let addr = url.trim_start_matches("http://").trim_end_matches("/mcp").to_string();
     let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "progress",
         "arguments": {"steps": 1_000_000, "delay_ms": 0}, "_meta": {"progressToken": "p"}}})
@@ -384,7 +402,7 @@ async fn slow_reader(url: String) -> Report {
         body.len()
     );
     r.sent = 1;
-    if let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await {
+    if let Ok(mut s) = connect_from(from, &addr).await {
         let _ = s.write_all(request.as_bytes()).await;
         tokio::time::sleep(Duration::from_secs(5)).await; // never read
         r.served = well_behaved(&url).await;
@@ -395,10 +413,10 @@ async fn slow_reader(url: String) -> Report {
 }
 
 /// 1,000 callers blocked in `tasks/result`, and the throughput of quick tasks meanwhile.
-async fn blocked_waiters(url: String) -> Report {
+async fn blocked_waiters(url: String, from: IpAddr) -> Report {
     let mut r = Report::default();
     let quick = |url: String| async move {
-        let Ok(m) = Mcp::open(&url).await else { return 0 };
+        let Ok(m) = Mcp::open(&url, NEWCOMER).await else { return 0 };
         let deadline = Instant::now() + Duration::from_secs(3);
         let mut n = 0;
         while Instant::now() < deadline {
@@ -413,13 +431,17 @@ async fn blocked_waiters(url: String) -> Report {
     let before = quick(url.clone()).await;
     let mut sessions = Vec::new();
     for _ in 0..4 {
-        if let Ok(m) = Mcp::open(&url).await {
+        if let Ok(m) = Mcp::open(&url, from).await {
             sessions.push(m);
         }
     }
+    if sessions.is_empty() {
+        r.note = "could not open a session".into();
+        return r;
+    }
     let mut waiting = Vec::new();
     for i in 0..1_000 {
-        let m = sessions[i % sessions.len().max(1)].clone();
+        let m = sessions[i % sessions.len()].clone();
         r.sent += 1;
         match m.task("sleep", json!({"ms": 20_000})).await {
             Ok(id) => {

@@ -118,7 +118,8 @@ impl BodyBudget {
 /// A JSON-RPC error answer for a request whose body (hence id) was not read.
 fn refusal(status: StatusCode, message: String) -> HttpResponse {
     let code = if status == StatusCode::SERVICE_UNAVAILABLE {
-        ErrorObject::internal(message)
+        ErrorObject::new(ferry_protocol::ErrorCode::LIMIT_EXCEEDED, message)
+            .with_data(serde_json::json!({ "scope": "server" }))
     } else {
         ErrorObject::invalid_request(message)
     };
