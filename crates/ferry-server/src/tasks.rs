@@ -139,7 +139,7 @@ pub(crate) async fn create(
     }
     let job = Job { task_id: rec.id.clone(), kind: kind.into(), name: name.into(), arguments, context, attempt: 1 };
     shared.backend.submit(rec.clone(), job).await.map_err(store_error)?;
-    tracing::info!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
+    tracing::debug!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
     Ok(if call.era.is_modern() {
         let mut v = form_b(&rec, false);
         v["resultType"] = json!("task");
@@ -209,7 +209,7 @@ async fn cancel(shared: &Shared, rec: TaskRecord, modern: bool) -> Reply {
         )));
     }
     let now = shared.backend.cancel(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?;
-    tracing::info!(task_id = %rec.id, "task cancelled");
+    tracing::debug!(task_id = %rec.id, "task cancelled");
     Ok(if modern { json!({}) } else { form_a(&now) })
 }
 
