@@ -20,6 +20,7 @@
 mod backend;
 mod memory;
 mod record;
+mod shrink;
 mod worker;
 
 #[cfg(feature = "testkit")]

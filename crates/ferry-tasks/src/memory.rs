@@ -6,6 +6,7 @@
 
 use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
 use crate::record::{Job, Outcome, TaskRecord};
+use crate::shrink::Shrink;
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -55,7 +56,7 @@ impl State {
         self.inflight.remove(id);
     }
 
-    /// Drop expired records, at most once a second.
+    /// Drop expired records, at most once a second, and the room they left.
     fn sweep(&mut self, now: u64) {
         if now < self.next_sweep_ms {
             return;
@@ -66,6 +67,15 @@ impl State {
         for id in expired {
             self.remove(&id);
         }
+        self.shrink();
+    }
+
+    /// Give back the capacity of tables a burst grew (they never shrink on their own).
+    fn shrink(&mut self) {
+        self.tasks.shrink();
+        self.inflight.shrink();
+        self.queue.shrink();
+        self.delayed.shrink();
     }
 
     fn live(&self, id: &str, now: u64) -> Option<&TaskRecord> {
@@ -153,6 +163,11 @@ impl MemoryBackend {
         Self { inner: Arc::new(Inner { config, state: Mutex::new(State::default()), work: Notify::new(), events }) }
     }
 
+    /// How many task records it holds now (live ones and expired ones not yet swept).
+    pub fn held_tasks(&self) -> usize {
+        self.state().tasks.len()
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-updated in a way
         // that matters more than losing the whole store, so recover the guard.
@@ -225,6 +240,9 @@ impl Backend for MemoryBackend {
                 st.promote(self.inner.config.redelivery_timeout);
                 let mut jobs = Vec::new();
                 let now = now_ms();
+                // Idle workers come by at least every 250 ms: expired records go even when no task
+                // is submitted (after a burst, until the next submission, they were kept for good).
+                st.sweep(now);
                 while jobs.len() < max.max(1) {
                     let Some(job) = st.queue.pop_front() else { break };
                     // Skip work whose task is gone or already finished (cancelled while queued).
@@ -327,5 +345,25 @@ impl Backend for MemoryBackend {
 
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
         self.inner.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_gives_back_the_room_of_expired_tasks() {
+        let mut st = State::default();
+        for seq in 0..10_000 {
+            let mut rec = TaskRecord::new("s", "tools/call", "add", 0);
+            rec.ttl_ms = Some(1);
+            st.by_seq.insert(seq, rec.id.clone());
+            st.tasks.insert(rec.id.clone(), (seq, rec));
+        }
+        assert!(st.tasks.capacity() >= 10_000);
+        st.sweep(now_ms());
+        assert!(st.tasks.is_empty() && st.by_seq.is_empty());
+        assert_eq!(st.tasks.capacity(), 0, "the table's room is given back");
     }
 }
