@@ -14,6 +14,11 @@
 //! for M minutes and prints the server's RSS every N seconds, and for S seconds
 //! after the load (see `soak.rs`).
 
+/// With the `jemalloc` feature, as `ferry` built with it.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod client;
 mod redis;
 mod soak;
