@@ -21,6 +21,7 @@ mod backend;
 mod limits;
 mod memory;
 mod record;
+mod shrink;
 mod worker;
 
 #[cfg(feature = "testkit")]

@@ -8,6 +8,7 @@
 use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
 use crate::limits::{json_size, StoreUsage, TaskLimits, Usage};
 use crate::record::{Job, Outcome, TaskRecord};
+use crate::shrink::Shrink;
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -68,6 +69,8 @@ struct State {
     queue: VecDeque<Job>,
     delayed: Vec<(Instant, Job)>,
     inflight: HashMap<String, InFlight>,
+    /// When the tables may next give back room (epoch ms).
+    next_shrink_ms: u64,
 }
 
 impl State {
@@ -102,13 +105,22 @@ impl State {
         }
     }
 
-    /// Drop the records whose TTL ran out.
+    /// Drop the records whose TTL ran out; at most once a second, give back the room
+    /// of tables a burst grew (they never shrink on their own).
     fn sweep(&mut self, now: u64) {
         while let Some(&(at, seq)) = self.expiry.first() {
             if at > now {
                 break;
             }
             self.remove_seq(seq);
+        }
+        if now >= self.next_shrink_ms {
+            self.next_shrink_ms = now + 1000;
+            self.tasks.shrink();
+            self.accounts.shrink();
+            self.inflight.shrink();
+            self.queue.shrink();
+            self.delayed.shrink();
         }
     }
 
@@ -245,6 +257,11 @@ impl MemoryBackend {
         Self { inner: Arc::new(Inner { config, state: Mutex::new(State::default()), work: Notify::new(), events }) }
     }
 
+    /// How many task records it holds now (live ones and ended ones kept for their TTL).
+    pub fn held_tasks(&self) -> usize {
+        self.state().tasks.len()
+    }
+
     /// What the store holds now (after dropping what expired).
     pub fn usage(&self) -> StoreUsage {
         let mut st = self.state();
@@ -339,6 +356,9 @@ impl Backend for MemoryBackend {
                 st.promote(self.inner.config.redelivery_timeout);
                 let mut jobs = Vec::new();
                 let now = now_ms();
+                // Idle workers come by at least every 250 ms: expired records go even when no
+                // task is submitted (after a burst they were kept until the next submission).
+                st.sweep(now);
                 while jobs.len() < max.max(1) {
                     let Some(job) = st.queue.pop_front() else { break };
                     // Skip work whose task is gone or already finished (cancelled while queued).
@@ -442,5 +462,27 @@ impl Backend for MemoryBackend {
 
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
         self.inner.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_gives_back_the_room_of_expired_tasks() {
+        let mut st = State::default();
+        for seq in 0..10_000 {
+            let mut record = TaskRecord::new("s", "tools/call", "add", 0);
+            record.ttl_ms = Some(1);
+            record.status = crate::TaskStatus::Completed;
+            st.by_seq.insert(seq, record.id.clone());
+            st.expiry.insert((1, seq));
+            st.tasks.insert(record.id.clone(), Entry { seq, record, bytes: 0 });
+        }
+        assert!(st.tasks.capacity() >= 10_000);
+        st.sweep(now_ms());
+        assert!(st.tasks.is_empty() && st.by_seq.is_empty() && st.expiry.is_empty());
+        assert_eq!(st.tasks.capacity(), 0, "the table's room is given back");
     }
 }

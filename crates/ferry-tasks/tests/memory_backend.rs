@@ -140,3 +140,24 @@ async fn heartbeats_keep_a_job_from_being_redelivered() {
         assert_eq!(b.claim("other", Duration::from_millis(100)).await.unwrap(), None);
     }
 }
+
+#[tokio::test]
+async fn expired_tasks_go_without_new_submissions() {
+    let b = MemoryBackend::default();
+    for _ in 0..100 {
+        let (mut rec, job) = task("s");
+        rec.ttl_ms = Some(1);
+        b.submit(rec, job).await.unwrap();
+    }
+    assert_eq!(b.held_tasks(), 100);
+    tokio::time::sleep(Duration::from_millis(5)).await; // the TTL (1 ms) runs out
+                                                        // No more submissions or listings after the burst: only a worker waiting for work.
+                                                        // Its claims sweep (at most once a second), so the expired records go.
+    for _ in 0..30 {
+        if b.held_tasks() == 0 {
+            break;
+        }
+        assert!(b.claim_batch("w", 10, Duration::from_millis(200)).await.unwrap().is_empty(), "all expired");
+    }
+    assert_eq!(b.held_tasks(), 0);
+}

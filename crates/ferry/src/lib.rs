@@ -107,6 +107,36 @@ impl StoreArgs {
     }
 }
 
+/// What a long-running role (`serve`, `worker`) logs on stderr.
+///
+/// The default, `info`, logs the life of the process (listening, connecting to
+/// Redis, shutting down) and warnings and errors, never a line per request or
+/// per task: those are at `debug`. The flag takes the same filter syntax as
+/// `RUST_LOG` and wins over it; without the flag `RUST_LOG` applies as before.
+#[derive(ClapArgs, Debug, Clone, Default)]
+pub struct LogArgs {
+    /// Log filter: a level (error, warn, info, debug, trace) or RUST_LOG-style
+    /// directives such as `info,ferry_server=debug`. Per-task lines are at debug.
+    /// Wins over RUST_LOG; without either, `info`.
+    #[arg(long = "log-level", value_name = "FILTER", env = "RUST_LOG", value_parser = parse_log_filter)]
+    pub filter: Option<String>,
+}
+
+/// Check a log filter at parse time, so a typo is refused rather than ignored.
+/// A bare word must be a level: `loud` would otherwise be read as a target name
+/// (logging only that target, at trace), which silences everything else.
+fn parse_log_filter(s: &str) -> Result<String, String> {
+    for directive in s.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if !directive.contains(['=', '[']) && directive.parse::<tracing_subscriber::filter::LevelFilter>().is_err() {
+            return Err(format!(
+                "'{directive}' is not a level (off, error, warn, info, debug, trace); \
+                 give a target its level as in 'info,ferry_server=debug'"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder().parse(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
 /// Options of `serve`.
 #[derive(ClapArgs, Debug)]
 pub struct ServeArgs {
@@ -142,6 +172,9 @@ pub struct ServeArgs {
     /// Bounds of HTTP sessions and streams.
     #[command(flatten)]
     pub sessions: SessionArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Bounds of HTTP sessions and their streams (unset: the server's configuration, see `ServerConfig`).
@@ -188,6 +221,9 @@ pub struct WorkerArgs {
     /// Task storage (Redis is required).
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Parse the command line and run it with the server built from `builder`.
@@ -197,15 +233,19 @@ pub fn run(builder: ServerBuilder) -> ExitCode {
 
 /// Run an already parsed command line.
 pub fn run_cli(builder: ServerBuilder, cli: Cli) -> ExitCode {
-    // Servers and workers log what they do; client commands stay quiet unless asked (RUST_LOG).
-    let default_level = match cli.command {
-        Command::Serve(_) | Command::Worker(_) => "info",
-        _ => "warn",
+    // Servers and workers log their lifecycle and errors (per-task lines are debug);
+    // client commands stay quiet unless asked (RUST_LOG).
+    let filter = match &cli.command {
+        Command::Serve(ServeArgs { log, .. }) | Command::Worker(WorkerArgs { log, .. }) => {
+            // `--log-level`, else RUST_LOG (clap reads it for these roles), else info.
+            log.filter.as_deref().unwrap_or("info").into()
+        }
+        _ => tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())) // no colour codes in log files
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()))
+        .with_env_filter(filter)
         .try_init()
         .ok();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -3,6 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 /// The `ferry` binary under test.
 pub const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
@@ -13,6 +15,22 @@ pub struct Served {
     pub child: Child,
     /// Its MCP endpoint, `http://127.0.0.1:PORT/mcp`.
     pub url: String,
+    /// Every line it wrote to stderr so far.
+    log: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Served {
+    /// Stop the process and return all it logged on stderr (every line written
+    /// before it was stopped: the pipe is drained to its end).
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
 }
 
 impl Drop for Served {
@@ -25,7 +43,19 @@ impl Drop for Served {
 /// `ferry serve --addr 127.0.0.1:0 EXTRA...`, reading the bound address from its log
 /// (no port is picked beforehand, so parallel tests cannot collide).
 pub fn serve(extra: &[&str]) -> Served {
-    let mut child = Command::new(FERRY)
+    serve_with_env(extra, &[])
+}
+
+/// [`serve`] with environment variables set (`Some`) or removed (`None`).
+pub fn serve_with_env(extra: &[&str], env: &[(&str, Option<&str>)]) -> Served {
+    let mut cmd = Command::new(FERRY);
+    for (name, value) in env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    let mut child = cmd
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::null())
@@ -33,15 +63,19 @@ pub fn serve(extra: &[&str]) -> Served {
         .spawn()
         .expect("ferry serve starts");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let log = Arc::new(Mutex::new(Vec::new()));
     let url = loop {
         let line = lines.next().expect("ferry serve exited before listening").expect("log line");
-        if let Some(rest) = line.split("MCP at ").nth(1) {
-            break rest.split(',').next().unwrap_or_default().to_string();
+        let found = line.split("MCP at ").nth(1).map(|rest| rest.split(',').next().unwrap_or_default().to_string());
+        log.lock().unwrap().push(line);
+        if let Some(url) = found {
+            break url;
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Served { child, url }
+    let sink = log.clone();
+    let reader = std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| sink.lock().unwrap().push(l)));
+    Served { child, url, log, reader: Some(reader) }
 }
 
 /// Whether an interop peer's runtime (`node`, `python3`) runs here. Without it a test

@@ -1,0 +1,182 @@
+//! What the bench modes share: the server child process, its RSS, and a minimal
+//! MCP client over raw HTTP (so the client's own machinery is not what is measured).
+
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Errors of the bench.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const ACCEPT: &str = "application/json, text/event-stream";
+/// The stateless protocol version (tasks Form B).
+pub const MODERN: &str = "2026-07-28";
+
+/// A child process, killed when dropped.
+pub struct ServerProcess(pub Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Resident set size of a process in KiB (from `/proc`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A free loopback address.
+pub fn free_addr() -> Result<String, Error> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    Ok(format!("127.0.0.1:{port}"))
+}
+
+/// This binary as `serve ADDR EXTRA...` (the demo on the embedded engine), its
+/// stdout piped when `stdout` is true.
+pub fn spawn_server(addr: &str, extra: &[&str], stdout: bool) -> Result<ServerProcess, Error> {
+    let child = Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .arg(addr)
+        .args(extra)
+        .stdout(if stdout { Stdio::piped() } else { Stdio::null() })
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(ServerProcess(child))
+}
+
+/// Wait until something answers HTTP at `url` (at most 10 s).
+pub async fn wait_for(http: &reqwest::Client, url: &str) -> Result<(), Error> {
+    let started = Instant::now();
+    while http.post(url).header("content-type", "application/json").body("{}").send().await.is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err("server did not start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// One MCP client: a session (2025-11-25) after [`initialize`](Client::initialize),
+/// stateless 2026-07-28 requests without.
+pub struct Client {
+    /// The HTTP client (shared connection pool).
+    pub http: reqwest::Client,
+    /// The MCP endpoint.
+    pub url: Arc<String>,
+    /// The session id, once initialized.
+    pub session: Option<String>,
+    /// The last request id.
+    pub next: u64,
+}
+
+impl Client {
+    /// A client of `url` with no session.
+    pub fn new(http: &reqwest::Client, url: &Arc<String>) -> Self {
+        Client { http: http.clone(), url: url.clone(), session: None, next: 0 }
+    }
+
+    /// Send one request; its result (an error for a JSON-RPC error).
+    pub async fn post(&mut self, method: &str, params: Value, name: Option<&str>) -> Result<Value, Error> {
+        self.next += 1;
+        let body = json!({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params});
+        let mut req =
+            self.http.post(self.url.as_str()).header("content-type", "application/json").header("accept", ACCEPT);
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s).header("mcp-protocol-version", "2025-11-25");
+        } else if method != "initialize" {
+            req = req.header("mcp-protocol-version", MODERN).header("mcp-method", method);
+            if let Some(n) = name {
+                req = req.header("mcp-name", n);
+            }
+        }
+        let resp = req.json(&body).send().await?;
+        if let Some(s) = resp.headers().get("mcp-session-id") {
+            self.session = Some(s.to_str()?.to_string());
+        }
+        let sse = resp.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let text = resp.text().await?;
+        let v: Value = if sse {
+            let last = text.lines().filter_map(|l| l.strip_prefix("data: ")).next_back().ok_or("empty SSE stream")?;
+            serde_json::from_str(last)?
+        } else {
+            serde_json::from_str(&text)?
+        };
+        match v.get("result") {
+            Some(r) => Ok(r.clone()),
+            None => Err(format!("{method} failed: {v}").into()),
+        }
+    }
+
+    /// Open a 2025-11-25 session.
+    pub async fn initialize(&mut self) -> Result<(), Error> {
+        self.post(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}),
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// End the session (HTTP DELETE), if there is one.
+    pub async fn close(&mut self) -> Result<(), Error> {
+        if let Some(s) = self.session.take() {
+            self.http.delete(self.url.as_str()).header("mcp-session-id", s).send().await?;
+        }
+        Ok(())
+    }
+
+    /// Form A: tools/call add + params.task, one tasks/get, tasks/result (blocking).
+    pub async fn round_trip_a(&mut self) -> Result<(), Error> {
+        let created = self
+            .post("tools/call", json!({"name": "add", "arguments": {"a": 2, "b": 3}, "task": {"ttl": 10000}}), None)
+            .await?;
+        let id = created["task"]["taskId"].as_str().ok_or("no task id")?.to_string();
+        self.post("tasks/get", json!({"taskId": id}), None).await?;
+        let result = self.post("tasks/result", json!({"taskId": id}), None).await?;
+        if result["content"][0]["text"] != "5" {
+            return Err(format!("unexpected result {result}").into());
+        }
+        Ok(())
+    }
+
+    /// Form B: tools/call add (a task), then tasks/get every `poll` until completed
+    /// (the result inlined); `Duration::ZERO` polls back to back.
+    pub async fn round_trip_b(&mut self, poll: Duration) -> Result<(), Error> {
+        let meta = json!({
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}},
+        });
+        let created = self
+            .post("tools/call", json!({"name": "add", "arguments": {"a": 2, "b": 3}, "_meta": meta}), Some("add"))
+            .await?;
+        let id = created["taskId"].as_str().ok_or("no task id")?.to_string();
+        loop {
+            let t = self.post("tasks/get", json!({"taskId": id, "_meta": meta}), Some(&id)).await?;
+            match t["status"].as_str() {
+                Some("completed") => {
+                    if t["result"]["content"][0]["text"] != "5" {
+                        return Err(format!("unexpected result {t}").into());
+                    }
+                    return Ok(());
+                }
+                Some("working") if poll.is_zero() => tokio::task::yield_now().await,
+                Some("working") => tokio::time::sleep(poll).await,
+                other => return Err(format!("unexpected status {other:?}").into()),
+            }
+        }
+    }
+
+    /// A plain tools/call (no task) in the session.
+    pub async fn plain_call(&mut self) -> Result<(), Error> {
+        let result = self.post("tools/call", json!({"name": "add", "arguments": {"a": 2, "b": 3}}), None).await?;
+        if result["content"][0]["text"] != "5" {
+            return Err(format!("unexpected result {result}").into());
+        }
+        Ok(())
+    }
+}
