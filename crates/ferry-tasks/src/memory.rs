@@ -66,7 +66,7 @@ struct State {
     ended: usize,
     ended_bytes: usize,
     next_seq: u64,
-    queue: VecDeque<Job>,
+    queue: FairQueue,
     delayed: Vec<(Instant, Job)>,
     inflight: HashMap<String, InFlight>,
     /// When the tables may next give back room (epoch ms).
@@ -78,6 +78,9 @@ impl State {
         let Some(e) = self.tasks.remove(id) else { return };
         self.by_seq.remove(&e.seq);
         self.inflight.remove(id);
+        if let Some(at) = e.record.expires_at() {
+            self.expiry.remove(&(at, e.seq));
+        }
         let account = e.record.account().to_string();
         let Some(acc) = self.accounts.get_mut(&account) else { return };
         if e.record.status.is_terminal() {
@@ -85,9 +88,6 @@ impl State {
             acc.ended_bytes -= e.bytes;
             self.ended -= 1;
             self.ended_bytes -= e.bytes;
-            if let Some(at) = e.record.expires_at() {
-                self.expiry.remove(&(at, e.seq));
-            }
         } else {
             acc.live.live -= 1;
             acc.live.bytes -= e.bytes;
@@ -180,6 +180,12 @@ impl State {
         self.tasks.get_mut(id).map(|e| &mut e.record).filter(|r| !r.is_expired(now))
     }
 
+    /// Queue a job behind the others of its task's owner.
+    fn enqueue(&mut self, job: Job) {
+        let account = self.tasks.get(&job.task_id).map(|e| e.record.account().to_string()).unwrap_or_default();
+        self.queue.push(account, job);
+    }
+
     /// Move due delayed jobs and stale in-flight jobs to the queue.
     fn promote(&mut self, redelivery: Duration) {
         let now = Instant::now();
@@ -187,7 +193,7 @@ impl State {
         while i < self.delayed.len() {
             if self.delayed[i].0 <= now {
                 let (_, job) = self.delayed.swap_remove(i);
-                self.queue.push_back(job);
+                self.enqueue(job);
             } else {
                 i += 1;
             }
@@ -203,9 +209,47 @@ impl State {
                 let mut job = f.job;
                 job.attempt += 1;
                 tracing::warn!(task_id = %id, attempt = job.attempt, "redelivering job whose worker stopped heartbeating");
-                self.queue.push_back(job);
+                self.enqueue(job);
             }
         }
+    }
+}
+
+/// Jobs waiting for a worker, served in turn per owner: one owner's thousand
+/// queued jobs do not hold back another owner's next one.
+#[derive(Default)]
+struct FairQueue {
+    /// Each owner's jobs, oldest first (no empty queues kept).
+    jobs: HashMap<String, VecDeque<Job>>,
+    /// Owners with jobs, in the order they get their next turn.
+    turns: VecDeque<String>,
+}
+
+impl FairQueue {
+    fn push(&mut self, account: String, job: Job) {
+        let queue = self.jobs.entry(account.clone()).or_default();
+        if queue.is_empty() {
+            self.turns.push_back(account);
+        }
+        queue.push_back(job);
+    }
+
+    /// The next owner's oldest job.
+    fn pop(&mut self) -> Option<Job> {
+        let account = self.turns.pop_front()?;
+        let queue = self.jobs.get_mut(&account)?;
+        let job = queue.pop_front();
+        if queue.is_empty() {
+            self.jobs.remove(&account);
+        } else {
+            self.turns.push_back(account);
+        }
+        job
+    }
+
+    fn shrink(&mut self) {
+        self.jobs.shrink();
+        self.turns.shrink();
     }
 }
 
@@ -338,7 +382,7 @@ impl Backend for MemoryBackend {
             st.next_seq += 1;
             st.by_seq.insert(seq, record.id.clone());
             st.tasks.insert(record.id.clone(), Entry { seq, record: record.clone(), bytes });
-            st.queue.push_back(job);
+            st.enqueue(job);
         }
         self.inner.work.notify_one();
         self.publish(&record);
@@ -360,7 +404,7 @@ impl Backend for MemoryBackend {
                 // task is submitted (after a burst they were kept until the next submission).
                 st.sweep(now);
                 while jobs.len() < max.max(1) {
-                    let Some(job) = st.queue.pop_front() else { break };
+                    let Some(job) = st.queue.pop() else { break };
                     // Skip work whose task is gone or already finished (cancelled while queued).
                     let live = st.live(&job.task_id, now).is_some_and(|r| !r.status.is_terminal());
                     if !live {
@@ -396,7 +440,7 @@ impl Backend for MemoryBackend {
             let mut st = self.state();
             st.inflight.remove(&job.task_id);
             if delay.is_zero() {
-                st.queue.push_back(job);
+                st.enqueue(job);
             } else {
                 st.delayed.push((Instant::now() + delay, job));
             }

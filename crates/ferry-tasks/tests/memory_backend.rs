@@ -146,13 +146,14 @@ async fn expired_tasks_go_without_new_submissions() {
     let b = MemoryBackend::default();
     for _ in 0..100 {
         let (mut rec, job) = task("s");
-        rec.ttl_ms = Some(1);
-        b.submit(rec, job).await.unwrap();
+        rec.ttl_ms = Some(1_000);
+        b.submit(rec.clone(), job).await.unwrap();
+        b.cancel(&rec.id).await.unwrap(); // ended: its TTL starts
     }
-    assert_eq!(b.held_tasks(), 100);
-    tokio::time::sleep(Duration::from_millis(5)).await; // the TTL (1 ms) runs out
-                                                        // No more submissions or listings after the burst: only a worker waiting for work.
-                                                        // Its claims sweep (at most once a second), so the expired records go.
+    assert!(b.held_tasks() > 0);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // No more submissions or listings after the burst: only a worker waiting for work.
+    // Its claims sweep, so the expired records go.
     for _ in 0..30 {
         if b.held_tasks() == 0 {
             break;
@@ -160,4 +161,23 @@ async fn expired_tasks_go_without_new_submissions() {
         assert!(b.claim_batch("w", 10, Duration::from_millis(200)).await.unwrap().is_empty(), "all expired");
     }
     assert_eq!(b.held_tasks(), 0);
+}
+
+#[tokio::test]
+async fn owners_take_turns_for_workers() {
+    let b = MemoryBackend::default();
+    let mut flood = Vec::new();
+    for _ in 0..50 {
+        let (rec, job) = task("flood");
+        flood.push(rec.id.clone());
+        b.submit(rec, job).await.unwrap();
+    }
+    let (quiet, job) = task("quiet");
+    b.submit(quiet.clone(), job).await.unwrap();
+    // The quiet owner's job comes second, not after the flood's fifty.
+    let first = b.claim_batch("w", 2, SHORT).await.unwrap();
+    assert_eq!(first.iter().map(|j| j.task_id.clone()).collect::<Vec<_>>(), vec![flood[0].clone(), quiet.id.clone()]);
+    let rest = b.claim_batch("w", 100, SHORT).await.unwrap();
+    assert_eq!(rest.len(), 49, "the flood's jobs all follow, in order");
+    assert_eq!(rest[0].task_id, flood[1]);
 }

@@ -49,7 +49,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve MCP over Streamable HTTP (or stdio).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run task handlers for jobs queued in Redis.
     Worker(WorkerArgs),
     /// Call a tool on an MCP server (`--task --wait` to follow a background task).
@@ -235,12 +235,15 @@ pub fn run(builder: ServerBuilder) -> ExitCode {
 pub fn run_cli(builder: ServerBuilder, cli: Cli) -> ExitCode {
     // Servers and workers log their lifecycle and errors (per-task lines are debug);
     // client commands stay quiet unless asked (RUST_LOG).
-    let filter = match &cli.command {
-        Command::Serve(ServeArgs { log, .. }) | Command::Worker(WorkerArgs { log, .. }) => {
-            // `--log-level`, else RUST_LOG (clap reads it for these roles), else info.
-            log.filter.as_deref().unwrap_or("info").into()
-        }
-        _ => tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+    let role_log = match &cli.command {
+        Command::Serve(args) => Some(&args.log),
+        Command::Worker(args) => Some(&args.log),
+        _ => None,
+    };
+    let filter = match role_log {
+        // `--log-level`, else RUST_LOG (clap reads it for these roles), else info.
+        Some(log) => log.filter.as_deref().unwrap_or("info").into(),
+        None => tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -257,7 +260,7 @@ pub fn run_cli(builder: ServerBuilder, cli: Cli) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(builder, args).await,
+            Command::Serve(args) => serve(builder, *args).await,
             Command::Worker(args) => worker(builder, args).await,
             Command::Call(args) => remote::call(args).await,
             Command::Tools(target) => remote::tools(target).await,
