@@ -76,6 +76,7 @@ fn serve(addr: SocketAddr, stats: Option<Duration>) -> Result<(), Error> {
     let limits = TaskLimits {
         max_live: 1_000_000,
         max_live_per_owner: 1_000_000,
+        max_running_per_owner: 1_000_000,
         max_retained: 1_000_000,
         max_retained_per_owner: 1_000_000,
         ..TaskLimits::default()

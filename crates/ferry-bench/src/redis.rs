@@ -11,7 +11,19 @@ use std::time::{Duration, Instant};
 pub async fn redis_bench(url: String, tasks: usize) -> Result<(), Error> {
     let prefix = format!("ferry-bench-{}", std::process::id());
     let exe = std::env::current_exe()?;
-    let store = ["--redis", url.as_str(), "--prefix", prefix.as_str(), "--concurrency", "64"];
+    // One client submits them all: lift the per-client bound on unfinished tasks.
+    let store = [
+        "--redis",
+        url.as_str(),
+        "--prefix",
+        prefix.as_str(),
+        "--concurrency",
+        "64",
+        "--max-live-tasks",
+        "1000000",
+        "--max-live-tasks-per-client",
+        "1000000",
+    ];
     let mut procs = Vec::new();
     for name in ["w1", "w2"] {
         let child =

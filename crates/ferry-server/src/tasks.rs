@@ -136,9 +136,10 @@ pub(crate) async fn create(
 ) -> Reply {
     let mut rec = TaskRecord::new(call.owner.clone(), kind, name, now_ms());
     rec.session = call.session.as_ref().map(|s| s.id.clone());
-    // Stateless callers without credentials share an owner; their quota is their address's.
-    if call.session.is_none() && call.subject.is_none() {
-        rec.account = call.peer.map(|ip| format!("client:{ip}"));
+    // Without credentials, quotas go by the client's address: stateless callers share an
+    // owner, and sessions cost nothing to open (behind a proxy, authenticate callers).
+    if call.subject.is_none() {
+        rec.account = crate::session_table::client_key(None, call.peer);
     }
     rec.ttl_ms = Some(shared.grant_ttl(requested_ttl));
     rec.poll_interval_ms = shared.config.poll_interval_ms;

@@ -33,6 +33,9 @@ pub struct TaskLimits {
     pub max_argument_bytes: usize,
     /// Largest result of one task, bytes (JSON); a larger one fails the task. Default 4 MiB.
     pub max_result_bytes: usize,
+    /// Most jobs of one owner running at once (memory engine), so that one owner's long
+    /// tasks leave workers for the others; raise it on a single-tenant server. Default 32.
+    pub max_running_per_owner: usize,
     /// Most ended tasks kept (memory engine). Default 10,000.
     pub max_retained: usize,
     /// Most bytes of results kept by ended tasks (memory engine). Default 256 MiB.
@@ -52,6 +55,7 @@ impl Default for TaskLimits {
             max_live_bytes_per_owner: 64 * MIB,
             max_argument_bytes: 4 * MIB,
             max_result_bytes: 4 * MIB,
+            max_running_per_owner: 32,
             max_retained: 10_000,
             max_retained_bytes: 256 * MIB,
             max_retained_per_owner: 1_000,

@@ -37,6 +37,8 @@ impl Default for MemoryConfig {
 struct InFlight {
     job: Job,
     last_beat: Instant,
+    /// The owner it counts against while it runs.
+    account: String,
 }
 
 struct Entry {
@@ -57,6 +59,8 @@ struct Account {
 
 #[derive(Default)]
 struct State {
+    /// Jobs running per owner (handed to a worker, not yet finished or handed back).
+    running: HashMap<String, usize>,
     tasks: HashMap<String, Entry>,
     by_seq: BTreeMap<u64, String>,
     /// Ended tasks by when they expire: (expires at, seq).
@@ -77,7 +81,7 @@ impl State {
     fn remove(&mut self, id: &str) {
         let Some(e) = self.tasks.remove(id) else { return };
         self.by_seq.remove(&e.seq);
-        self.inflight.remove(id);
+        self.stop(id);
         if let Some(at) = e.record.expires_at() {
             self.expiry.remove(&(at, e.seq));
         }
@@ -119,6 +123,7 @@ impl State {
             self.tasks.shrink();
             self.accounts.shrink();
             self.inflight.shrink();
+            self.running.shrink();
             self.queue.shrink();
             self.delayed.shrink();
         }
@@ -180,6 +185,24 @@ impl State {
         self.tasks.get_mut(id).map(|e| &mut e.record).filter(|r| !r.is_expired(now))
     }
 
+    /// A job was handed to a worker.
+    fn start(&mut self, job: &Job, account: String) {
+        *self.running.entry(account.clone()).or_default() += 1;
+        self.inflight.insert(job.task_id.clone(), InFlight { job: job.clone(), last_beat: Instant::now(), account });
+    }
+
+    /// A job left its worker (finished, handed back, or silent too long); returns it.
+    fn stop(&mut self, task_id: &str) -> Option<Job> {
+        let f = self.inflight.remove(task_id)?;
+        if let Some(n) = self.running.get_mut(&f.account) {
+            *n -= 1;
+            if *n == 0 {
+                self.running.remove(&f.account);
+            }
+        }
+        Some(f.job)
+    }
+
     /// Queue a job behind the others of its task's owner.
     fn enqueue(&mut self, job: Job) {
         let account = self.tasks.get(&job.task_id).map(|e| e.record.account().to_string()).unwrap_or_default();
@@ -205,8 +228,7 @@ impl State {
             .map(|(id, _)| id.clone())
             .collect();
         for id in stale {
-            if let Some(f) = self.inflight.remove(&id) {
-                let mut job = f.job;
+            if let Some(mut job) = self.stop(&id) {
                 job.attempt += 1;
                 tracing::warn!(task_id = %id, attempt = job.attempt, "redelivering job whose worker stopped heartbeating");
                 self.enqueue(job);
@@ -234,17 +256,25 @@ impl FairQueue {
         queue.push_back(job);
     }
 
-    /// The next owner's oldest job.
-    fn pop(&mut self) -> Option<Job> {
-        let account = self.turns.pop_front()?;
-        let queue = self.jobs.get_mut(&account)?;
-        let job = queue.pop_front();
-        if queue.is_empty() {
-            self.jobs.remove(&account);
-        } else {
-            self.turns.push_back(account);
+    /// The oldest job of the next owner in turn that `may_run` (owners passed over keep
+    /// their place), with that owner.
+    fn pop(&mut self, may_run: impl Fn(&str) -> bool) -> Option<(String, Job)> {
+        for _ in 0..self.turns.len() {
+            let account = self.turns.pop_front()?;
+            if !may_run(&account) {
+                self.turns.push_back(account);
+                continue;
+            }
+            let queue = self.jobs.get_mut(&account)?;
+            let job = queue.pop_front();
+            if queue.is_empty() {
+                self.jobs.remove(&account);
+            } else {
+                self.turns.push_back(account.clone());
+            }
+            return job.map(|j| (account, j));
         }
-        job
+        None
     }
 
     fn shrink(&mut self) {
@@ -403,14 +433,19 @@ impl Backend for MemoryBackend {
                 // Idle workers come by at least every 250 ms: expired records go even when no
                 // task is submitted (after a burst they were kept until the next submission).
                 st.sweep(now);
+                let cap = self.inner.config.limits.max_running_per_owner;
                 while jobs.len() < max.max(1) {
-                    let Some(job) = st.queue.pop() else { break };
+                    let state = &mut *st;
+                    let running = &state.running;
+                    let Some((account, job)) = state.queue.pop(|a| running.get(a).copied().unwrap_or(0) < cap) else {
+                        break;
+                    };
                     // Skip work whose task is gone or already finished (cancelled while queued).
                     let live = st.live(&job.task_id, now).is_some_and(|r| !r.status.is_terminal());
                     if !live {
                         continue;
                     }
-                    st.inflight.insert(job.task_id.clone(), InFlight { job: job.clone(), last_beat: Instant::now() });
+                    st.start(&job, account);
                     tracing::trace!(worker, task_id = %job.task_id, "claimed");
                     jobs.push(job);
                 }
@@ -438,7 +473,7 @@ impl Backend for MemoryBackend {
     async fn requeue(&self, _worker: &str, job: Job, delay: Duration) -> Result<(), BackendError> {
         {
             let mut st = self.state();
-            st.inflight.remove(&job.task_id);
+            st.stop(&job.task_id);
             if delay.is_zero() {
                 st.enqueue(job);
             } else {
@@ -454,7 +489,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn complete(&self, task_id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, BackendError> {
-        self.state().inflight.remove(task_id);
+        self.state().stop(task_id);
         let (outcome, bytes) = self.inner.config.limits.bound_outcome(outcome);
         Ok(self.modify(task_id, bytes, |rec| {
             rec.finish(outcome);

@@ -165,7 +165,7 @@ async fn expired_tasks_go_without_new_submissions() {
 
 #[tokio::test]
 async fn owners_take_turns_for_workers() {
-    let b = MemoryBackend::default();
+    let b = limited(TaskLimits { max_running_per_owner: 100, ..Default::default() });
     let mut flood = Vec::new();
     for _ in 0..50 {
         let (rec, job) = task("flood");
@@ -180,4 +180,26 @@ async fn owners_take_turns_for_workers() {
     let rest = b.claim_batch("w", 100, SHORT).await.unwrap();
     assert_eq!(rest.len(), 49, "the flood's jobs all follow, in order");
     assert_eq!(rest[0].task_id, flood[1]);
+}
+
+#[tokio::test]
+async fn one_owner_runs_at_most_its_share_of_jobs_at_once() {
+    let b = limited(TaskLimits { max_running_per_owner: 2, ..Default::default() });
+    for _ in 0..5 {
+        let (rec, job) = task("busy");
+        b.submit(rec, job).await.unwrap();
+    }
+    let running = b.claim_batch("w", 10, SHORT).await.unwrap();
+    assert_eq!(running.len(), 2, "two of the busy owner's jobs run; the rest wait");
+    let (other, job) = task("other");
+    b.submit(other.clone(), job).await.unwrap();
+    let next = b.claim_batch("w", 10, SHORT).await.unwrap();
+    assert_eq!(
+        next.iter().map(|j| j.task_id.clone()).collect::<Vec<_>>(),
+        vec![other.id],
+        "another owner still gets a worker"
+    );
+    // One of the busy owner's jobs ends: the next of its jobs may run.
+    b.complete(&running[0].task_id, done()).await.unwrap();
+    assert_eq!(b.claim_batch("w", 10, SHORT).await.unwrap().len(), 1);
 }

@@ -89,6 +89,10 @@ pub struct StoreArgs {
     /// more are refused (error -32029, scope "owner").
     #[arg(long, env = "FERRY_MAX_LIVE_TASKS_PER_CLIENT", default_value_t = TaskLimits::default().max_live_per_owner)]
     pub max_live_tasks_per_client: usize,
+    /// Most task handlers of one client running at once on the embedded engine (the rest of
+    /// its tasks wait their turn), so that one client's long tasks leave room for others.
+    #[arg(long, env = "FERRY_MAX_RUNNING_PER_CLIENT", default_value_t = TaskLimits::default().max_running_per_owner)]
+    pub max_running_per_client: usize,
     /// Largest arguments, and largest result, of one task in bytes (a larger result fails the task).
     #[arg(long, env = "FERRY_MAX_TASK_BYTES", default_value_t = TaskLimits::default().max_argument_bytes)]
     pub max_task_bytes: usize,
@@ -100,6 +104,7 @@ impl StoreArgs {
         TaskLimits {
             max_live: self.max_live_tasks,
             max_live_per_owner: self.max_live_tasks_per_client,
+            max_running_per_owner: self.max_running_per_client,
             max_argument_bytes: self.max_task_bytes,
             max_result_bytes: self.max_task_bytes,
             ..TaskLimits::default()

@@ -328,7 +328,18 @@ impl Session {
     /// `initialize` asking for `version` with `capabilities`; checks the negotiated version is
     /// a handshake version and sends `notifications/initialized`.
     pub async fn open_with(url: &str, version: &str, capabilities: Value) -> Session {
-        let http = http_client();
+        Self::open_from(url, version, capabilities, http_client()).await
+    }
+
+    /// A 2025-11-25 session from another loopback address (another client, as far as
+    /// per-client bounds go).
+    pub async fn open_from_address(url: &str, address: std::net::IpAddr) -> Session {
+        let http =
+            reqwest::Client::builder().timeout(DEADLINE * 2).local_address(address).build().expect("reqwest client");
+        Self::open_from(url, LATEST, json!({}), http).await
+    }
+
+    async fn open_from(url: &str, version: &str, capabilities: Value, http: reqwest::Client) -> Session {
         let body = rpc(
             0,
             "initialize",

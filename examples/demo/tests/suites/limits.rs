@@ -20,7 +20,9 @@ fn assert_limit(e: &Value, scope: &str) {
 #[tokio::test]
 async fn one_client_cannot_lock_the_others_out() {
     let srv = limited(TaskLimits { max_live: 5, max_live_per_owner: 3, ..Default::default() }).await;
-    let (greedy, polite) = (srv.session().await, srv.session().await);
+    // Without credentials, clients are told apart by their address.
+    let greedy = Session::open_from_address(&srv.url, "127.0.0.1".parse().unwrap()).await;
+    let polite = Session::open_from_address(&srv.url, "127.0.0.2".parse().unwrap()).await;
     let mut mine = Vec::new();
     for _ in 0..3 {
         mine.push(greedy.ok("tools/call", sleeping_task(30_000)).await["task"]["taskId"].clone());
@@ -92,4 +94,16 @@ async fn a_cancel_racing_completion_never_reports_success_for_a_finished_task() 
         }
     }
     assert_eq!(cancelled + refused, 150);
+}
+
+#[tokio::test]
+async fn sessions_of_one_address_share_its_quota() {
+    let srv = limited(TaskLimits { max_live_per_owner: 2, ..Default::default() }).await;
+    let (first, second) = (srv.session().await, srv.session().await);
+    let a = first.ok("tools/call", sleeping_task(30_000)).await["task"]["taskId"].clone();
+    let b = second.ok("tools/call", sleeping_task(30_000)).await["task"]["taskId"].clone();
+    // A third session from the same address gains nothing.
+    assert_limit(&srv.session().await.err("tools/call", sleeping_task(30_000)).await, "owner");
+    first.ok("tasks/cancel", json!({"taskId": a})).await;
+    second.ok("tasks/cancel", json!({"taskId": b})).await;
 }
