@@ -260,27 +260,12 @@ async fn big_arguments(url: String, from: IpAddr) -> Report {
 async fn task_flood(url: String, from: IpAddr) -> Report {
     let mut r = Report::default();
     let Ok(m) = Mcp::open(&url, from).await else { return r };
-    let sent = Arc::new(AtomicU64::new(0));
-    let mut handles = Vec::new();
-    for _ in 0..32 {
-        let (m, sent) = (m.clone(), sent.clone());
-        handles.push(tokio::spawn(async move {
-            let mut answers = Vec::new();
-            while sent.fetch_add(1, Ordering::Relaxed) < 10_000 {
-                answers.push(m.task("add", json!({"a": 1, "b": 1})).await.map(|_| ()));
-            }
-            answers
-        }));
-    }
-    for h in handles {
-        for a in h.await.unwrap_or_default() {
-            r.sent += 1;
-            r.count(match a {
-                Ok(()) => "ok".into(),
-                Err(e) => e,
-            });
-        }
-    }
+    let flooder = m.clone();
+    flood(&mut r, 10_000, move || {
+        let m = flooder.clone();
+        async move { m.task("add", json!({"a": 1, "b": 1})).await.map(|_| ()) }
+    })
+    .await;
     let mut long = Vec::new();
     for _ in 0..1_100 {
         r.sent += 1;
@@ -299,17 +284,20 @@ async fn task_flood(url: String, from: IpAddr) -> Report {
     r
 }
 
-/// 10,000 `initialize` that are never used again.
-async fn session_flood(url: String, from: IpAddr) -> Report {
-    let mut r = Report::default();
+/// Send `count` requests made by `request` from 32 concurrent loops; count the answers.
+async fn flood<F, Fut>(r: &mut Report, count: u64, request: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
     let next = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for _ in 0..32 {
-        let (url, next) = (url.clone(), next.clone());
+        let (next, request) = (next.clone(), request.clone());
         handles.push(tokio::spawn(async move {
             let mut answers = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < 10_000 {
-                answers.push(Mcp::open(&url, from).await.map(|_| ()));
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                answers.push(request().await);
             }
             answers
         }));
@@ -317,12 +305,20 @@ async fn session_flood(url: String, from: IpAddr) -> Report {
     for h in handles {
         for a in h.await.unwrap_or_default() {
             r.sent += 1;
-            r.count(match a {
-                Ok(()) => "ok".into(),
-                Err(e) => e,
-            });
+            r.count(a.err().unwrap_or_else(|| "ok".into()));
         }
     }
+}
+
+/// 10,000 `initialize` that are never used again.
+async fn session_flood(url: String, from: IpAddr) -> Report {
+    let mut r = Report::default();
+    let target = url.clone();
+    flood(&mut r, 10_000, move || {
+        let url = target.clone();
+        async move { Mcp::open(&url, from).await.map(|_| ()) }
+    })
+    .await;
     r.served = well_behaved(&url).await;
     r
 }

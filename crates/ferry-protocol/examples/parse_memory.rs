@@ -5,28 +5,9 @@
 //! `cargo run --release -p ferry-protocol --example parse_memory`
 
 use ferry_protocol::{Message, ParseLimits};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Counts live heap bytes and their peak.
-struct Counting;
-static NOW: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = NOW.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static HEAP: ferry_protocol::heap_count::CountingAlloc = ferry_protocol::heap_count::CountingAlloc;
 
 const BODY: usize = 4 * 1024 * 1024 - 1024;
 
@@ -49,10 +30,9 @@ fn call(open: &str, item: &str, close: &str, count: usize) -> Vec<u8> {
 }
 
 fn measure(name: &str, bytes: &[u8], limits: &ParseLimits) {
-    let base = NOW.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = ferry_protocol::heap_count::mark();
     let parsed = Message::parse_limited(bytes, limits);
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = ferry_protocol::heap_count::peak_since(base);
     let outcome = match &parsed {
         Ok(_) => "parsed".to_string(),
         Err(e) => format!("refused ({})", e.code),

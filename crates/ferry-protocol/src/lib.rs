@@ -16,6 +16,8 @@
 //! Nothing here performs I/O, so the server, the client and the task engine can
 //! all share one vocabulary without pulling in a runtime.
 
+#[cfg(feature = "heap-count")]
+pub mod heap_count;
 pub mod jsonrpc;
 pub mod limits;
 pub mod lines;

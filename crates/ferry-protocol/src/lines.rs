@@ -81,6 +81,26 @@ impl LineSplitter {
     }
 }
 
+/// The next line (or oversized line, skipped) from `reader`; `None` at its end.
+#[cfg(feature = "tokio")]
+pub async fn next_frame(
+    reader: &mut (impl tokio::io::AsyncBufRead + Unpin),
+    lines: &mut LineSplitter,
+) -> std::io::Result<Option<Frame>> {
+    use tokio::io::AsyncBufReadExt;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(lines.finish());
+        }
+        let (used, frame) = lines.feed(chunk);
+        reader.consume(used);
+        if frame.is_some() {
+            return Ok(frame);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,34 +2,15 @@
 //! (One test: the count is process-wide, so nothing else may run alongside.)
 
 use ferry_protocol::{ErrorCode, Message, ParseLimits};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static NOW: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = NOW.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static HEAP: ferry_protocol::heap_count::CountingAlloc = ferry_protocol::heap_count::CountingAlloc;
 
 /// The peak of heap bytes allocated while `f` runs (beyond those live before), and its result.
 fn peak<T>(f: impl FnOnce() -> T) -> (usize, T) {
-    let base = NOW.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
+    let base = ferry_protocol::heap_count::mark();
     let out = f();
-    (PEAK.load(Ordering::SeqCst) - base, out)
+    (ferry_protocol::heap_count::peak_since(base), out)
 }
 
 /// A `tools/call` whose arguments hold an array of `n` zeros.

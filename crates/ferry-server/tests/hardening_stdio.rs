@@ -5,29 +5,11 @@
 
 use ferry_server::{Server, ToolDef};
 use serde_json::{json, Value};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-struct Counting;
-static NOW: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = NOW.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static HEAP: ferry_protocol::heap_count::CountingAlloc = ferry_protocol::heap_count::CountingAlloc;
 
 const MIB: usize = 1 << 20;
 
@@ -49,8 +31,7 @@ async fn oversized_and_too_deep_lines_are_refused_and_the_next_line_is_served() 
     };
 
     // 40 MiB on one line (the limit is 1 MiB), written from one reused 1 MiB buffer.
-    let base = NOW.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
+    let base = ferry_protocol::heap_count::mark();
     let chunk = vec![b'x'; MIB];
     tx.write_all(br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":""#).await.unwrap();
     for _ in 0..40 {
@@ -58,7 +39,7 @@ async fn oversized_and_too_deep_lines_are_refused_and_the_next_line_is_served() 
     }
     tx.write_all(b"\"}}\n").await.unwrap();
     let refused = recv().await;
-    let peak = PEAK.load(Ordering::SeqCst) - base;
+    let peak = ferry_protocol::heap_count::peak_since(base);
     assert_eq!(refused["error"]["code"], -32600, "{refused}");
     let message = refused["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(&format!("larger than {MIB} bytes")), "{refused}");

@@ -3,11 +3,11 @@
 use super::{Hints, Inbox, Transport};
 use crate::error::ClientError;
 use async_trait::async_trait;
-use ferry_protocol::lines::{Frame, LineSplitter};
+use ferry_protocol::lines::{next_frame, Frame, LineSplitter};
 use ferry_protocol::{Message, Notification, Request, RequestId, Response};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::oneshot;
 
@@ -109,24 +109,6 @@ impl Transport for StdioTransport {
         }
         if tokio::time::timeout(std::time::Duration::from_secs(2), child.wait()).await.is_err() {
             let _ = child.kill().await;
-        }
-    }
-}
-
-/// The next line (or oversized line, skipped) from `reader`; `None` at the end.
-async fn next_frame(
-    reader: &mut (impl AsyncBufRead + Unpin),
-    lines: &mut LineSplitter,
-) -> std::io::Result<Option<Frame>> {
-    loop {
-        let chunk = reader.fill_buf().await?;
-        if chunk.is_empty() {
-            return Ok(lines.finish());
-        }
-        let (used, frame) = lines.feed(chunk);
-        reader.consume(used);
-        if frame.is_some() {
-            return Ok(frame);
         }
     }
 }

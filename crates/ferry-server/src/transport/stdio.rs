@@ -3,11 +3,11 @@
 use crate::dispatch::{handle_notification, handle_request, handle_response, Incoming};
 use crate::server::Server;
 use crate::session::{lock, Session};
-use ferry_protocol::lines::{Frame, LineSplitter};
+use ferry_protocol::lines::{next_frame, Frame, LineSplitter};
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::{ErrorObject, Message, Response};
 use std::sync::Arc;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 /// How long in-flight requests may still run after stdin closes.
@@ -102,23 +102,5 @@ impl Server {
         drop(tx);
         let _ = writer_task.await;
         Ok(())
-    }
-}
-
-/// The next line (or oversized line, skipped) from `reader`; `None` at the end.
-async fn next_frame(
-    reader: &mut (impl AsyncBufRead + Unpin),
-    lines: &mut LineSplitter,
-) -> std::io::Result<Option<Frame>> {
-    loop {
-        let chunk = reader.fill_buf().await?;
-        if chunk.is_empty() {
-            return Ok(lines.finish());
-        }
-        let (used, frame) = lines.feed(chunk);
-        reader.consume(used);
-        if frame.is_some() {
-            return Ok(frame);
-        }
     }
 }
