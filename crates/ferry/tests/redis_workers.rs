@@ -422,3 +422,49 @@ async fn sigterm_hands_running_work_back_to_the_queue() {
     let r = s.request("tasks/result", json!({"taskId": id})).await;
     assert_eq!(r["result"]["content"][0]["text"], "slept 4000", "{r}");
 }
+
+/// Sessions that create tasks and go away leave no key behind once their tasks' TTLs
+/// are over: not the tasks, not their owner indexes, not the live counts (only the
+/// deployment's job stream and sequence counter stay).
+#[tokio::test]
+async fn sessions_that_went_away_leave_no_keys_after_their_tasks_ttl() {
+    let mut d = Deployment::new(&redis_url());
+    let mut args = vec!["--no-local-worker".to_string(), "--min-ttl-ms".into(), "300".into()];
+    args.extend(d.common_args());
+    let server = serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    d.start_worker("w1");
+    for _ in 0..4 {
+        let mut s = Session::open(&server.url).await;
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            ids.push(s.start_task("add", json!({"a": i, "b": 1}), 300).await);
+        }
+        for id in &ids {
+            s.wait_status(id, |r| status(r) == "completed").await;
+        }
+        let closed = s.http.delete(&s.url).header("mcp-session-id", &s.id).send().await.expect("DELETE sent");
+        assert!(closed.status().is_success(), "session closed: {}", closed.status());
+    }
+    let mut conn = require_redis(&d.url);
+    let lasting = |conn: &mut redis::Connection| -> Vec<String> {
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*", d.prefix)).query(conn).unwrap_or_default();
+        let mut left: Vec<String> =
+            keys.into_iter().filter(|k| !k.ends_with(":jobs") && !k.ends_with(":seq")).collect();
+        left.sort();
+        left
+    };
+    // While the results are kept, every key has an expiry.
+    for key in lasting(&mut conn) {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
+        assert!(ttl > 0 || ttl == -2, "{key} has no expiry ({ttl})");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = lasting(&mut conn);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "keys left after the tasks' TTL: {left:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
