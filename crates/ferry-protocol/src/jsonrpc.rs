@@ -55,7 +55,7 @@ impl ErrorCode {
     /// The request was cancelled (used internally for in-flight cancellation).
     pub const REQUEST_CANCELLED: i64 = -32800;
     /// Ferry: a bound on what the server holds refused the request (too many unfinished
-    /// tasks for the caller or in total, a task too large). `data.scope` says which:
+    /// tasks or sessions for the caller or in total, request bodies in flight, a task too large). `data.scope` says which:
     /// `"owner"` (wait for or cancel your own tasks), `"server"` (try again later),
     /// `"size"` (send less).
     pub const LIMIT_EXCEEDED: i64 = -32029;

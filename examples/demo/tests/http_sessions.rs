@@ -69,7 +69,7 @@ async fn a_client_beyond_its_session_limit_gets_429_with_a_clear_error() {
     assert_eq!(r.status, 429, "{r:?}");
     assert!(r.headers.get("retry-after").is_some(), "{r:?}");
     assert_eq!(r.body()["id"], 1, "{r:?}");
-    assert_eq!(r.error()["code"], -32000, "{r:?}");
+    assert_eq!(r.error()["code"], -32029, "{r:?}");
     let message = r.error()["message"].as_str().unwrap();
     assert!(message.contains("Too many sessions for this client") && message.contains("DELETE"), "{message}");
     assert!(r.headers.get("mcp-session-id").is_none(), "{r:?}");
@@ -162,7 +162,7 @@ async fn a_table_full_of_sessions_with_calls_running_is_503() {
     let r = half_open(&srv.url, None).await.expect_err("no session can be evicted");
     assert_eq!(r.status, 503, "{r:?}");
     assert!(r.headers.get("retry-after").is_some(), "{r:?}");
-    assert_eq!(r.error()["code"], -32000, "{r:?}");
+    assert_eq!(r.error()["code"], -32029, "{r:?}");
     assert!(r.error()["message"].as_str().unwrap().contains("busy"), "{r:?}");
     assert_eq!(busy.ok("ping", json!({})).await, json!({}), "the busy session is unharmed");
 }

@@ -498,28 +498,25 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
 /// 503 (the table is full of busy sessions), with a `Retry-After` and a message saying
 /// what to do.
 fn refused(config: &ServerConfig, id: RequestId, refusal: Refusal) -> HttpResponse {
-    let (status, retry, error) = match refusal {
+    let (status, retry, scope, message) = match refusal {
         Refusal::ClientLimit { limit } => {
             let retry = config.session_handshake_timeout.as_secs().max(1);
             let message = format!(
                 "Too many sessions for this client (limit {limit}): end sessions you no longer use \
                  (HTTP DELETE) or retry in {retry} s"
             );
-            (StatusCode::TOO_MANY_REQUESTS, retry, ErrorObject::new(SERVER_BUSY, message))
+            (StatusCode::TOO_MANY_REQUESTS, retry, "owner", message)
         }
         Refusal::Full { max } => {
             let message = format!("Server busy: all {max} sessions have calls running; retry in {BUSY_RETRY_SECS} s");
-            (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECS, ErrorObject::new(SERVER_BUSY, message))
+            (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECS, "server", message)
         }
     };
-    let mut r = error_reply(status, Some(id), error.with_data(serde_json::json!({ "retryAfterSeconds": retry })));
+    let data = serde_json::json!({ "scope": scope, "retryAfterSeconds": retry });
+    let mut r = error_reply(status, Some(id), ErrorObject::new(ErrorCode::LIMIT_EXCEEDED, message).with_data(data));
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry));
     r
 }
-
-/// The JSON-RPC code of a refusal for load (-32000, the first of JSON-RPC's
-/// implementation-defined server errors): the request was fine, try again later.
-const SERVER_BUSY: i64 = -32000;
 
 /// When to try again after a `503` for a full table.
 const BUSY_RETRY_SECS: u64 = 5;
