@@ -225,3 +225,39 @@ async fn bodies_too_deep_or_with_too_many_values_are_refused_before_parsing() {
     assert_eq!(body["id"], 6, "{body}");
     assert_eq!(body["error"]["data"], json!({"limit": "maxValues", "max": 100_000}), "{body}");
 }
+
+#[tokio::test]
+async fn one_client_address_cannot_take_every_connection() {
+    // A header timeout beyond the wait cap: only the per-client limit can close the fourth.
+    let limits = ConnectionLimits {
+        max_connections_per_client: Some(3),
+        header_read_timeout: CAP * 4,
+        ..ConnectionLimits::default()
+    };
+    let (addr, url) = serve(limits, None).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+        held.push(c);
+    }
+    // A fourth from the same address is closed at once, without an answer.
+    let mut fourth = TcpStream::connect(addr).await.unwrap();
+    let _ = fourth.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n").await;
+    assert_eq!(until_closed(&mut fourth).await, "");
+    // Another address is served.
+    let other =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let resp = other.post(&url).header("content-type", "application/json").body(PING).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // When one of the three goes, the address may connect again.
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + CAP;
+    loop {
+        if ping(&url).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the address never got a slot back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

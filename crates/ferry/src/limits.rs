@@ -14,6 +14,10 @@ pub struct LimitArgs {
     /// (default: three quarters of the open-file limit).
     #[arg(long, env = "FERRY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Most HTTP connections open at once from one client address; more are closed at
+    /// once (default: a quarter of the connection limit, at least 16).
+    #[arg(long, env = "FERRY_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<usize>,
     /// Milliseconds a client may take to send a request head; also how long an
     /// idle keep-alive connection stays open (default 10000).
     #[arg(long, env = "FERRY_HEADER_TIMEOUT_MS")]
@@ -39,6 +43,7 @@ impl LimitArgs {
         let d = ConnectionLimits::default();
         ConnectionLimits {
             max_connections: self.max_connections.or(d.max_connections),
+            max_connections_per_client: self.max_connections_per_client.or(d.max_connections_per_client),
             header_read_timeout: self.header_timeout_ms.map(Duration::from_millis).unwrap_or(d.header_read_timeout),
             body_read_timeout: self.body_timeout_ms.map(Duration::from_millis).unwrap_or(d.body_read_timeout),
             max_inflight_body_bytes: self.max_inflight_body_bytes.unwrap_or(d.max_inflight_body_bytes),

@@ -45,6 +45,11 @@ pub struct ConnectionLimits {
     /// else (Redis, files, the listener): 768 under `ulimit -n 1024`. See
     /// [`ConnectionLimits::resolved_max_connections`].
     pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address (IPv6 by /64), so one
+    /// source cannot take every slot; a connection beyond it is closed at once.
+    /// `None` (the default): a quarter of the connection limit, at least 16. Behind a
+    /// proxy every client has the proxy's address: raise it there.
+    pub max_connections_per_client: Option<usize>,
     /// How long a client may take to send a whole request head. Hyper starts this
     /// clock when a connection opens and again when a response ends, so it is also
     /// the keep-alive idle timeout: a connection with no request for this long is
@@ -71,6 +76,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             max_connections: None,
+            max_connections_per_client: None,
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             body_read_timeout: Duration::from_secs(30),
@@ -89,6 +95,40 @@ impl ConnectionLimits {
             let fds = descriptor_limit();
             fds.saturating_sub((fds / 4).max(64)).max(1)
         })
+    }
+}
+
+impl ConnectionLimits {
+    /// `max_connections_per_client`, or a quarter of the connection limit (at least 16).
+    pub fn resolved_max_connections_per_client(&self) -> usize {
+        self.max_connections_per_client.unwrap_or_else(|| (self.resolved_max_connections() / 4).max(16))
+    }
+}
+
+/// Connections open per client address.
+#[derive(Default)]
+struct PerClient(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+impl PerClient {
+    /// Count a new connection from `key`, unless it already has `max`.
+    fn enter(&self, key: &str, max: usize) -> bool {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key.to_string()).or_default();
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn leave(&self, key: &str) {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(key);
+            }
+        }
     }
 }
 
@@ -139,7 +179,10 @@ pub(crate) async fn serve<L: Accept>(mut listener: L, router: Router, limits: &C
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(head)
         .max_buf_size(head);
+    let per_client_max = limits.resolved_max_connections_per_client();
+    let per_client = Arc::new(PerClient::default());
     let mut full = Throttle::default();
+    let mut over = Throttle::default();
     let mut errors = AcceptErrors::default();
     loop {
         let slot = match open.clone().try_acquire_owned() {
@@ -162,7 +205,16 @@ pub(crate) async fn serve<L: Accept>(mut listener: L, router: Router, limits: &C
             }
         };
         errors.reset();
+        let client = crate::session_table::client_key(None, Some(peer.ip())).unwrap_or_default();
+        if !per_client.enter(&client, per_client_max) {
+            if let Some(more) = over.ready() {
+                tracing::warn!(%peer, max = per_client_max, more, "a client is at its connection limit: closing its new connections");
+            }
+            drop(io);
+            continue;
+        }
         let router = router.clone();
+        let per_client = per_client.clone();
         let connection = http.serve_connection(
             TokioIo::new(io),
             hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
@@ -174,6 +226,7 @@ pub(crate) async fn serve<L: Accept>(mut listener: L, router: Router, limits: &C
             if let Err(e) = connection.with_upgrades().await {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
+            per_client.leave(&client);
             drop(slot);
         });
     }
