@@ -49,6 +49,13 @@ fn ping(url: &str) -> reqwest::RequestBuilder {
     reqwest::Client::new().post(url).header("content-type", "application/json").body(PING)
 }
 
+/// A `ping` from another loopback address (another client, as far as per-client bounds go).
+fn ping_from(url: &str, address: &str) -> reqwest::RequestBuilder {
+    let client =
+        reqwest::Client::builder().local_address(address.parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    client.post(url).header("content-type", "application/json").body(PING)
+}
+
 /// Read until the server closes the connection; what it sent meanwhile.
 async fn until_closed(conn: &mut TcpStream) -> String {
     let mut seen = Vec::new();
@@ -180,7 +187,8 @@ async fn bodies_in_flight_beyond_the_budget_are_refused_with_503_and_retry_after
     hog.write_all(format!("{}{}", head(MAX - 6), " ".repeat(MAX - 36)).as_bytes()).await.unwrap();
     let mut refused = None;
     for _ in 0..100 {
-        let resp = ping(&url).send().await.unwrap();
+        // From another address: the hog holds the whole budget, not only its own share.
+        let resp = ping_from(&url, "127.0.0.2").send().await.unwrap();
         if resp.status() == 503 {
             refused = Some(resp);
             break;
@@ -260,4 +268,32 @@ async fn one_client_address_cannot_take_every_connection() {
         assert!(tokio::time::Instant::now() < deadline, "the address never got a slot back");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn one_client_holds_at_most_its_share_of_the_body_budget() {
+    const MAX: usize = 64 * 1024;
+    let limits = ConnectionLimits {
+        max_inflight_body_bytes: 4 * MAX, // a client's share: a quarter, one whole body
+        body_budget_wait: Duration::from_millis(200),
+        ..ConnectionLimits::default()
+    };
+    let (addr, url) = serve(limits, Some(MAX)).await;
+    let mut hog = TcpStream::connect(addr).await.unwrap();
+    hog.write_all(format!("{}{}", head(MAX - 6), " ".repeat(MAX - 36)).as_bytes()).await.unwrap();
+    let mut refused = None;
+    for _ in 0..100 {
+        let resp = ping(&url).send().await.unwrap(); // the hog's own address
+        if resp.status() == 503 {
+            refused = Some(resp);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await; // the hog's bytes are not all in yet
+    }
+    let body: Value = refused.expect("a 503 once the hog holds its share").json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32029, "{body}");
+    assert_eq!(body["error"]["data"]["scope"], "owner", "{body}");
+    // The rest of the budget is there for everyone else.
+    assert_eq!(ping_from(&url, "127.0.0.2").send().await.unwrap().status(), 200);
+    drop(hog);
 }

@@ -292,7 +292,8 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
             ),
         );
     }
-    let (bytes, held) = match app.bodies.read(body, &headers).await {
+    let client = crate::session_table::client_key(subject.as_deref(), peer).unwrap_or_default();
+    let (bytes, held) = match app.bodies.read(body, &headers, &client).await {
         Ok(read) => read,
         Err(r) => return r,
     };
