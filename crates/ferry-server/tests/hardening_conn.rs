@@ -172,30 +172,42 @@ async fn a_body_slower_than_the_body_timeout_is_refused_with_408() {
     assert!(seen.contains("body_read_timeout"), "{seen}");
 }
 
-#[tokio::test]
-async fn bodies_in_flight_beyond_the_budget_are_refused_with_503_and_retry_after() {
-    const MAX: usize = 64 * 1024;
+/// Largest body of the body-budget tests.
+const MAX_BODY: usize = 64 * 1024;
+
+/// A server whose body budget is `bodies` largest bodies, and a connection from
+/// 127.0.0.1 holding a body of all but 36 bytes of one that never ends.
+async fn hogged_body_budget(bodies: usize) -> (String, TcpStream) {
     let limits = ConnectionLimits {
-        max_inflight_body_bytes: MAX,
+        max_inflight_body_bytes: bodies * MAX_BODY,
         body_budget_wait: Duration::from_millis(200),
         ..ConnectionLimits::default()
     };
-    let (addr, url) = serve(limits, Some(MAX)).await;
-    // A body that takes all but 36 bytes of the budget and never ends: the 40-byte
-    // ping cannot get its bytes in.
+    let (addr, url) = serve(limits, Some(MAX_BODY)).await;
     let mut hog = TcpStream::connect(addr).await.unwrap();
-    hog.write_all(format!("{}{}", head(MAX - 6), " ".repeat(MAX - 36)).as_bytes()).await.unwrap();
-    let mut refused = None;
+    hog.write_all(format!("{}{}", head(MAX_BODY - 6), " ".repeat(MAX_BODY - 36)).as_bytes()).await.unwrap();
+    (url, hog)
+}
+
+/// Send `request` until it is answered `503` (the hog's bytes take a moment to arrive).
+async fn until_503(request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
     for _ in 0..100 {
-        // From another address: the hog holds the whole budget, not only its own share.
-        let resp = ping_from(&url, "127.0.0.2").send().await.unwrap();
+        let resp = request().send().await.unwrap();
         if resp.status() == 503 {
-            refused = Some(resp);
-            break;
+            return resp;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await; // the hog's bytes are not all in yet
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let resp = refused.expect("a 503 while the budget is spent");
+    panic!("no 503 while the budget is held");
+}
+
+#[tokio::test]
+async fn bodies_in_flight_beyond_the_budget_are_refused_with_503_and_retry_after() {
+    // A body that takes all but 36 bytes of the budget and never ends: the 40-byte
+    // ping cannot get its bytes in (from another address: the hog holds the whole
+    // budget, not only its own share).
+    let (url, hog) = hogged_body_budget(1).await;
+    let resp = until_503(|| ping_from(&url, "127.0.0.2")).await;
     assert_eq!(resp.headers()["retry-after"], "1");
     let body: Value = resp.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap_or_default().contains("max_inflight_body_bytes"), "{body}");
@@ -272,25 +284,9 @@ async fn one_client_address_cannot_take_every_connection() {
 
 #[tokio::test]
 async fn one_client_holds_at_most_its_share_of_the_body_budget() {
-    const MAX: usize = 64 * 1024;
-    let limits = ConnectionLimits {
-        max_inflight_body_bytes: 4 * MAX, // a client's share: a quarter, one whole body
-        body_budget_wait: Duration::from_millis(200),
-        ..ConnectionLimits::default()
-    };
-    let (addr, url) = serve(limits, Some(MAX)).await;
-    let mut hog = TcpStream::connect(addr).await.unwrap();
-    hog.write_all(format!("{}{}", head(MAX - 6), " ".repeat(MAX - 36)).as_bytes()).await.unwrap();
-    let mut refused = None;
-    for _ in 0..100 {
-        let resp = ping(&url).send().await.unwrap(); // the hog's own address
-        if resp.status() == 503 {
-            refused = Some(resp);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await; // the hog's bytes are not all in yet
-    }
-    let body: Value = refused.expect("a 503 once the hog holds its share").json().await.unwrap();
+    // A budget of four bodies: a client's share is a quarter, one whole body.
+    let (url, hog) = hogged_body_budget(4).await;
+    let body: Value = until_503(|| ping(&url)).await.json().await.unwrap(); // the hog's own address
     assert_eq!(body["error"]["code"], -32029, "{body}");
     assert_eq!(body["error"]["data"]["scope"], "owner", "{body}");
     // The rest of the budget is there for everyone else.
