@@ -370,11 +370,8 @@ impl RedisBackend {
 /// Whether a task goes into its owner's index for `tasks/list`: not the tasks of
 /// stateless callers without credentials (nobody can list those).
 fn indexed(record: &TaskRecord) -> bool {
-    record.owner != ANONYMOUS
+    record.owner != ferry_tasks::ANONYMOUS_OWNER
 }
-
-/// The owner of tasks created by stateless requests without credentials.
-const ANONYMOUS: &str = "anonymous";
 
 impl AsRef<dyn Backend> for RedisBackend {
     fn as_ref(&self) -> &(dyn Backend + 'static) {

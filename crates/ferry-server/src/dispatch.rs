@@ -183,7 +183,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
     let owner_of = |session: &Option<Arc<Session>>| match (&inc.auth_subject, session) {
         (Some(subject), _) => format!("subject:{subject}"),
         (None, Some(s)) => format!("session:{}", s.id),
-        (None, None) => "anonymous".into(),
+        (None, None) => ferry_tasks::ANONYMOUS_OWNER.into(),
     };
     if let Some(version) = meta.as_ref().and_then(|m| m.get(META_PROTOCOL_VERSION)) {
         let version = version.as_str().ok_or_else(|| {

@@ -30,7 +30,7 @@ pub mod testkit;
 pub use backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
 pub use limits::{StoreUsage, TaskLimits, Usage};
 pub use memory::{MemoryBackend, MemoryConfig};
-pub use record::{new_task_id, Job, Outcome, ProgressState, TaskRecord};
+pub use record::{new_task_id, Job, Outcome, ProgressState, TaskRecord, ANONYMOUS_OWNER};
 pub use worker::{Executor, InputError, TaskRuntime, Worker, WorkerConfig, WorkerHandle};
 
 pub use ferry_protocol::TaskStatus;

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The owner of tasks created by stateless requests without credentials: they share it,
+/// and the 128-bit task id is the capability (nobody can list them).
+pub const ANONYMOUS_OWNER: &str = "anonymous";
+
 const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 /// A new task id: 128 bits from the OS-seeded CSPRNG, as 26 Crockford base32 characters.

@@ -24,7 +24,7 @@
 mod limits;
 pub mod remote;
 
-pub use limits::LimitArgs;
+pub use limits::{LimitArgs, SessionArgs};
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use ferry_redis::{RedisBackend, RedisConfig};
@@ -180,38 +180,6 @@ pub struct ServeArgs {
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
-}
-
-/// Bounds of HTTP sessions and their streams (unset: the server's configuration, see `ServerConfig`).
-#[derive(ClapArgs, Debug, Default)]
-pub struct SessionArgs {
-    /// Most open sessions; when full, new ones replace the least recently used idle ones [default: 10000].
-    #[arg(long, env = "FERRY_MAX_SESSIONS")]
-    pub max_sessions: Option<usize>,
-    /// Most sessions per client (authenticated subject, else IP address); 0 = no limit [default: 100].
-    #[arg(long, env = "FERRY_MAX_SESSIONS_PER_CLIENT")]
-    pub max_sessions_per_client: Option<usize>,
-    /// Seconds a session may take to finish its handshake before it is dropped [default: 30].
-    #[arg(long, env = "FERRY_SESSION_HANDSHAKE_TIMEOUT_SECS")]
-    pub session_handshake_timeout_secs: Option<u64>,
-    /// Seconds an unused session lives [default: 3600].
-    #[arg(long, env = "FERRY_SESSION_IDLE_SECS")]
-    pub session_idle_secs: Option<u64>,
-    /// Most bytes one SSE stream holds for a slow or absent reader [default: 262144].
-    #[arg(long, env = "FERRY_MAX_STREAM_BUFFER_BYTES")]
-    pub max_stream_buffer_bytes: Option<usize>,
-}
-
-impl SessionArgs {
-    /// Put the bounds given on the command line into `c`.
-    pub fn apply(&self, c: &mut ferry_server::ServerConfig) {
-        let secs = std::time::Duration::from_secs;
-        c.max_sessions = self.max_sessions.unwrap_or(c.max_sessions);
-        c.max_sessions_per_client = self.max_sessions_per_client.unwrap_or(c.max_sessions_per_client);
-        c.session_handshake_timeout = self.session_handshake_timeout_secs.map_or(c.session_handshake_timeout, secs);
-        c.session_idle = self.session_idle_secs.map_or(c.session_idle, secs);
-        c.max_stream_buffer_bytes = self.max_stream_buffer_bytes.unwrap_or(c.max_stream_buffer_bytes);
-    }
 }
 
 /// Options of `worker`.

@@ -1,5 +1,5 @@
 //! `serve` options bounding what untrusted clients can make the server hold
-//! (connections, request bodies, the JSON of a message). Each is optional: unset,
+//! (connections, request bodies, the JSON of a message, sessions and their streams). Each is optional: unset,
 //! the library's default applies (see `ConnectionLimits` and `ParseLimits`).
 
 use clap::Args as ClapArgs;
@@ -58,5 +58,37 @@ impl LimitArgs {
             max_depth: self.max_json_depth.unwrap_or(d.max_depth),
             max_values: self.max_json_values.unwrap_or(d.max_values),
         }
+    }
+}
+
+/// Bounds of HTTP sessions and their streams (unset: the server's configuration, see `ServerConfig`).
+#[derive(ClapArgs, Debug, Default)]
+pub struct SessionArgs {
+    /// Most open sessions; when full, new ones replace the least recently used idle ones [default: 10000].
+    #[arg(long, env = "FERRY_MAX_SESSIONS")]
+    pub max_sessions: Option<usize>,
+    /// Most sessions per client (authenticated subject, else IP address); 0 = no limit [default: 100].
+    #[arg(long, env = "FERRY_MAX_SESSIONS_PER_CLIENT")]
+    pub max_sessions_per_client: Option<usize>,
+    /// Seconds a session may take to finish its handshake before it is dropped [default: 30].
+    #[arg(long, env = "FERRY_SESSION_HANDSHAKE_TIMEOUT_SECS")]
+    pub session_handshake_timeout_secs: Option<u64>,
+    /// Seconds an unused session lives [default: 3600].
+    #[arg(long, env = "FERRY_SESSION_IDLE_SECS")]
+    pub session_idle_secs: Option<u64>,
+    /// Most bytes one SSE stream holds for a slow or absent reader [default: 262144].
+    #[arg(long, env = "FERRY_MAX_STREAM_BUFFER_BYTES")]
+    pub max_stream_buffer_bytes: Option<usize>,
+}
+
+impl SessionArgs {
+    /// Put the bounds given on the command line into `c`.
+    pub fn apply(&self, c: &mut ferry_server::ServerConfig) {
+        let secs = std::time::Duration::from_secs;
+        c.max_sessions = self.max_sessions.unwrap_or(c.max_sessions);
+        c.max_sessions_per_client = self.max_sessions_per_client.unwrap_or(c.max_sessions_per_client);
+        c.session_handshake_timeout = self.session_handshake_timeout_secs.map_or(c.session_handshake_timeout, secs);
+        c.session_idle = self.session_idle_secs.map_or(c.session_idle, secs);
+        c.max_stream_buffer_bytes = self.max_stream_buffer_bytes.unwrap_or(c.max_stream_buffer_bytes);
     }
 }
