@@ -3,6 +3,7 @@
 use crate::error::ClientError;
 use crate::task::{TaskHandle, TaskInfo};
 use crate::transport::{Hints, HttpTransport, StdioTransport, Transport};
+use ferry_protocol::headers::{header_params, HeaderParam};
 use ferry_protocol::tasks::EXTENSION_ID;
 use ferry_protocol::types::{
     CallToolResult, Completion, CompletionReference, GetPromptResult, Implementation, Prompt, ReadResourceResult,
@@ -143,6 +144,8 @@ pub(crate) struct Inner {
     next_id: AtomicI64,
     notifications: broadcast::Sender<Notification>,
     tools: Mutex<HashMap<String, TaskSupport>>,
+    /// The `x-mcp-header` parameters of each listed tool (2026-07-28), to mirror into headers.
+    mirrored: Mutex<HashMap<String, Vec<HeaderParam>>>,
     pub(crate) options: ClientOptions,
 }
 
@@ -191,6 +194,7 @@ impl Client {
                 next_id: AtomicI64::new(1),
                 notifications: notifications.clone(),
                 tools: Mutex::new(HashMap::new()),
+                mirrored: Mutex::new(HashMap::new()),
                 options: options.clone(),
             })
         };
@@ -283,7 +287,21 @@ impl Client {
             protocol_version: (!version.is_empty()).then_some(version),
             name: name.map(str::to_string),
             method_header: self.inner.modern,
+            params: Vec::new(),
         }
+    }
+
+    /// The `Mcp-Param-*` headers of a `tools/call` (2026-07-28): each argument the tool
+    /// marks with `x-mcp-header`, encoded; absent and null arguments send none.
+    fn mirrored_params(&self, params: &Value) -> Vec<(String, String)> {
+        let (Some(tool), Some(arguments)) =
+            (params.get("name").and_then(Value::as_str), params.get("arguments").and_then(Value::as_object))
+        else {
+            return Vec::new();
+        };
+        let known = lock(&self.inner.mirrored);
+        let Some(marked) = known.get(tool) else { return Vec::new() };
+        marked.iter().filter_map(|p| Some((p.header(), p.render(p.value_in(arguments)?)?))).collect()
     }
 
     fn with_meta(&self, mut params: Value) -> Value {
@@ -345,8 +363,20 @@ impl Client {
         // `initialize` is never cancelled; stateless (2026-07-28) requests end with their connection.
         let armed = !self.inner.modern && method != "initialize";
         let mut guard = CancelOnDrop(armed.then(|| (self.clone(), id.clone())));
+        let mirrored = method == "tools/call" && self.inner.modern;
+        let mut hints = self.hints(name.as_deref());
+        if mirrored {
+            hints.params = self.mirrored_params(&params);
+        }
         let req = Request::new(id, method, Some(self.with_meta(params)));
-        let resp = self.inner.transport.request(req, self.hints(name.as_deref())).await;
+        let mut resp = self.inner.transport.request(req.clone(), hints.clone()).await;
+        // Headers the server wants but we did not know of: the tool's schema changed or was
+        // never listed. Read the tools again and retry once, as SEP-2243 suggests.
+        let refused = matches!(&resp, Ok(r) if r.error.as_ref().is_some_and(|e| e.code == ErrorCode::HEADER_MISMATCH));
+        if mirrored && refused && Box::pin(self.list_tools()).await.is_ok() {
+            hints.params = self.mirrored_params(req.params.as_ref().unwrap_or(&Value::Null));
+            resp = self.inner.transport.request(req, hints).await;
+        }
         guard.0 = None;
         let resp = resp?;
         match (resp.result, resp.error) {
@@ -362,7 +392,23 @@ impl Client {
 
     /// All tools (following pagination).
     pub async fn list_tools(&self) -> Result<Vec<Tool>, ClientError> {
-        let tools: Vec<Tool> = self.list_all("tools/list", "tools").await?;
+        let mut tools: Vec<Tool> = self.list_all("tools/list", "tools").await?;
+        if self.inner.modern {
+            // A tool whose x-mcp-header annotations break the rules is left out (SEP-2243),
+            // so one bad definition does not keep the others from being used.
+            let mut mirrored = lock(&self.inner.mirrored);
+            mirrored.clear();
+            tools.retain(|t| match header_params(&t.input_schema) {
+                Ok(params) => {
+                    mirrored.insert(t.name.clone(), params);
+                    true
+                }
+                Err(reason) => {
+                    tracing::warn!(tool = %t.name, %reason, "tool left out: invalid x-mcp-header");
+                    false
+                }
+            });
+        }
         let mut known = lock(&self.inner.tools);
         for t in &tools {
             known.insert(t.name.clone(), t.execution.as_ref().map(|e| e.task_support).unwrap_or_default());
@@ -437,8 +483,11 @@ impl Client {
                         responses.insert(key, answer.map_err(ClientError::Rpc)?);
                     }
                     params["inputResponses"] = Value::Object(responses.clone());
-                    if let Some(state) = result.get("requestState") {
-                        params["requestState"] = state.clone();
+                    // Echo the state exactly, and none when the server gave none.
+                    match (result.get("requestState"), params.as_object_mut()) {
+                        (Some(state), _) => params["requestState"] = state.clone(),
+                        (None, Some(p)) => drop(p.remove("requestState")),
+                        (None, None) => {}
                     }
                 }
                 _ => return parse(result),

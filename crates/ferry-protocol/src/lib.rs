@@ -16,6 +16,7 @@
 //! Nothing here performs I/O, so the server, the client and the task engine can
 //! all share one vocabulary without pulling in a runtime.
 
+pub mod headers;
 #[cfg(feature = "heap-count")]
 pub mod heap_count;
 pub mod jsonrpc;

@@ -45,24 +45,9 @@ pub(crate) struct CallInner {
     pub deps: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     pub cleanups: Mutex<Vec<Cleanup>>,
     /// Multi-round-trip input of a stateless (2026-07-28) direct call.
-    pub rounds: Option<Rounds>,
+    pub rounds: Option<crate::rounds::Rounds>,
     /// What the tool's `prepare` step returned (see `ToolDef::prepare`).
     pub prepared: std::sync::OnceLock<Value>,
-}
-
-/// Input for a stateless request, gathered over rounds (MRTR).
-///
-/// A stateless request cannot wait for the client, so the handler is run again
-/// each round: the n-th input it asks for has key `input-n`; answers arrive in
-/// the retried request's `inputResponses`, and a question without an answer
-/// ends the round with `resultType: "input_required"`.
-#[derive(Default)]
-pub(crate) struct Rounds {
-    /// The request's `_meta` log level: a stateless request gets log messages only if it asks.
-    pub log_level: Option<LoggingLevel>,
-    pub responses: Map<String, Value>,
-    pub needed: Mutex<Map<String, Value>>,
-    pub next: std::sync::atomic::AtomicU64,
 }
 
 /// Everything about the current execution that is not a user argument.
@@ -213,44 +198,110 @@ impl Context {
     ///
     /// Directly answered requests send the request to the client at once; a
     /// background task moves to `input_required` and the answer arrives through
-    /// `tasks/result` (2025-11-25) or `tasks/update` (2026-07-28).
+    /// `tasks/result` (2025-11-25) or `tasks/update` (2026-07-28); a stateless
+    /// request ends its round with `input_required` and is answered by the client's
+    /// retry (see [`Context::input`] for keys and rounds).
     pub async fn elicit(&self, message: &str, requested_schema: Value) -> Result<Value, ToolError> {
-        let params = json!({"mode": "form", "message": message, "requestedSchema": requested_schema});
-        self.request_client("elicitation/create", params).await
+        self.ask(None, "elicitation/create", elicit_params(message, requested_schema)).await
     }
 
     /// Ask the client's model for a completion (`sampling/createMessage`).
     pub async fn sample(&self, params: Value) -> Result<Value, ToolError> {
-        self.request_client("sampling/createMessage", params).await
+        self.ask(None, "sampling/createMessage", params).await
+    }
+
+    /// Ask the client for its roots (`roots/list`). Returns the `ListRootsResult`.
+    pub async fn list_roots(&self) -> Result<Value, ToolError> {
+        self.ask(None, "roots/list", json!({})).await
     }
 
     /// Send a request to the client and wait for its result.
     pub async fn request_client(&self, method: &str, params: Value) -> Result<Value, ToolError> {
+        self.ask(None, method, params).await
+    }
+
+    /// A question to the client under a key of your choice.
+    ///
+    /// The key names the question in the `inputRequests` of a stateless round and
+    /// of a 2026-07-28 task, so a client (or a test) can tell questions apart; it
+    /// must be unique within the request. Without one, questions are keyed
+    /// `input-1`, `input-2`, … in the order the handler asks them.
+    ///
+    /// A stateless request runs its handler once per round: every question the
+    /// round cannot answer is sent back in one `InputRequiredResult` (ask several
+    /// at once with `tokio::join!`), and answers already given are carried in the
+    /// sealed `requestState`, so the handler reads like straight-line code:
+    ///
+    /// ```no_run
+    /// # use ferry_server::{Context, ToolError};
+    /// # use serde_json::json;
+    /// async fn book(cx: Context) -> Result<String, ToolError> {
+    ///     let name = cx.input("name").elicit("Your name?", json!({"type": "object",
+    ///         "properties": {"name": {"type": "string"}}, "required": ["name"]})).await?;
+    ///     let when = cx.input("when").elicit("Which day?", json!({"type": "object",
+    ///         "properties": {"day": {"type": "string"}}, "required": ["day"]})).await?;
+    ///     Ok(format!("booked {} on {}", name["content"]["name"], when["content"]["day"]))
+    /// }
+    /// ```
+    pub fn input(&self, key: impl Into<String>) -> Input<'_> {
+        Input { cx: self, key: key.into() }
+    }
+
+    /// Whether the client declared `capability` (`"elicitation"`, `"sampling"`, `"roots"`, …).
+    /// A handler that can do without an answer asks only what the client can give.
+    pub fn client_supports(&self, capability: &str) -> bool {
+        self.inner.client_caps.get(capability).is_some_and(|c| !c.is_null())
+    }
+
+    /// What this handler kept for itself in the previous round of a stateless request
+    /// (see [`Context::set_request_state`]); `None` in the first round and outside rounds.
+    pub fn request_state(&self) -> Option<&Value> {
+        self.inner.rounds.as_ref()?.kept()
+    }
+
+    /// Keep `value` for the next round of this stateless request: if the round ends
+    /// with `input_required`, the value travels, sealed against tampering, in the
+    /// `requestState` the client echoes, and [`Context::request_state`] returns it in
+    /// the retry. Without a new value, the previous one is kept. Elsewhere (tasks,
+    /// sessions, where the handler simply waits for its answers) it does nothing.
+    pub fn set_request_state(&self, value: Value) {
+        if let Some(rounds) = &self.inner.rounds {
+            rounds.keep(value);
+        }
+    }
+
+    /// The server running this call, to change its components from a handler
+    /// ([`Server::add_tool`](crate::Server::add_tool), ...). In a `ferry worker`
+    /// it is the worker's own copy: changes there reach no client.
+    pub fn server(&self) -> crate::Server {
+        crate::Server { shared: self.inner.shared.clone() }
+    }
+
+    async fn ask(&self, key: Option<&str>, method: &str, params: Value) -> Result<Value, ToolError> {
         let capability = method.split('/').next().unwrap_or_default();
         if let Some(task) = &self.inner.task {
             // A task must not ask what the requesting client never declared it could answer.
-            if self.inner.client_caps.get(capability).is_none() {
+            if !self.client_supports(capability) {
                 return Err(ToolError::new(format!("the client does not support {capability}")));
             }
             return task
-                .request_input(json!({"method": method, "params": params}))
+                .request_input_as(key.map(str::to_string), json!({"method": method, "params": params}))
                 .await
                 .map_err(|e| ToolError::new(format!("no answer to {method}: {e}")));
         }
         if let Some(rounds) = &self.inner.rounds {
-            let n = rounds.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let key = format!("input-{n}");
-            if let Some(answer) = rounds.responses.get(&key) {
-                return Ok(answer.clone());
+            let key = rounds.key(key);
+            if let Some(answer) = rounds.answer(&key, method).map_err(ToolError::rpc)? {
+                return Ok(answer);
             }
-            if self.inner.client_caps.get(capability).is_none() {
+            if !self.client_supports(capability) {
                 // A stateless request must declare what it can answer (SEP-2575).
                 return Err(ToolError::rpc(missing_capability_error(json!({ capability: {} }))));
             }
-            lock(&rounds.needed).insert(key, json!({"method": method, "params": params}));
+            rounds.ask(key, method, params);
             return Err(ToolError::new(format!("waiting for the client to answer {method}")));
         }
-        if self.inner.client_caps.get(capability).is_none() {
+        if !self.client_supports(capability) {
             return Err(ToolError::new(format!("the client does not support {capability}")));
         }
         let (Some(session), Some(out)) = (&self.inner.session, &self.inner.outbound) else {
@@ -313,11 +364,9 @@ impl Context {
         self.inner.prepared.get()
     }
 
-    /// Input requests a stateless round still needs answered (MRTR), if any.
-    pub(crate) fn input_needed(&self) -> Option<Map<String, Value>> {
-        let rounds = self.inner.rounds.as_ref()?;
-        let needed = lock(&rounds.needed).clone();
-        (!needed.is_empty()).then_some(needed)
+    /// The `InputRequiredResult` of a stateless round with unanswered questions, if any.
+    pub(crate) fn input_required(&self) -> Option<Result<Value, ErrorObject>> {
+        self.inner.rounds.as_ref()?.input_required(&self.inner.shared)
     }
 
     /// Run provider cleanups, last provided first. Provided values are dropped
@@ -328,6 +377,38 @@ impl Context {
         for c in cleanups.into_iter().rev() {
             c.await;
         }
+    }
+}
+
+fn elicit_params(message: &str, requested_schema: Value) -> Value {
+    json!({"mode": "form", "message": message, "requestedSchema": requested_schema})
+}
+
+/// A question to the client under a chosen key; see [`Context::input`].
+pub struct Input<'a> {
+    cx: &'a Context,
+    key: String,
+}
+
+impl Input<'_> {
+    /// [`Context::elicit`] under this key.
+    pub async fn elicit(self, message: &str, requested_schema: Value) -> Result<Value, ToolError> {
+        self.cx.ask(Some(&self.key), "elicitation/create", elicit_params(message, requested_schema)).await
+    }
+
+    /// [`Context::sample`] under this key.
+    pub async fn sample(self, params: Value) -> Result<Value, ToolError> {
+        self.cx.ask(Some(&self.key), "sampling/createMessage", params).await
+    }
+
+    /// [`Context::list_roots`] under this key.
+    pub async fn list_roots(self) -> Result<Value, ToolError> {
+        self.cx.ask(Some(&self.key), "roots/list", json!({})).await
+    }
+
+    /// [`Context::request_client`] under this key.
+    pub async fn request(self, method: &str, params: Value) -> Result<Value, ToolError> {
+        self.cx.ask(Some(&self.key), method, params).await
     }
 }
 

@@ -7,11 +7,13 @@
 //! decides the wire shape of every answer; the handlers and the task store are
 //! the same for both.
 
-use crate::context::{progress_token, CallInner, Context, Rounds, META_LOG_LEVEL};
+use crate::context::{progress_token, CallInner, Context, META_LOG_LEVEL};
 use crate::error::ToolError;
+use crate::rounds::{self, Carried, Rounds};
 use crate::server::Shared;
 use crate::session::{lock, Outbound, Session};
 use crate::tasks;
+use crate::transport::headers::{self, HttpHeaders};
 use ferry_protocol::jsonrpc::params_object;
 use ferry_protocol::tasks::{missing_extension_error, EXTENSION_ID};
 use ferry_protocol::types::{CallToolResult, LoggingLevel, ReadResourceResult};
@@ -24,14 +26,6 @@ use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// Routing headers of a Streamable HTTP request (checked on the modern wire).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct HttpHeaders {
-    pub protocol_version: Option<String>,
-    pub method: Option<String>,
-    pub name: Option<String>,
-}
 
 /// Where a request came from and how to reach its sender.
 #[derive(Default, Clone)]
@@ -62,6 +56,8 @@ pub(crate) struct Call {
     /// The client's network address, when known (HTTP).
     pub peer: Option<std::net::IpAddr>,
     pub cancel: CancellationToken,
+    /// The verified `requestState` of a retried stateless request (MRTR).
+    pub carried: Option<Carried>,
 }
 
 impl Call {
@@ -93,14 +89,13 @@ impl Call {
             cancel: self.cancel.clone(),
             deps: Default::default(),
             cleanups: Default::default(),
-            rounds: self.era.is_modern().then(|| Rounds {
-                log_level: self
+            rounds: self.era.is_modern().then(|| {
+                let log_level = self
                     .meta
                     .as_ref()
                     .and_then(|m| m.get(META_LOG_LEVEL))
-                    .and_then(|l| serde_json::from_value(l.clone()).ok()),
-                responses: self.params.get("inputResponses").and_then(Value::as_object).cloned().unwrap_or_default(),
-                ..Rounds::default()
+                    .and_then(|l| serde_json::from_value(l.clone()).ok());
+                Rounds::new(&self.method, &self.params, self.subject.as_deref(), log_level, self.carried.clone())
             }),
             prepared: Default::default(),
         })
@@ -113,7 +108,7 @@ pub(crate) type Reply = Result<Value, ErrorObject>;
 pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Response> {
     let id = req.id.clone();
     let call = match classify(shared, req, inc) {
-        Ok(Classified::Call(call)) => call,
+        Ok(Classified::Call(call)) => *call,
         Ok(Classified::Answered(reply)) => return Some(respond(id, reply)),
         Err(e) => return Some(Response::err(Some(id), e)),
     };
@@ -172,7 +167,7 @@ fn cache_scope(method: &str) -> Option<&'static str> {
 }
 
 enum Classified {
-    Call(Call),
+    Call(Box<Call>),
     Answered(Reply),
 }
 
@@ -191,7 +186,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         })?;
         // Headers that disagree with the body are reported as such, before the version itself.
         if let Some(h) = &inc.http {
-            check_headers(h, version, &req.method, &params)?;
+            headers::check(h, version, &req.method, &params, &shared.components())?;
         }
         if version != MODERN {
             return Err(ErrorObject::new(ErrorCode::UNSUPPORTED_VERSION, "Unsupported protocol version")
@@ -204,8 +199,10 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         if req.method == "initialize" {
             return Err(ErrorObject::method_not_found("initialize (protocol 2026-07-28 has no handshake)"));
         }
+        rounds::check_responses(&params)?;
+        let carried = rounds::open(shared, &req.method, &params, inc.auth_subject.as_deref())?;
         let session = None;
-        return Ok(Classified::Call(Call {
+        return Ok(Classified::Call(Box::new(Call {
             owner: owner_of(&session),
             subject: inc.auth_subject.clone(),
             id: req.id,
@@ -218,7 +215,8 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             outbound: inc.outbound,
             peer: inc.peer,
             cancel: inc.cancel,
-        }));
+            carried,
+        })));
     }
     let Some(session) = inc.session.clone() else {
         if req.method == "ping" {
@@ -245,7 +243,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
     }
     let client_caps = lock(&session.client_caps).clone();
     let session = Some(session);
-    Ok(Classified::Call(Call {
+    Ok(Classified::Call(Box::new(Call {
         owner: owner_of(&session),
         subject: inc.auth_subject.clone(),
         id: req.id,
@@ -258,36 +256,8 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         outbound: inc.outbound,
         peer: inc.peer,
         cancel: inc.cancel,
-    }))
-}
-
-/// Streamable HTTP routing headers must agree with the body (2026-07-28).
-fn check_headers(h: &HttpHeaders, version: &str, method: &str, params: &Map<String, Value>) -> Result<(), ErrorObject> {
-    let mismatch = |what: String| Err(ErrorObject::new(ErrorCode::HEADER_MISMATCH, format!("Header mismatch: {what}")));
-    match h.protocol_version.as_deref() {
-        Some(v) if v == version => {}
-        Some(v) => return mismatch(format!("MCP-Protocol-Version is '{v}' but _meta says '{version}'")),
-        None => return mismatch("MCP-Protocol-Version header is required".into()),
-    }
-    match &h.method {
-        Some(m) if m == method => {}
-        Some(m) => return mismatch(format!("Mcp-Method is '{m}' but the body's method is '{method}'")),
-        None => return mismatch("Mcp-Method header is required".into()),
-    }
-    // Requests that name something must say it in Mcp-Name too (SEP-2243 routing headers).
-    let body_name = match method {
-        "tasks/get" | "tasks/update" | "tasks/cancel" => params.get("taskId").and_then(Value::as_str),
-        "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
-        "resources/read" => params.get("uri").and_then(Value::as_str),
-        _ => return Ok(()),
-    };
-    match (&h.name, body_name) {
-        (Some(header), Some(body)) if header != body => {
-            mismatch(format!("Mcp-Name is '{header}' but the body names '{body}'"))
-        }
-        (None, _) => mismatch(format!("Mcp-Name header is required for {method}")),
-        _ => Ok(()),
-    }
+        carried: None,
+    })))
 }
 
 fn initialize(shared: &Shared, session: &Session, params: &Map<String, Value>) -> Reply {
@@ -478,7 +448,7 @@ fn set_level(call: &Call) -> Reply {
 fn subscribe(shared: &Shared, call: &Call) -> Reply {
     let uri = call.str_param("uri")?;
     if shared.components().resolve_resource(uri).is_none() {
-        return Err(resource_not_found(uri));
+        return Err(resource_not_found(uri, call.era.is_modern()));
     }
     if let Some(s) = &call.session {
         let mut subs = lock(&s.subscriptions);
@@ -602,8 +572,8 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
         // In the request itself, before any task exists: its questions are asked now
         // (stateless: as MRTR rounds, so the task is only created once all are answered).
         let outcome = (prepare.handler)(cx.clone(), args.clone()).await;
-        if let Some(needed) = cx.input_needed() {
-            return Ok(input_required(needed));
+        if let Some(asked) = cx.input_required() {
+            return asked;
         }
         match outcome {
             Ok(v) => {
@@ -627,8 +597,8 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
     let handler = tool.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("tool has no handler"))?;
     let _turn = tool.common.slot().await;
     let outcome = handler(cx.clone(), args).await;
-    if let Some(needed) = cx.input_needed() {
-        return Ok(input_required(needed));
+    if let Some(asked) = cx.input_required() {
+        return asked;
     }
     tool_outcome(outcome)
 }
@@ -659,8 +629,8 @@ async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
     let handler = prompt.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("prompt has no handler"))?;
     let cx = call.context(shared);
     let outcome = handler(cx.clone(), args).await;
-    if let Some(needed) = cx.input_needed() {
-        return Ok(input_required(needed));
+    if let Some(asked) = cx.input_required() {
+        return asked;
     }
     let mut v = to_value(outcome.map_err(ToolError::into_error_object)?)?;
     if v.get("description").is_none() {
@@ -671,8 +641,10 @@ async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
     Ok(v)
 }
 
-pub(crate) fn resource_not_found(uri: &str) -> ErrorObject {
-    ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}")).with_data(json!({"uri": uri}))
+/// An unknown resource: -32602 on 2026-07-28 (SEP-2164), -32002 before it.
+pub(crate) fn resource_not_found(uri: &str, modern: bool) -> ErrorObject {
+    let code = if modern { ErrorCode::INVALID_PARAMS } else { ErrorCode::RESOURCE_NOT_FOUND };
+    ErrorObject::new(code, format!("Resource not found: {uri}")).with_data(json!({"uri": uri}))
 }
 
 /// Fill in the URI of contents a handler left blank.
@@ -688,7 +660,8 @@ pub(crate) fn fill_uri(mut r: ReadResourceResult, uri: &str) -> ReadResourceResu
 async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
     let uri = call.str_param("uri")?;
     let components = shared.components();
-    let (common, vars) = components.resolve_resource(uri).ok_or_else(|| resource_not_found(uri))?;
+    let (common, vars) =
+        components.resolve_resource(uri).ok_or_else(|| resource_not_found(uri, call.era.is_modern()))?;
     let task = decide_task(call, shared.support(common.task_support), &format!("Resource '{uri}'"))?;
     if let Some(validate) = common.describe.validate {
         validate(&vars).map_err(|m| ErrorObject::invalid_params(format!("Invalid resource URI '{uri}': {m}")))?;
@@ -699,15 +672,10 @@ async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
     let handler = common.handler.as_ref().ok_or_else(|| ErrorObject::internal("resource has no handler"))?;
     let cx = call.context(shared);
     let outcome = handler(cx.clone(), vars).await;
-    if let Some(needed) = cx.input_needed() {
-        return Ok(input_required(needed));
+    if let Some(asked) = cx.input_required() {
+        return asked;
     }
     to_value(fill_uri(outcome.map_err(ToolError::into_error_object)?, uri))
-}
-
-/// The result of a stateless round that needs answers from the client (MRTR).
-fn input_required(needed: Map<String, Value>) -> Value {
-    json!({"resultType": "input_required", "inputRequests": needed})
 }
 
 pub(crate) fn to_value<T: Serialize>(v: T) -> Reply {

@@ -74,6 +74,15 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ToolError {
 /// A mistake found while building a server: reported at start-up, never in a request.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BuildError {
+    /// A tool's input schema has an `x-mcp-header` annotation 2026-07-28 does not allow
+    /// (clients would drop the tool).
+    #[error("tool '{tool}': {reason}")]
+    InvalidHeaderParam {
+        /// The tool.
+        tool: String,
+        /// What is wrong, and where.
+        reason: String,
+    },
     /// A completer was declared for an argument the component does not have.
     #[error("{component} declares a completer for '{argument}', which is not one of its arguments ({known})")]
     UnknownCompletionArgument {

@@ -73,6 +73,7 @@ mod error;
 pub mod extract;
 mod listen;
 mod registry;
+mod rounds;
 pub mod schema;
 mod server;
 mod session;
@@ -87,7 +88,7 @@ pub use component::{
     CompletionRequest, Handler, IntoCompletion, IntoPromptResult, IntoResourceResult, IntoToolResult, Json, PromptDef,
     ResourceDef, ResourceTemplateDef, ToolDef,
 };
-pub use context::Context;
+pub use context::{Context, Input};
 pub use error::{BuildError, ToolError};
 pub use extract::{Args, Dep, FromCall, Prepared, Progress, Provided, State, TaskHandle};
 pub use server::{Authenticator, Server, ServerBuilder, ServerConfig};

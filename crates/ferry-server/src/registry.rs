@@ -15,6 +15,7 @@ use crate::component::complete::Completers;
 use crate::component::{Common, PromptDef, ResourceDef, ResourceTemplateDef, ToolDef, UriTemplate};
 use crate::error::BuildError;
 use crate::extract::{Describe, ErasedProvider};
+use ferry_protocol::headers::{self, HeaderParam};
 use ferry_protocol::types::ReadResourceResult;
 use serde_json::{Map, Value};
 use std::any::{Any, TypeId};
@@ -40,6 +41,8 @@ pub(crate) struct Definitions {
 pub(crate) struct Components {
     pub tools: Vec<ToolDef>,
     tool_index: HashMap<String, usize>,
+    /// Each tool's `x-mcp-header` parameters (in the order of `tools`).
+    header_params: Vec<Vec<HeaderParam>>,
     pub prompts: Vec<PromptDef>,
     prompt_index: HashMap<String, usize>,
     pub resources: Vec<ResourceDef>,
@@ -91,7 +94,11 @@ impl Components {
     /// Check and index `defs`.
     pub fn new(defs: Definitions, inject: &Injectables<'_>) -> Result<Components, BuildError> {
         let mut tool_index = HashMap::new();
+        let mut header_params = Vec::with_capacity(defs.tools.len());
         for (i, t) in defs.tools.iter().enumerate() {
+            let params = headers::header_params(&t.input_schema())
+                .map_err(|reason| BuildError::InvalidHeaderParam { tool: t.name.clone(), reason })?;
+            header_params.push(params);
             if let Some(p) = &t.prepare {
                 inject.check(format!("tool '{}' (prepare step)", t.name), &p.describe, true, false)?;
             }
@@ -132,6 +139,7 @@ impl Components {
         Ok(Components {
             tools: defs.tools,
             tool_index,
+            header_params,
             prompts: defs.prompts,
             prompt_index,
             resources: defs.resources,
@@ -152,6 +160,11 @@ impl Components {
 
     pub fn tool(&self, name: &str) -> Option<&ToolDef> {
         self.tool_index.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// The `x-mcp-header` parameters of the tool `name` (none for an unknown tool).
+    pub fn header_params(&self, name: &str) -> &[HeaderParam] {
+        self.tool_index.get(name).map_or(&[], |&i| &self.header_params[i])
     }
 
     pub fn prompt(&self, name: &str) -> Option<&PromptDef> {

@@ -68,6 +68,17 @@ pub struct ServerConfig {
     /// client coming back. Beyond it the oldest notifications (progress, logs) are dropped,
     /// then the oldest requests to the client; the response is never dropped.
     pub max_stream_buffer_bytes: usize,
+    /// Secret that seals the `requestState` of multi-round stateless requests (HMAC-SHA256;
+    /// see [`Context::input`](crate::Context::input)). `None` (the default): a random secret
+    /// per process, so a retry must reach the process that asked. Give every front end
+    /// behind one load balancer the same secret (at least 32 random bytes).
+    pub request_state_secret: Option<Vec<u8>>,
+    /// How long a `requestState` stays valid (default 15 min): the time a client has to
+    /// answer one round's questions.
+    pub request_state_ttl: Duration,
+    /// Largest `requestState`, sealed (default 64 KiB). A round whose answers and kept state
+    /// would make it larger fails with -32603; a longer one from a client is refused.
+    pub max_request_state_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +102,9 @@ impl Default for ServerConfig {
             max_sessions_per_client: 100,
             session_handshake_timeout: Duration::from_secs(30),
             max_stream_buffer_bytes: 256 * 1024,
+            request_state_secret: None,
+            request_state_ttl: Duration::from_secs(15 * 60),
+            max_request_state_bytes: 64 * 1024,
         }
     }
 }
@@ -115,6 +129,8 @@ pub(crate) struct Shared {
     /// Waiters for one task's changes (`tasks/result`).
     pub watchers: Arc<crate::watch::Watchers>,
     pub background: OnceLock<Background>,
+    /// Seals and opens the `requestState` of stateless rounds.
+    pub sealer: crate::rounds::Sealer,
 }
 
 pub(crate) struct Background {
@@ -467,6 +483,7 @@ impl ServerBuilder {
         Ok(Server {
             shared: Arc::new(Shared {
                 info: self.info,
+                sealer: crate::rounds::Sealer::new(&self.config),
                 config: self.config,
                 components: RwLock::new(Arc::new(components)),
                 list_changes: broadcast::channel(64).0,

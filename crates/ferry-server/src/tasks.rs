@@ -504,7 +504,9 @@ impl Executor for TaskExecutor {
             }
             "resources/read" => {
                 let Some(h) = components.resolve_resource(&job.name).and_then(|(c, _)| c.handler.clone()) else {
-                    return Ok(Outcome::Error { error: resource_not_found(&job.name) });
+                    return Ok(Outcome::Error {
+                        error: resource_not_found(&job.name, cx.protocol_version() == ferry_protocol::version::MODERN),
+                    });
                 };
                 h(cx, args).await.and_then(|r| {
                     serde_json::to_value(fill_uri(r, &job.name))

@@ -139,7 +139,13 @@ impl TaskRuntime {
     /// Ask the requestor for input (`request` is `{method, params}`), moving the task
     /// to `input_required`, and wait for the answer.
     pub async fn request_input(&self, request: Value) -> Result<Value, InputError> {
-        let key = format!("input-{}", self.next_key.fetch_add(1, Ordering::Relaxed));
+        self.request_input_as(None, request).await
+    }
+
+    /// [`request_input`](Self::request_input) under a chosen key of the task's
+    /// `inputRequests` (`None`: the next `input-n`).
+    pub async fn request_input_as(&self, key: Option<String>, request: Value) -> Result<Value, InputError> {
+        let key = key.unwrap_or_else(|| format!("input-{}", self.next_key.fetch_add(1, Ordering::Relaxed)));
         let mut events = self.backend.subscribe();
         let rec = self
             .backend

@@ -168,6 +168,13 @@ pub struct ServeArgs {
     /// Smallest task TTL granted, in ms (the time a result is kept after its task ends).
     #[arg(long, env = "FERRY_MIN_TTL_MS", default_value_t = 1000)]
     pub min_ttl_ms: u64,
+    /// Secret sealing the `requestState` of multi-round stateless calls (at least 32 bytes); give
+    /// every front end behind one load balancer the same [default: random per process].
+    #[arg(long, env = "FERRY_REQUEST_STATE_SECRET", hide_env_values = true, conflicts_with = "request_state_secret_file")]
+    pub request_state_secret: Option<String>,
+    /// A file holding that secret (its bytes, at least 32).
+    #[arg(long, env = "FERRY_REQUEST_STATE_SECRET_FILE", value_name = "PATH")]
+    pub request_state_secret_file: Option<std::path::PathBuf>,
     /// Bounds for untrusted clients.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -276,12 +283,30 @@ async fn connect(store: &StoreArgs, url: &str) -> Result<RedisBackend, Error> {
     }
 }
 
+/// The `requestState` secret given on the command line, if any.
+fn request_state_secret(args: &ServeArgs) -> Result<Option<Vec<u8>>, Error> {
+    let secret = match (&args.request_state_secret, &args.request_state_secret_file) {
+        (Some(s), _) => s.as_bytes().to_vec(),
+        (None, Some(path)) => std::fs::read(path)
+            .map_err(|e| format!("cannot read --request-state-secret-file {}: {e}", path.display()))?,
+        (None, None) => return Ok(None),
+    };
+    if secret.len() < 32 {
+        return Err(format!("the request-state secret has {} bytes; it needs at least 32", secret.len()).into());
+    }
+    Ok(Some(secret))
+}
+
 async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(), Error> {
     let concurrency = args.store.concurrency;
+    let secret = request_state_secret(&args)?;
     let mut builder = builder.configure(|c| {
         c.worker_concurrency = concurrency;
         c.local_worker = !args.no_local_worker;
         c.min_ttl_ms = args.min_ttl_ms;
+        if secret.is_some() {
+            c.request_state_secret = secret;
+        }
         args.sessions.apply(c);
         c.parse_limits = args.limits.parse();
     });

@@ -36,3 +36,21 @@ async fn serve_applies_the_limit_flags() {
     let body = post(&s.url, r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#).await;
     assert_eq!(body["result"], json!({}), "{body}");
 }
+
+#[test]
+fn serve_refuses_a_request_state_secret_too_short_to_seal_anything() {
+    let out = std::process::Command::new(support::FERRY)
+        .args(["serve", "--addr", "127.0.0.1:0", "--stdio"])
+        .env("FERRY_REQUEST_STATE_SECRET", "too short")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("request-state secret has 9 bytes; it needs at least 32"), "{err}");
+    let file = std::env::temp_dir().join(format!("ferry-secret-{}", std::process::id()));
+    std::fs::write(&file, [7u8; 32]).unwrap();
+    let s = support::serve(&["--request-state-secret-file", file.to_str().unwrap()]);
+    assert!(s.url.ends_with("/mcp"), "a 32-byte secret from a file is taken");
+    let _ = std::fs::remove_file(file);
+}

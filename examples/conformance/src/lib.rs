@@ -7,11 +7,16 @@
 //! * `@modelcontextprotocol/conformance` 0.2.0-alpha.12, `tasks-*` scenarios
 //!   (the `io.modelcontextprotocol/tasks` extension on stateless 2026-07-28):
 //!   `greet`, `slow_compute`, `failing_job`, `protocol_error_job`,
-//!   `confirm_delete`, `multi_input` and `test_tool_with_task`.
+//!   `confirm_delete`, `multi_input` and `test_tool_with_task`;
+//! * the same version's other 2026-07-28 scenarios: `input-required-result-*`,
+//!   `server-stateless` diagnostics, `json-schema-2020-12` and
+//!   `http-custom-header-server-validation` (see `modern.rs`).
 //!
 //! Everything is built with ordinary framework features (`ToolDef`, `Args<T>`,
 //! `Context`, `Progress`, task support modes); only tool contents are literal.
 //! `INTEROP.md` at the workspace root says how to run the suites against it.
+
+mod modern;
 
 use ferry_server::protocol::ErrorObject;
 use ferry_server::{
@@ -62,7 +67,7 @@ pub struct ElicitationArgs {
 
 /// A postal address (the `$defs` entry of `json_schema_2020_12_tool`).
 #[derive(Deserialize, JsonSchema)]
-#[schemars(rename = "address")]
+#[schemars(rename = "address", extend("$anchor" = "addressDef"))]
 pub struct Address {
     /// Street and number.
     #[serde(default)]
@@ -72,11 +77,28 @@ pub struct Address {
     pub city: Option<String>,
 }
 
-/// Arguments of `json_schema_2020_12_tool`: the schema carries `$schema`, `$defs`
-/// and `additionalProperties: false`, all from schemars attributes.
+/// How to reach someone (`contactMethod` of `json_schema_2020_12_tool`).
 #[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(extend("$schema" = "https://json-schema.org/draft/2020-12/schema"))]
+#[serde(rename_all = "lowercase")]
+pub enum ContactMethod {
+    /// By phone.
+    Phone,
+    /// By email.
+    Email,
+}
+
+/// Arguments of `json_schema_2020_12_tool`: the schema carries `$schema`, `$defs` (with an
+/// `$anchor`), `additionalProperties: false`, a composition (`allOf`/`anyOf`) and a
+/// condition (`if`/`then`/`else`), all from schemars attributes; Ferry lists it unchanged.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend(
+    "$schema" = "https://json-schema.org/draft/2020-12/schema",
+    "allOf" = [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if" = {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then" = {"required": ["phone"]},
+    "else" = {"required": ["email"]},
+))]
 pub struct JsonSchema2020Args {
     /// A name.
     #[serde(default)]
@@ -84,6 +106,15 @@ pub struct JsonSchema2020Args {
     /// An address.
     #[serde(default)]
     pub address: Option<Address>,
+    /// How to reach them.
+    #[serde(default)]
+    pub contact_method: Option<ContactMethod>,
+    /// A phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// An email address.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// Arguments of `greet`.
@@ -467,7 +498,8 @@ fn task_fixtures(b: ServerBuilder) -> ServerBuilder {
 pub fn builder() -> ServerBuilder {
     let b = Server::builder("ferry-conformance", env!("CARGO_PKG_VERSION"))
         .instructions("Fixtures for the MCP conformance suites, served by Ferry.");
-    task_fixtures(core_fixtures(b))
+    let b = task_fixtures(core_fixtures(b));
+    modern::stateless_fixtures(modern::input_required_fixtures(b))
 }
 
 /// The fixture server.

@@ -132,32 +132,47 @@ async fn a_request_with_a_null_id_is_invalid_not_a_notification() {
 }
 
 #[tokio::test]
-async fn a_protocol_version_header_other_than_the_negotiated_one_is_http_400() {
+async fn a_protocol_version_header_no_session_can_have_is_http_400() {
     let srv = TestServer::demo().await;
     let s = srv.session().await;
     assert_eq!(s.version, LATEST);
-    let mut headers = JSON_HEADERS.to_vec();
-    headers.extend([("mcp-session-id", s.id.as_str()), ("mcp-protocol-version", "2025-06-18")]);
-    let r = post_raw(&s.http, &s.url, &headers, rpc(9, "tools/list", json!({})).to_string()).await;
-    assert_eq!(r.status, 400, "{r:?}");
-    assert_eq!(r.body()["id"], 9, "{r:?}");
-    assert_eq!(r.error()["code"], -32600, "{r:?}");
-    let message = r.error()["message"].as_str().unwrap();
-    assert!(message.contains("2025-06-18") && message.contains(LATEST), "{message}");
+    // Unknown versions are unsupported (-32022); a 2026-07-28 request must say so in `_meta` (-32602).
+    for (bad, code) in [("2099-01-01", -32022), ("garbage", -32022), ("2026-07-28", -32602)] {
+        let mut headers = JSON_HEADERS.to_vec();
+        headers.extend([("mcp-session-id", s.id.as_str()), ("mcp-protocol-version", bad)]);
+        let r = post_raw(&s.http, &s.url, &headers, rpc(9, "tools/list", json!({})).to_string()).await;
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+        assert_eq!(r.body()["id"], 9, "{r:?}");
+        assert_eq!(r.error()["code"], code, "{r:?}");
+        assert!(r.error()["message"].as_str().unwrap().contains(bad), "{r:?}");
+    }
     // The same for GET and DELETE; the session is unharmed.
     let get = s
         .http
         .get(&s.url)
         .header("accept", "text/event-stream")
         .header("mcp-session-id", &s.id)
-        .header("mcp-protocol-version", "2025-06-18")
+        .header("mcp-protocol-version", "2099-01-01")
         .send()
         .await
         .unwrap();
     assert_eq!(get.status().as_u16(), 400);
-    let delete = s.http.delete(&s.url).header("mcp-session-id", &s.id).header("mcp-protocol-version", "2025-03-26");
+    let delete = s.http.delete(&s.url).header("mcp-session-id", &s.id).header("mcp-protocol-version", "1999-01-01");
     assert_eq!(delete.send().await.unwrap().status().as_u16(), 400);
     assert_eq!(s.ok("ping", json!({})).await, json!({}));
+}
+
+#[tokio::test]
+async fn another_supported_protocol_version_header_is_accepted_in_a_session() {
+    // The official conformance suite (server-sse-multiple-streams) sends 2025-03-26 on a
+    // 2025-11-25 session: supported, so answered, in the session's own version.
+    let srv = TestServer::demo().await;
+    let s = srv.session().await;
+    let mut headers = JSON_HEADERS.to_vec();
+    headers.extend([("mcp-session-id", s.id.as_str()), ("mcp-protocol-version", "2025-03-26")]);
+    let r = post_raw(&s.http, &s.url, &headers, rpc(9, "tools/list", json!({})).to_string()).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body()["result"]["tools"].is_array(), "{r:?}");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 use super::{Hints, Inbox, Transport};
 use crate::error::ClientError;
 use async_trait::async_trait;
+use ferry_protocol::headers::encode_value;
 use ferry_protocol::{Message, Notification, Request, Response};
 use futures::StreamExt;
 use std::sync::Mutex;
@@ -50,7 +51,10 @@ impl HttpTransport {
         if hints.method_header {
             req = req.header("mcp-method", method);
             if let Some(n) = &hints.name {
-                req = req.header("mcp-name", n);
+                req = req.header("mcp-name", encode_value(n));
+            }
+            for (name, value) in &hints.params {
+                req = req.header(name.as_str(), value.as_str());
             }
         }
         req.body(body.to_value().to_string())

@@ -25,6 +25,8 @@ pub(crate) struct Hints {
     pub name: Option<String>,
     /// Send `Mcp-Method` (modern era).
     pub method_header: bool,
+    /// `Mcp-Param-*` headers (name, encoded value) of a 2026-07-28 `tools/call`.
+    pub params: Vec<(String, String)>,
 }
 
 /// Messages from the server that are not responses to our requests.

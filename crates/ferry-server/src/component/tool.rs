@@ -174,19 +174,23 @@ impl ToolDef {
         &self.name
     }
 
+    /// The input schema clients see: the handler's, else the prepare step's, else any object.
+    pub(crate) fn input_schema(&self) -> Value {
+        self.common
+            .describe
+            .input_schema
+            .clone()
+            .or_else(|| self.prepare.as_ref().and_then(|p| p.describe.input_schema.clone()))
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}}))
+    }
+
     /// The listing, with `execution` when `with_execution` (2025-11-25 sessions).
     pub(crate) fn listing(&self, support: TaskSupport, with_execution: bool) -> Tool {
         Tool {
             name: self.name.clone(),
             title: self.title.clone(),
             description: self.description.clone(),
-            input_schema: self
-                .common
-                .describe
-                .input_schema
-                .clone()
-                .or_else(|| self.prepare.as_ref().and_then(|p| p.describe.input_schema.clone()))
-                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            input_schema: self.input_schema(),
             output_schema: self.output_schema.clone(),
             annotations: self.annotations.clone(),
             execution: with_execution.then_some(ToolExecution { task_support: support }),

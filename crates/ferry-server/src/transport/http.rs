@@ -10,11 +10,12 @@
 #![allow(clippy::result_large_err)]
 
 use super::body::BodyBudget;
+use super::headers::HttpHeaders;
 use super::listener::ConnectionLimits;
 use super::media::{self, Accepts};
 use super::readable_id;
 use super::sse::{self, parse_event_id, StreamLog};
-use crate::dispatch::{handle_notification, handle_request, handle_response, HttpHeaders, Incoming};
+use crate::dispatch::{handle_notification, handle_request, handle_response, Incoming};
 use crate::server::{Server, ServerConfig};
 use crate::session::{lock, Session};
 use crate::session_table::{client_key, Refusal};
@@ -25,6 +26,7 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::any;
 use axum::Router;
 use ferry_protocol::time_fmt::now_ms;
+use ferry_protocol::version::HANDSHAKE_VERSIONS;
 use ferry_protocol::version::SUPPORTED_VERSIONS;
 use ferry_protocol::{ErrorCode, ErrorObject, Message, RequestId, Response};
 use futures::stream::{self, StreamExt};
@@ -247,22 +249,25 @@ fn required_session(app: &App, headers: &HeaderMap, subject: &Option<String>) ->
     })
 }
 
-/// A session's requests carry the version it negotiated in `MCP-Protocol-Version`
-/// (or none, as 2025-03-26 clients); another version is a client bug, refused with 400.
+/// A session's requests carry a protocol version in `MCP-Protocol-Version` (or none, as
+/// 2025-03-26 clients do). One this server cannot speak in a session is refused with 400,
+/// as the spec asks of an "invalid or unsupported" version; another supported version is
+/// accepted (the official suite sends 2025-03-26 on a 2025-11-25 session) and the session
+/// goes on in the version it negotiated.
 fn negotiated_version(session: &Session, headers: &HeaderMap, id: Option<RequestId>) -> Result<(), HttpResponse> {
     let (Some(sent), negotiated) = (header_str(headers, "mcp-protocol-version"), session.version()) else {
         return Ok(());
     };
-    if negotiated.is_empty() || sent == negotiated {
+    if negotiated.is_empty() || HANDSHAKE_VERSIONS.contains(&sent) {
         return Ok(());
     }
     Err(error_reply(
         StatusCode::BAD_REQUEST,
         id,
         ErrorObject::invalid_request(format!(
-            "Bad Request: MCP-Protocol-Version is '{sent}' but this session negotiated '{negotiated}'"
+            "Bad Request: MCP-Protocol-Version '{sent}' is not a version of a session (this one negotiated '{negotiated}')"
         ))
-        .with_data(serde_json::json!({"negotiated": negotiated, "requested": sent})),
+        .with_data(serde_json::json!({"negotiated": negotiated, "requested": sent, "supported": HANDSHAKE_VERSIONS})),
     ))
 }
 
@@ -397,11 +402,7 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
         }
         session
     };
-    let http = HttpHeaders {
-        protocol_version: header_str(&headers, "mcp-protocol-version").map(str::to_string),
-        method: header_str(&headers, "mcp-method").map(str::to_string),
-        name: header_str(&headers, "mcp-name").map(str::to_string),
-    };
+    let http = HttpHeaders::from_map(&headers);
     let accepts_sse = accepts.sse;
 
     let request_id = req.id.clone();

@@ -8,6 +8,7 @@
 //!   response streams can be resumed after a lost connection (`sse.rs`).
 
 mod body;
+pub(crate) mod headers;
 mod http;
 mod listener;
 mod media;
