@@ -8,7 +8,7 @@ mod support;
 
 use support::{modern_meta as meta, stateless_call, Peer};
 
-use ferry_server::{BuildError, Context, Prepared, Server, TaskSupport, ToolDef, ToolError};
+use ferry_server::{Args, BuildError, Context, Prepared, Server, TaskSupport, ToolDef, ToolError};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -125,6 +125,44 @@ fn input_schema_keeps_a_declared_schema_keyword_and_adds_none_itself() {
     assert_eq!(declared["additionalProperties"], false);
     let plain = ferry_server::schema::input_schema::<Plain>();
     assert!(plain.get("$schema").is_none(), "{plain}");
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+#[schemars(rename = "place", extend("$anchor" = "placeDef"))]
+struct Place {
+    city: String,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+#[schemars(extend(
+    "allOf" = [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if" = {"properties": {"phone": {"const": ""}}},
+    "then" = {"required": ["email"]},
+    "else" = {"required": ["phone"]},
+))]
+struct Contact {
+    phone: Option<String>,
+    email: Option<String>,
+    place: Option<Place>,
+}
+
+#[tokio::test]
+async fn every_2020_12_keyword_a_type_declares_reaches_tools_list_unchanged() {
+    // SEP-2106: composition, conditionals and `$anchor` survive into `inputSchema`.
+    let server = Server::builder("schemas", "1")
+        .tool(ToolDef::new("contact").handler(|Args(_): Args<Contact>| async { "ok" }))
+        .build()
+        .unwrap();
+    let mut p = Peer::connect(server);
+    let r = p.request("tools/list", json!({"_meta": meta(json!({}))})).await;
+    let schema = &r["result"]["tools"][0]["inputSchema"];
+    assert_eq!(schema["allOf"][0]["anyOf"][1], json!({"required": ["email"]}), "{schema}");
+    assert_eq!(schema["if"], json!({"properties": {"phone": {"const": ""}}}), "{schema}");
+    assert_eq!(schema["then"], json!({"required": ["email"]}));
+    assert_eq!(schema["else"], json!({"required": ["phone"]}));
+    assert_eq!(schema["$defs"]["place"]["$anchor"], "placeDef", "{schema}");
 }
 
 #[tokio::test]

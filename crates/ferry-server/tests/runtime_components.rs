@@ -31,6 +31,23 @@ async fn next(p: &mut Peer, method: &str) -> Value {
 }
 
 #[tokio::test]
+async fn a_handler_changes_the_tools_through_its_context() {
+    let server = Server::builder("self-changing", "1")
+        .tool(ToolDef::new("grow").handler(|cx: ferry_server::Context| async move {
+            let added = cx.server().add_tool(ToolDef::new("grown").handler(|| async { "new" }));
+            added.map(|()| "grew").map_err(|e| ferry_server::ToolError::new(e.to_string()))
+        }))
+        .build()
+        .unwrap();
+    let mut p = Peer::session(server).await;
+    assert_eq!(p.call("grow", json!({})).await["result"]["content"][0]["text"], "grew");
+    assert_eq!(names(&p.request("tools/list", json!({})).await, "tools"), ["grow", "grown"]);
+    assert_eq!(p.call("grown", json!({})).await["result"]["content"][0]["text"], "new");
+    let again = p.call("grow", json!({})).await;
+    assert_eq!(again["result"]["isError"], true, "a second 'grown' is a duplicate: {again}");
+}
+
+#[tokio::test]
 async fn sessions_follow_tools_prompts_and_templates_added_and_removed() {
     let server = Server::builder("growing", "1").tool(ToolDef::new("first").handler(|| async { "1" })).build().unwrap();
     let mut p = Peer::session(server.clone()).await;

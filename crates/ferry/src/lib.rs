@@ -170,7 +170,12 @@ pub struct ServeArgs {
     pub min_ttl_ms: u64,
     /// Secret sealing the `requestState` of multi-round stateless calls (at least 32 bytes); give
     /// every front end behind one load balancer the same [default: random per process].
-    #[arg(long, env = "FERRY_REQUEST_STATE_SECRET", hide_env_values = true, conflicts_with = "request_state_secret_file")]
+    #[arg(
+        long,
+        env = "FERRY_REQUEST_STATE_SECRET",
+        hide_env_values = true,
+        conflicts_with = "request_state_secret_file"
+    )]
     pub request_state_secret: Option<String>,
     /// A file holding that secret (its bytes, at least 32).
     #[arg(long, env = "FERRY_REQUEST_STATE_SECRET_FILE", value_name = "PATH")]
