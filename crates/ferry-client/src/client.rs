@@ -58,6 +58,7 @@ pub struct ClientOptions {
     pub(crate) task_ttl_ms: Option<u64>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) max_message_bytes: Option<usize>,
+    pub(crate) roots: Option<Vec<Value>>,
 }
 
 impl ClientOptions {
@@ -101,6 +102,18 @@ impl ClientOptions {
         Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
     {
         self.elicit = Some(Arc::new(move |v| Box::pin(f(v))));
+        self
+    }
+    /// Offer these roots (`file://` URIs and display names) to servers that ask with
+    /// `roots/list` (also declares the `roots` capability). Without roots the client
+    /// declares none, and a server asking is told the method is not handled.
+    ///
+    /// ```
+    /// let options = ferry_client::ClientOptions::default().roots([("file:///home/ada/project", "project")]);
+    /// ```
+    pub fn roots<U: Into<String>, N: Into<String>>(mut self, roots: impl IntoIterator<Item = (U, N)>) -> Self {
+        let list = roots.into_iter().map(|(uri, name)| json!({"uri": uri.into(), "name": name.into()})).collect();
+        self.roots = Some(list);
         self
     }
     /// Answer `sampling/createMessage` (also declares the `sampling` capability).
@@ -178,6 +191,9 @@ impl Client {
         }
         if options.sample.is_some() {
             client_caps["sampling"] = json!({});
+        }
+        if options.roots.is_some() {
+            client_caps["roots"] = json!({});
         }
         let info =
             options.info.clone().unwrap_or_else(|| Implementation::new("ferry-client", env!("CARGO_PKG_VERSION")));
@@ -659,7 +675,10 @@ impl Client {
             "elicitation/create" => self.inner.options.elicit.clone(),
             "sampling/createMessage" => self.inner.options.sample.clone(),
             "ping" => return Ok(json!({})),
-            "roots/list" => return Ok(json!({"roots": []})),
+            "roots/list" => match &self.inner.options.roots {
+                Some(roots) => return Ok(json!({ "roots": roots })),
+                None => None,
+            },
             other => return Err(ErrorObject::method_not_found(other)),
         };
         let Some(h) = handler else {

@@ -173,11 +173,26 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
             #(#checks)*
         }
     });
+    // An async handler's future must be `Send` (it may run on any thread, or in a worker).
+    // Checked here, spanned on the function, the compiler names the value held across an
+    // `.await` that makes it not `Send`, instead of an unmet `Handler` bound.
+    let send_check = is_async.then(|| {
+        let holes = f.sig.inputs.iter().map(|_| quote!(::core::unreachable!()));
+        let call = quote_spanned!(fn_ident.span()=> __ferry_future_is_send(#fn_ident(#(#holes),*)));
+        quote! {
+            #[allow(unreachable_code, unused_variables, clippy::diverging_sub_expression)]
+            fn __ferry_send_check() {
+                fn __ferry_future_is_send<F: ::core::future::Future + ::core::marker::Send>(_: F) {}
+                #call;
+            }
+        }
+    });
     Ok(quote! {
         #[doc = #doc]
         #vis fn #builder_fn() -> #def_ty {
             #struct_def
             #extractor_checks
+            #send_check
             #constructor #chain .#handler #completes
         }
     })

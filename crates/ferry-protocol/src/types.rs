@@ -149,6 +149,15 @@ impl ResourceContents {
     pub fn text(uri: impl Into<String>, text: impl Into<String>) -> Self {
         Self { uri: uri.into(), mime_type: Some("text/plain".into()), text: Some(text.into()), blob: None }
     }
+    /// Binary contents for a URI (Base64-encoded on the wire).
+    pub fn blob(uri: impl Into<String>, bytes: &[u8], mime_type: impl Into<String>) -> Self {
+        Self { uri: uri.into(), mime_type: Some(mime_type.into()), text: None, blob: Some(base64_of(bytes)) }
+    }
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A content block in a tool result or prompt message.
@@ -201,12 +210,36 @@ impl Content {
     pub fn text(text: impl Into<String>) -> Self {
         Content::Text { text: text.into() }
     }
+    /// An image block from its bytes (`image/png`, `image/jpeg`, ...).
+    pub fn image(bytes: &[u8], mime_type: impl Into<String>) -> Self {
+        Content::Image { data: base64_of(bytes), mime_type: mime_type.into() }
+    }
+    /// An audio block from its bytes (`audio/wav`, `audio/mpeg`, ...).
+    pub fn audio(bytes: &[u8], mime_type: impl Into<String>) -> Self {
+        Content::Audio { data: base64_of(bytes), mime_type: mime_type.into() }
+    }
+    /// An embedded resource block holding bytes.
+    pub fn blob(uri: impl Into<String>, bytes: &[u8], mime_type: impl Into<String>) -> Self {
+        Content::Resource { resource: ResourceContents::blob(uri, bytes, mime_type) }
+    }
     /// The text, if this is a text block.
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Content::Text { text } => Some(text),
             _ => None,
         }
+    }
+}
+
+impl From<String> for Content {
+    fn from(text: String) -> Self {
+        Content::text(text)
+    }
+}
+
+impl From<&str> for Content {
+    fn from(text: &str) -> Self {
+        Content::text(text)
     }
 }
 

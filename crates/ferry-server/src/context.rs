@@ -129,8 +129,23 @@ impl Context {
             && out.send(Message::Notification(Notification::new(crate::transport::sse::CLOSE_STREAM, None))).is_ok()
     }
 
+    /// The progress reported so far in this execution, and its total (see [`Progress`](crate::Progress)).
+    pub fn current_progress(&self) -> (f64, Option<f64>) {
+        *lock(&self.progress_so_far())
+    }
+
+    /// Where this execution's last progress is kept (one per execution, shared by every
+    /// `Progress` it injects).
+    fn progress_so_far(&self) -> Arc<Mutex<(f64, Option<f64>)>> {
+        type SoFar = Mutex<(f64, Option<f64>)>;
+        let mut deps = lock(&self.inner.deps);
+        let slot = deps.entry(TypeId::of::<SoFar>()).or_insert_with(|| Arc::new(SoFar::new((0.0, None))));
+        slot.clone().downcast::<SoFar>().unwrap_or_else(|_| Arc::new(SoFar::new((0.0, None))))
+    }
+
     /// Report progress. As a task it also becomes the task's status message.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        *lock(&self.progress_so_far()) = (progress, total);
         if let Some(task) = &self.inner.task {
             if let Err(e) = task.progress(progress, total, message.map(str::to_string)).await {
                 tracing::warn!(error = %e, "could not record task progress");

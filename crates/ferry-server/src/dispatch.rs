@@ -7,6 +7,7 @@
 //! decides the wire shape of every answer; the handlers and the task store are
 //! the same for both.
 
+use crate::component::prompt::typed_arguments;
 use crate::context::{progress_token, CallInner, Context, META_LOG_LEVEL};
 use crate::error::ToolError;
 use crate::rounds::{self, Carried, Rounds};
@@ -273,7 +274,7 @@ fn initialize(shared: &Shared, session: &Session, params: &Map<String, Value>) -
     *lock(&session.client_caps) = params.get("capabilities").filter(|c| c.is_object()).cloned().unwrap_or(json!({}));
     let mut result = json!({
         "protocolVersion": version,
-        "capabilities": handshake_capabilities(version),
+        "capabilities": handshake_capabilities(shared, version),
         "serverInfo": shared.info,
     });
     if let Some(i) = &shared.config.instructions {
@@ -282,7 +283,7 @@ fn initialize(shared: &Shared, session: &Session, params: &Map<String, Value>) -
     Ok(result)
 }
 
-fn handshake_capabilities(version: &str) -> Value {
+fn handshake_capabilities(shared: &Shared, version: &str) -> Value {
     let mut caps = json!({
         "tools": {"listChanged": true},
         "prompts": {"listChanged": true},
@@ -290,14 +291,32 @@ fn handshake_capabilities(version: &str) -> Value {
         "logging": {},
         "completions": {},
     });
-    if Era::Handshake(version.to_string()).has_form_a() {
-        caps["tasks"] = json!({
-            "list": {},
-            "cancel": {},
-            "requests": {"tools": {"call": {}}, "prompts": {"get": {}}, "resources": {"read": {}}},
-        });
+    let requests = task_requests(shared);
+    if Era::Handshake(version.to_string()).has_form_a() && !requests.is_empty() {
+        caps["tasks"] = json!({"list": {}, "cancel": {}, "requests": requests});
     }
     caps
+}
+
+/// The request kinds some component can answer as a task (`tasks.requests` of the
+/// capabilities; empty: the server offers no tasks). Components added later are
+/// announced to sessions opened later.
+fn task_requests(shared: &Shared) -> Map<String, Value> {
+    let c = shared.components();
+    let can = |s: Option<TaskSupport>| shared.support(s) != TaskSupport::Forbidden;
+    let mut requests = Map::new();
+    if c.tools.iter().any(|t| can(t.common.task_support)) {
+        requests.insert("tools".into(), json!({"call": {}}));
+    }
+    if c.prompts.iter().any(|p| can(p.common.task_support)) {
+        requests.insert("prompts".into(), json!({"get": {}}));
+    }
+    if c.resources.iter().any(|r| can(r.common.task_support))
+        || c.templates.iter().any(|t| can(t.def.common.task_support))
+    {
+        requests.insert("resources".into(), json!({"read": {}}));
+    }
+    requests
 }
 
 fn discover(shared: &Shared) -> Value {
@@ -309,13 +328,16 @@ fn discover(shared: &Shared) -> Value {
             "resources": {"subscribe": true, "listChanged": true},
             "logging": {},
             "completions": {},
-            "extensions": {EXTENSION_ID: {}},
         },
         "serverInfo": shared.info,
         "cacheScope": "public",
         "ttlMs": 0,
         "_meta": {META_SERVER_INFO: shared.info},
     });
+    // The tasks extension, when some component can run as a task.
+    if !task_requests(shared).is_empty() {
+        result["capabilities"]["extensions"] = json!({EXTENSION_ID: {}});
+    }
     if let Some(i) = &shared.config.instructions {
         result["instructions"] = json!(i);
     }
@@ -617,7 +639,8 @@ async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
     let components = shared.components();
     let prompt =
         components.prompt(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown prompt: {name}")))?;
-    let args = arguments(call, "arguments")?;
+    let args = typed_arguments(prompt.common.describe.input_schema.as_ref(), arguments(call, "arguments")?)
+        .map_err(|m| ErrorObject::invalid_params(format!("Invalid arguments for prompt '{name}': {m}")))?;
     let task = decide_task(call, shared.support(prompt.common.task_support), &format!("Prompt '{name}'"))?;
     if let Some(validate) = prompt.common.describe.validate {
         validate(&args)

@@ -262,6 +262,28 @@ impl Progress {
     pub async fn step(&self, i: u64, n: u64, message: &str) {
         self.0.progress(i as f64, Some(n as f64), Some(message)).await
     }
+    /// Add `by` to the progress so far (keeping its total) and report it.
+    pub async fn increment(&self, by: f64, message: Option<&str>) {
+        let (now, total) = self.current();
+        self.0.progress(now + by, total, message).await
+    }
+    /// Set the total of the progress so far and report it (say, once the size of the work is known).
+    pub async fn set_total(&self, total: f64) {
+        let (now, _) = self.current();
+        self.0.progress(now, Some(total), None).await
+    }
+    /// The progress reported so far in this execution, and its total.
+    ///
+    /// ```
+    /// # async fn f(progress: ferry_server::Progress) {
+    /// progress.set_total(10.0).await;
+    /// progress.increment(3.0, Some("three done")).await;
+    /// assert_eq!(progress.current(), (3.0, Some(10.0)));
+    /// # }
+    /// ```
+    pub fn current(&self) -> (f64, Option<f64>) {
+        self.0.current_progress()
+    }
 }
 
 impl FromCall for Progress {

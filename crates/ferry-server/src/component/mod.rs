@@ -9,7 +9,7 @@
 #[macro_use]
 pub(crate) mod complete;
 mod output;
-mod prompt;
+pub(crate) mod prompt;
 mod resource;
 mod tool;
 
@@ -32,6 +32,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// An async function usable as a handler. `T` is the tuple of its parameter types.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a Ferry handler",
+    label = "not a handler",
+    note = "a handler is an async fn or closure, `Clone + Send + Sync + 'static`, of at most 8 parameters that are \
+            extractors (`Context`, `Args<T>`, `Progress`, `State<T>`, `Dep<T>`, ... or your `FromCall` type), \
+            whose future is `Send` (hold no `std::sync::MutexGuard` or `Rc` across an `.await`)",
+    note = "with `#[tool]`/`#[prompt]`/`#[resource]` the compiler names the parameter or the value at fault"
+)]
 pub trait Handler<T>: Clone + Send + Sync + 'static {
     /// What the function returns.
     type Output: Send + 'static;
@@ -42,6 +50,12 @@ pub trait Handler<T>: Clone + Send + Sync + 'static {
 }
 
 /// A sync function usable as a handler, run on the blocking pool.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a Ferry blocking handler",
+    label = "not a blocking handler",
+    note = "a blocking handler is a sync fn or closure, `Clone + Send + Sync + 'static`, whose parameters are \
+            extractors (`Context`, `Args<T>`, `State<T>`, ... or your `FromCall` type)"
+)]
 pub trait BlockingHandler<T>: Clone + Send + Sync + 'static {
     /// What the function returns.
     type Output: Send + 'static;

@@ -61,9 +61,20 @@ impl IntoToolResult for Content {
     }
 }
 
-impl IntoToolResult for Vec<Content> {
+/// A list of blocks (`Vec<Content>`, `Vec<String>`, ...): one content block each.
+impl<T: Into<Content>> IntoToolResult for Vec<T> {
     fn into_tool_result(self) -> Result<CallToolResult, ToolError> {
-        Ok(CallToolResult { content: self, ..Default::default() })
+        Ok(CallToolResult { content: self.into_iter().map(Into::into).collect(), ..Default::default() })
+    }
+}
+
+/// `None` is an empty result.
+impl<T: IntoToolResult> IntoToolResult for Option<T> {
+    fn into_tool_result(self) -> Result<CallToolResult, ToolError> {
+        self.map_or_else(|| Ok(CallToolResult::default()), IntoToolResult::into_tool_result)
+    }
+    fn output_schema() -> Option<Value> {
+        None
     }
 }
 
@@ -177,6 +188,14 @@ impl IntoResourceResult for ResourceContents {
 impl IntoResourceResult for String {
     fn into_resource_result(self, uri: &str) -> Result<ReadResourceResult, ToolError> {
         Ok(ReadResourceResult { contents: vec![ResourceContents::text(uri, self)] })
+    }
+}
+
+/// Bytes become binary contents (`application/octet-stream`) at the requested URI;
+/// for another MIME type return [`ResourceContents::blob`].
+impl IntoResourceResult for Vec<u8> {
+    fn into_resource_result(self, uri: &str) -> Result<ReadResourceResult, ToolError> {
+        Ok(ReadResourceResult { contents: vec![ResourceContents::blob(uri, &self, "application/octet-stream")] })
     }
 }
 
