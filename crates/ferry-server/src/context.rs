@@ -285,6 +285,11 @@ impl Context {
         }
     }
 
+    /// Enqueue durable background work (see [`crate::jobs`]).
+    pub fn jobs(&self) -> crate::Jobs {
+        crate::Jobs { shared: self.inner.shared.clone() }
+    }
+
     /// The server running this call, to change its components from a handler
     /// ([`Server::add_tool`](crate::Server::add_tool), ...). In a `ferry worker`
     /// it is the worker's own copy: changes there reach no client.

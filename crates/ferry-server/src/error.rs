@@ -74,6 +74,12 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ToolError {
 /// A mistake found while building a server: reported at start-up, never in a request.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BuildError {
+    /// A job has a prepare step: nobody could answer its questions.
+    #[error("job '{job}' has a prepare step; a job runs with no client to ask")]
+    JobWithPrepareStep {
+        /// The job.
+        job: String,
+    },
     /// A tool's input schema has an `x-mcp-header` annotation 2026-07-28 does not allow
     /// (clients would drop the tool).
     #[error("tool '{tool}': {reason}")]

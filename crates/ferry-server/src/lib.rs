@@ -71,6 +71,7 @@ mod context;
 mod dispatch;
 mod error;
 pub mod extract;
+pub mod jobs;
 mod listen;
 mod registry;
 mod rounds;
@@ -91,6 +92,7 @@ pub use component::{
 pub use context::{Context, Input};
 pub use error::{BuildError, ToolError};
 pub use extract::{Args, Dep, FromCall, Prepared, Progress, Provided, State, TaskHandle};
+pub use jobs::{JobError, Jobs};
 pub use server::{Authenticator, Server, ServerBuilder, ServerConfig};
 
 pub use ferry_macros::{prompt, resource, tool};

@@ -32,6 +32,8 @@ pub(crate) struct RegisteredTemplate {
 #[derive(Clone, Default)]
 pub(crate) struct Definitions {
     pub tools: Vec<ToolDef>,
+    /// Jobs: tools no client sees, enqueued by handlers (`crate::jobs`).
+    pub jobs: Vec<ToolDef>,
     pub prompts: Vec<PromptDef>,
     pub resources: Vec<ResourceDef>,
     pub templates: Vec<ResourceTemplateDef>,
@@ -43,6 +45,7 @@ pub(crate) struct Components {
     tool_index: HashMap<String, usize>,
     /// Each tool's `x-mcp-header` parameters (in the order of `tools`).
     header_params: Vec<Vec<HeaderParam>>,
+    jobs: HashMap<String, ToolDef>,
     pub prompts: Vec<PromptDef>,
     prompt_index: HashMap<String, usize>,
     pub resources: Vec<ResourceDef>,
@@ -108,6 +111,17 @@ impl Components {
                 return Err(BuildError::Duplicate { kind: "tool", name: t.name.clone() });
             }
         }
+        let mut jobs = HashMap::new();
+        for j in defs.jobs {
+            inject.check(format!("job '{}'", j.name), &j.common.describe, j.common.handler.is_some(), false)?;
+            if j.prepare.is_some() {
+                return Err(BuildError::JobWithPrepareStep { job: j.name.clone() });
+            }
+            let name = j.name.clone();
+            if jobs.insert(name.clone(), j).is_some() {
+                return Err(BuildError::Duplicate { kind: "job", name });
+            }
+        }
         let mut prompt_index = HashMap::new();
         for (i, p) in defs.prompts.iter().enumerate() {
             inject.check(format!("prompt '{}'", p.name), &p.common.describe, p.common.handler.is_some(), false)?;
@@ -140,6 +154,7 @@ impl Components {
             tools: defs.tools,
             tool_index,
             header_params,
+            jobs,
             prompts: defs.prompts,
             prompt_index,
             resources: defs.resources,
@@ -152,6 +167,7 @@ impl Components {
     pub fn definitions(&self) -> Definitions {
         Definitions {
             tools: self.tools.clone(),
+            jobs: self.jobs.values().cloned().collect(),
             prompts: self.prompts.clone(),
             resources: self.resources.clone(),
             templates: self.templates.iter().map(|t| t.def.clone()).collect(),
@@ -160,6 +176,11 @@ impl Components {
 
     pub fn tool(&self, name: &str) -> Option<&ToolDef> {
         self.tool_index.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// The job `name` (see `crate::jobs`).
+    pub fn job(&self, name: &str) -> Option<&ToolDef> {
+        self.jobs.get(name)
     }
 
     /// The `x-mcp-header` parameters of the tool `name` (none for an unknown tool).

@@ -205,6 +205,7 @@ pub struct ServerBuilder {
     info: Implementation,
     config: ServerConfig,
     tools: Vec<ToolDef>,
+    jobs: Vec<ToolDef>,
     prompts: Vec<PromptDef>,
     resources: Vec<ResourceDef>,
     templates: Vec<ResourceTemplateDef>,
@@ -245,6 +246,7 @@ impl Server {
             info: Implementation::new(name, version),
             config: ServerConfig::default(),
             tools: Vec::new(),
+            jobs: Vec::new(),
             prompts: Vec::new(),
             resources: Vec::new(),
             templates: Vec::new(),
@@ -283,6 +285,11 @@ impl Server {
     /// ```
     pub async fn notify_resource_updated(&self, uri: &str) -> Result<(), BackendError> {
         self.shared.resource_updated(uri).await
+    }
+
+    /// Enqueue and look up jobs (see [`crate::jobs`]).
+    pub fn jobs(&self) -> crate::Jobs {
+        crate::Jobs { shared: self.shared.clone() }
     }
 
     /// Offer another tool while serving. It is checked like [`ServerBuilder::build`]
@@ -396,6 +403,12 @@ impl ServerBuilder {
         self.tools.push(t);
         self
     }
+    /// Register a job: durable background work handlers enqueue with
+    /// [`Context::jobs`] (see [`crate::jobs`]). Written like a tool, never shown to clients.
+    pub fn job(mut self, j: ToolDef) -> Self {
+        self.jobs.push(j);
+        self
+    }
     /// Add a prompt.
     pub fn prompt(mut self, p: PromptDef) -> Self {
         self.prompts.push(p);
@@ -474,6 +487,7 @@ impl ServerBuilder {
     pub fn build(self) -> Result<Server, BuildError> {
         let defs = Definitions {
             tools: self.tools,
+            jobs: self.jobs,
             prompts: self.prompts,
             resources: self.resources,
             templates: self.templates,

@@ -154,7 +154,15 @@ pub(crate) async fn create(
     if let Some(p) = prepared {
         context["prepared"] = p; // what the tool's prepare step returned, for its handler
     }
-    let job = Job { task_id: rec.id.clone(), kind: kind.into(), name: name.into(), arguments, context, attempt: 1 };
+    let job = Job {
+        task_id: rec.id.clone(),
+        kind: kind.into(),
+        name: name.into(),
+        arguments,
+        context,
+        attempt: 1,
+        not_before: None,
+    };
     shared.backend.submit(rec.clone(), job).await.map_err(store_error)?;
     tracing::debug!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
     Ok(if call.era.is_modern() {
@@ -432,6 +440,7 @@ impl TaskExecutor {
         let c = self.0.components();
         let (timeout, retries) = match job.kind.as_str() {
             "tools/call" => c.tool(&job.name).map(|t| (t.common.timeout, t.common.retries))?,
+            crate::jobs::JOB_KIND => c.job(&job.name).map(|t| (t.common.timeout, t.common.retries))?,
             "prompts/get" => c.prompt(&job.name).map(|p| (p.common.timeout, p.common.retries))?,
             "resources/read" => c.resolve_resource(&job.name).map(|(c, _)| (c.timeout, c.retries))?,
             _ => return None,
@@ -473,10 +482,10 @@ impl Executor for TaskExecutor {
             Ok(Outcome::Error { error: ErrorObject::invalid_params(format!("Unknown {what}: {}", job.name)) })
         };
         let outcome = match job.kind.as_str() {
-            "tools/call" => {
-                let Some((tool, h)) = components.tool(&job.name).and_then(|t| Some((t, t.common.handler.clone()?)))
-                else {
-                    return unknown("tool");
+            kind @ ("tools/call" | crate::jobs::JOB_KIND) => {
+                let def = if kind == "tools/call" { components.tool(&job.name) } else { components.job(&job.name) };
+                let Some((tool, h)) = def.and_then(|t| Some((t, t.common.handler.clone()?))) else {
+                    return unknown(if kind == "tools/call" { "tool" } else { "job" });
                 };
                 if tool.common.is_full() {
                     let _ = runtime.message("Waiting for a turn: this tool runs a limited number at once").await;

@@ -239,4 +239,8 @@ pub struct Job {
     pub context: Value,
     /// 1 for the first run, incremented on retries and redeliveries.
     pub attempt: u32,
+    /// Do not start before this time (epoch ms): a worker that claims it earlier hands it
+    /// back until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<u64>,
 }

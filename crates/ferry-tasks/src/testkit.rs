@@ -20,6 +20,7 @@ pub fn task(owner: &str) -> (TaskRecord, Job) {
         arguments: json!({"a": 1}),
         context: json!({}),
         attempt: 1,
+        not_before: None,
     };
     (rec, job)
 }

@@ -10,6 +10,7 @@
 use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskUpdate};
 use crate::record::{Job, Outcome};
 use async_trait::async_trait;
+use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::{ErrorObject, TaskStatus};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -323,6 +324,13 @@ impl Worker {
 
     async fn run_job(&self, job: Job, running: Running) {
         let id = job.task_id.clone();
+        // Scheduled for later: hand it back until then (the store holds it, not this process).
+        if let Some(wait) = job.not_before.map(|at| at.saturating_sub(now_ms())).filter(|ms| *ms > 0) {
+            if let Err(e) = self.backend.requeue(&self.config.name, job, Duration::from_millis(wait)).await {
+                tracing::warn!(task_id = %id, error = %e, "could not hand a scheduled job back");
+            }
+            return;
+        }
         // Register before reading the record: a cancel event from now on finds the token, and a
         // cancel from before is in the record. No window loses it.
         let token = CancellationToken::new();

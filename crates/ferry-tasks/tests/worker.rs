@@ -100,6 +100,7 @@ async fn submit(b: &MemoryBackend, name: &str, args: Value) -> String {
         arguments: args,
         context: json!({}),
         attempt: 1,
+        not_before: None,
     };
     b.submit(rec, job).await.unwrap();
     id

@@ -12,5 +12,7 @@ mod form_a;
 mod form_b;
 #[path = "suites/input_required.rs"]
 mod input_required;
+#[path = "suites/jobs.rs"]
+mod jobs;
 #[path = "suites/limits.rs"]
 mod limits;
