@@ -1,7 +1,7 @@
 //! Durable background work a handler starts: jobs.
 //!
 //! A job is a function registered with [`ServerBuilder::job`](crate::ServerBuilder::job),
-//! written like a tool ([`ToolDef`] or `#[tool]`) but never listed to clients nor
+//! written like a tool ([`ToolDef`](crate::ToolDef) or `#[tool]`) but never listed to clients nor
 //! callable by them. A handler (or any code holding the [`Server`](crate::Server))
 //! enqueues it with arguments: [`Context::jobs`](crate::Context::jobs) →
 //! [`Jobs::enqueue`]. It then runs on the task engine like a task: on any worker of

@@ -12,6 +12,9 @@
 //! | [`engine`] | `ferry-tasks` | always |
 //! | [`protocol`] | `ferry-protocol` | always |
 //!
+//! New here? The [`guide`] walks from a first server to a deployment on Redis
+//! (built with `--all-features`, which docs.rs uses).
+//!
 //! ```
 //! use ferrymcp::{Args, Server, TaskSupport, ToolDef};
 //!
@@ -31,6 +34,9 @@
 //!     .build()
 //!     .unwrap();
 //! ```
+
+#[cfg(all(feature = "server", feature = "client", feature = "redis"))]
+pub mod guide;
 
 pub use ferry_protocol as protocol;
 pub use ferry_tasks as engine;
