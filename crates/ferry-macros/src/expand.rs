@@ -110,6 +110,10 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
     if let Some(ms) = opts.timeout_ms {
         chain.extend(quote!(.timeout(::core::time::Duration::from_millis(#ms))));
     }
+    if !opts.scopes.is_empty() {
+        let scopes = &opts.scopes;
+        chain.extend(quote!(.scopes([#(#scopes),*])));
+    }
     if let Some(n) = opts.retries {
         chain.extend(quote!(.retries(#n)));
     }

@@ -39,10 +39,13 @@ impl Kind {
                 "destructive",
                 "idempotent",
                 "open_world",
+                "scopes",
                 "crate",
             ],
-            Kind::Prompt => &["name", "title", "description", "task", "crate"],
-            Kind::Resource => &["uri", "template", "name", "title", "description", "mime_type", "task", "crate"],
+            Kind::Prompt => &["name", "title", "description", "task", "scopes", "crate"],
+            Kind::Resource => {
+                &["uri", "template", "name", "title", "description", "mime_type", "task", "scopes", "crate"]
+            }
         }
     }
 }
@@ -57,6 +60,8 @@ pub(crate) struct Options {
     pub task: Option<Ident>,
     pub timeout_ms: Option<u64>,
     pub retries: Option<u32>,
+    /// OAuth scopes a caller needs (`scopes = ["reports:read"]`).
+    pub scopes: Vec<LitStr>,
     /// At most this many runs at once (`ToolDef::concurrency`).
     pub concurrency: Option<usize>,
     /// Tool annotation hints in the order given, e.g. `("readOnlyHint", true)`.
@@ -111,6 +116,22 @@ pub(crate) fn parse(kind: Kind, attr: TokenStream) -> syn::Result<Options> {
                 opts.timeout_ms = Some(n);
             }
             "retries" => opts.retries = Some(integer(&meta, &key)?),
+            "scopes" => {
+                let list: syn::ExprArray = meta.value()?.parse()?;
+                for e in list.elems {
+                    match e {
+                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) if !s.value().is_empty() => {
+                            opts.scopes.push(s)
+                        }
+                        other => {
+                            return Err(syn::Error::new_spanned(
+                                other,
+                                "`scopes` takes non-empty strings: [\"a\", \"b\"]",
+                            ))
+                        }
+                    }
+                }
+            }
             "concurrency" => {
                 let n: usize = integer(&meta, &key)?;
                 if n == 0 {

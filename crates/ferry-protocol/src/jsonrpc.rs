@@ -59,6 +59,9 @@ impl ErrorCode {
     /// `"owner"` (wait for or cancel your own tasks), `"server"` (try again later),
     /// `"size"` (send less).
     pub const LIMIT_EXCEEDED: i64 = -32029;
+    /// Ferry: the caller's access token lacks a scope the component needs;
+    /// `data.requiredScopes` names them (over HTTP: status 403, `insufficient_scope`).
+    pub const INSUFFICIENT_SCOPE: i64 = -32030;
 }
 
 /// A JSON-RPC error object: `{code, message, data?}`.

@@ -35,6 +35,8 @@ pub(crate) struct CallInner {
     /// (a `ferry worker`): its notifications are then relayed through the backend.
     pub session_id: Option<String>,
     pub subject: Option<String>,
+    /// What the caller's access token allows (a protected server), also in a task.
+    pub scopes: Option<std::collections::BTreeSet<String>>,
     pub protocol_version: String,
     pub client_caps: Value,
     pub progress_token: Option<Value>,
@@ -79,6 +81,13 @@ impl Context {
     /// also known to a background task, wherever it runs.
     pub fn auth_subject(&self) -> Option<&str> {
         self.inner.subject.as_deref()
+    }
+
+    /// The scopes the caller's access token grants, on a server protected with
+    /// [`ServerBuilder::protect`](crate::ServerBuilder::protect) (`None` elsewhere);
+    /// also known to a background task, wherever it runs.
+    pub fn auth_scopes(&self) -> Option<&std::collections::BTreeSet<String>> {
+        self.inner.scopes.as_ref()
     }
 
     /// The protocol version of the request.

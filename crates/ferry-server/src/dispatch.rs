@@ -35,6 +35,8 @@ pub(crate) struct Incoming {
     pub outbound: Option<Outbound>,
     pub http: Option<HttpHeaders>,
     pub auth_subject: Option<String>,
+    /// What the caller's access token allows (a protected server), for component scopes.
+    pub auth_scopes: Option<std::collections::BTreeSet<String>>,
     /// The client's network address (HTTP served with `ConnectInfo`).
     pub peer: Option<std::net::IpAddr>,
     /// Cancels the call (the transport's: an answer nobody can receive any more).
@@ -59,6 +61,8 @@ pub(crate) struct Call {
     pub cancel: CancellationToken,
     /// The verified `requestState` of a retried stateless request (MRTR).
     pub carried: Option<Carried>,
+    /// What the caller's access token allows, on a protected server.
+    pub scopes: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Call {
@@ -66,6 +70,20 @@ impl Call {
     pub fn declares_tasks(&self) -> bool {
         self.era.is_modern()
             && self.client_caps.get("extensions").and_then(|e| e.get(EXTENSION_ID)).is_some_and(Value::is_object)
+    }
+
+    /// Whether the caller's token grants every scope in `needed` (always, on a server
+    /// that is not protected: scopes come only with OAuth tokens).
+    pub fn allows(&self, needed: &[String]) -> bool {
+        self.scopes.as_ref().is_none_or(|granted| needed.iter().all(|s| granted.contains(s)))
+    }
+
+    /// `Err` (-32030, HTTP 403) unless the caller's token grants `needed`.
+    pub fn require(&self, needed: &[String], what: &str) -> Result<(), ErrorObject> {
+        if self.allows(needed) {
+            return Ok(());
+        }
+        Err(insufficient_scope(needed, what))
     }
 
     pub fn str_param(&self, key: &str) -> Result<&str, ErrorObject> {
@@ -82,6 +100,7 @@ impl Call {
             session: self.session.clone(),
             session_id: self.session.as_ref().map(|s| s.id.clone()),
             subject: self.subject.clone(),
+            scopes: self.scopes.clone(),
             protocol_version: self.era.version().to_string(),
             client_caps: self.client_caps.clone(),
             progress_token: progress_token(self.meta.as_ref()),
@@ -217,6 +236,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             peer: inc.peer,
             cancel: inc.cancel,
             carried,
+            scopes: inc.auth_scopes.clone(),
         })));
     }
     let Some(session) = inc.session.clone() else {
@@ -258,6 +278,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         peer: inc.peer,
         cancel: inc.cancel,
         carried: None,
+        scopes: inc.auth_scopes.clone(),
     })))
 }
 
@@ -358,20 +379,30 @@ async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
         "tools/list" => {
             let with_execution = call.era.has_form_a();
             let c = shared.components();
-            let items: Vec<_> =
-                c.tools.iter().map(|t| t.listing(shared.support(t.common.task_support), with_execution)).collect();
+            let items: Vec<_> = c
+                .tools
+                .iter()
+                .filter(|t| call.allows(&t.common.scopes))
+                .map(|t| t.listing(shared.support(t.common.task_support), with_execution))
+                .collect();
             paginate(shared, call, "tools", &items)
         }
         "prompts/list" => {
-            let items: Vec<_> = shared.components().prompts.iter().map(|p| p.listing()).collect();
+            let c = shared.components();
+            let items: Vec<_> =
+                c.prompts.iter().filter(|p| call.allows(&p.common.scopes)).map(|p| p.listing()).collect();
             paginate(shared, call, "prompts", &items)
         }
         "resources/list" => {
-            let items: Vec<_> = shared.components().resources.iter().map(|r| r.listing()).collect();
+            let c = shared.components();
+            let items: Vec<_> =
+                c.resources.iter().filter(|r| call.allows(&r.common.scopes)).map(|r| r.listing()).collect();
             paginate(shared, call, "resources", &items)
         }
         "resources/templates/list" => {
-            let items: Vec<_> = shared.components().templates.iter().map(|t| t.def.listing()).collect();
+            let c = shared.components();
+            let items: Vec<_> =
+                c.templates.iter().filter(|t| call.allows(&t.def.common.scopes)).map(|t| t.def.listing()).collect();
             paginate(shared, call, "resourceTemplates", &items)
         }
         "tools/call" => call_tool(shared, call).await,
@@ -579,6 +610,7 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
     let name = call.str_param("name")?;
     let components = shared.components();
     let tool = components.tool(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown tool: {name}")))?;
+    call.require(&tool.common.scopes, &format!("tool '{name}'"))?;
     let args = arguments(call, "arguments")?;
     let tool_support = shared.support(tool.common.task_support);
     let task = decide_task(call, tool_support, &format!("Tool '{name}'"))?;
@@ -639,6 +671,7 @@ async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
     let components = shared.components();
     let prompt =
         components.prompt(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown prompt: {name}")))?;
+    call.require(&prompt.common.scopes, &format!("prompt '{name}'"))?;
     let args = typed_arguments(prompt.common.describe.input_schema.as_ref(), arguments(call, "arguments")?)
         .map_err(|m| ErrorObject::invalid_params(format!("Invalid arguments for prompt '{name}': {m}")))?;
     let task = decide_task(call, shared.support(prompt.common.task_support), &format!("Prompt '{name}'"))?;
@@ -685,6 +718,7 @@ async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
     let components = shared.components();
     let (common, vars) =
         components.resolve_resource(uri).ok_or_else(|| resource_not_found(uri, call.era.is_modern()))?;
+    call.require(&common.scopes, &format!("resource '{uri}'"))?;
     let task = decide_task(call, shared.support(common.task_support), &format!("Resource '{uri}'"))?;
     if let Some(validate) = common.describe.validate {
         validate(&vars).map_err(|m| ErrorObject::invalid_params(format!("Invalid resource URI '{uri}': {m}")))?;
@@ -699,6 +733,12 @@ async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
         return asked;
     }
     to_value(fill_uri(outcome.map_err(ToolError::into_error_object)?, uri))
+}
+
+/// A caller whose token lacks scopes `what` needs.
+pub(crate) fn insufficient_scope(needed: &[String], what: &str) -> ErrorObject {
+    ErrorObject::new(ErrorCode::INSUFFICIENT_SCOPE, format!("Forbidden: {what} needs the scope {}", needed.join(" ")))
+        .with_data(json!({"requiredScopes": needed}))
 }
 
 pub(crate) fn to_value<T: Serialize>(v: T) -> Reply {

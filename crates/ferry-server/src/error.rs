@@ -74,6 +74,9 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ToolError {
 /// A mistake found while building a server: reported at start-up, never in a request.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BuildError {
+    /// The authorization setup cannot work.
+    #[error("authorization: {0}")]
+    Auth(String),
     /// A job has a prepare step: nobody could answer its questions.
     #[error("job '{job}' has a prepare step; a job runs with no client to ask")]
     JobWithPrepareStep {

@@ -66,6 +66,7 @@
 //! The task engine (store, queue, workers) is the `ferry-tasks` crate; the
 //! in-memory backend is the default and a Redis backend can replace it.
 
+pub mod auth;
 pub mod component;
 mod context;
 mod dispatch;

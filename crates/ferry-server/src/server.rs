@@ -124,6 +124,8 @@ pub(crate) struct Shared {
     /// Counts and orders of the HTTP sessions in `sessions` (see `session_table.rs`).
     pub session_index: Mutex<SessionIndex>,
     pub authenticator: Option<Authenticator>,
+    /// OAuth protected-resource setup (bearer tokens, scopes, metadata).
+    pub protected: Option<crate::auth::ProtectedResource>,
     /// Input requests of tasks already sent to a client over some `tasks/result` stream.
     pub dispatched_inputs: Mutex<HashSet<(String, String)>>,
     /// Waiters for one task's changes (`tasks/result`).
@@ -213,6 +215,7 @@ pub struct ServerBuilder {
     providers: HashMap<TypeId, ErasedProvider>,
     backend: Option<Arc<dyn Backend>>,
     authenticator: Option<Authenticator>,
+    protected: Option<crate::auth::ProtectedResource>,
 }
 
 /// Decides who sends an HTTP request, from its headers: `Some(subject)` lets it
@@ -254,6 +257,7 @@ impl Server {
             providers: HashMap::new(),
             backend: None,
             authenticator: None,
+            protected: None,
         }
     }
 
@@ -483,8 +487,23 @@ impl ServerBuilder {
         self
     }
 
+    /// Protect the server as an OAuth 2.1 resource (see [`crate::auth`]): HTTP requests
+    /// need a bearer token its verifier accepts; components may require scopes.
+    pub fn protect(mut self, resource: crate::auth::ProtectedResource) -> Self {
+        self.protected = Some(resource);
+        self
+    }
+
     /// Check everything and build the server.
     pub fn build(self) -> Result<Server, BuildError> {
+        if let Some(p) = &self.protected {
+            if p.verifier.is_none() {
+                return Err(BuildError::Auth("the protected resource has no token verifier".into()));
+            }
+            if self.authenticator.is_some() {
+                return Err(BuildError::Auth("use either authenticate(..) or protect(..), not both".into()));
+            }
+        }
         let defs = Definitions {
             tools: self.tools,
             jobs: self.jobs,
@@ -507,6 +526,7 @@ impl ServerBuilder {
                 sessions: Mutex::new(HashMap::new()),
                 session_index: Mutex::new(SessionIndex::default()),
                 authenticator: self.authenticator,
+                protected: self.protected,
                 dispatched_inputs: Mutex::new(HashSet::new()),
                 watchers: Default::default(),
                 background: OnceLock::new(),

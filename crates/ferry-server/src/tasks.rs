@@ -147,6 +147,7 @@ pub(crate) async fn create(
     let mut context = json!({
         "sessionId": call.session.as_ref().map(|s| s.id.clone()),
         "authSubject": call.subject,
+        "authScopes": call.scopes,
         "protocolVersion": call.era.version(),
         "clientCapabilities": call.client_caps,
         "progressToken": rec.progress_token,
@@ -462,6 +463,7 @@ impl Executor for TaskExecutor {
             session,
             session_id,
             subject: ctx.get("authSubject").and_then(Value::as_str).map(str::to_string),
+            scopes: ctx.get("authScopes").and_then(|s| serde_json::from_value(s.clone()).ok()),
             protocol_version: ctx.get("protocolVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
             client_caps: ctx.get("clientCapabilities").cloned().unwrap_or_else(|| json!({})),
             progress_token: ctx.get("progressToken").filter(|v| !v.is_null()).cloned(),
@@ -481,6 +483,20 @@ impl Executor for TaskExecutor {
         let unknown = |what: &str| {
             Ok(Outcome::Error { error: ErrorObject::invalid_params(format!("Unknown {what}: {}", job.name)) })
         };
+        // The task acts for its caller only as far as the caller's token went.
+        if let Some(granted) = cx.auth_scopes() {
+            let needed = match job.kind.as_str() {
+                "tools/call" => components.tool(&job.name).map(|t| t.common.scopes.clone()),
+                "prompts/get" => components.prompt(&job.name).map(|p| p.common.scopes.clone()),
+                "resources/read" => components.resolve_resource(&job.name).map(|(c, _)| c.scopes.clone()),
+                _ => None,
+            }
+            .unwrap_or_default();
+            if !needed.iter().all(|s| granted.contains(s)) {
+                let error = crate::dispatch::insufficient_scope(&needed, &format!("'{}'", job.name));
+                return Ok(Outcome::Error { error });
+            }
+        }
         let outcome = match job.kind.as_str() {
             kind @ ("tools/call" | crate::jobs::JOB_KIND) => {
                 let def = if kind == "tools/call" { components.tool(&job.name) } else { components.job(&job.name) };

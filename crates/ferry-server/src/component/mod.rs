@@ -194,6 +194,8 @@ pub(crate) struct Common<O> {
     pub retries: u32,
     /// At most this many runs at once in this process (shared by the definition's clones).
     pub limit: Option<Arc<tokio::sync::Semaphore>>,
+    /// OAuth scopes a caller's token needs (see [`crate::auth`]).
+    pub scopes: Vec<String>,
 }
 
 impl<O> Common<O> {
@@ -226,6 +228,7 @@ impl<O> Default for Common<O> {
             timeout: None,
             retries: 0,
             limit: None,
+            scopes: Vec::new(),
         }
     }
 }

@@ -45,6 +45,12 @@ impl PromptDef {
         self.common.task_support = Some(s);
         self
     }
+    /// OAuth scopes a caller's token needs to use this (checked before a call or task;
+    /// see [`crate::auth`]). Without a protected resource on the server, not checked.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.common.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
     /// Use an async function as the handler.
     pub fn handler<H, T>(mut self, h: H) -> Self
     where

@@ -92,6 +92,13 @@ impl ToolDef {
         self
     }
 
+    /// OAuth scopes a caller's token needs to use this (checked before a call or task;
+    /// see [`crate::auth`]). Without a protected resource on the server, not checked.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.common.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// How many times a task run that failed transiently is retried.
     pub fn retries(mut self, n: u32) -> Self {
         self.common.retries = n;

@@ -87,11 +87,8 @@ impl Server {
         self.start();
         let path = options.path.clone();
         let bodies = Arc::new(BodyBudget::new(&options.limits, self.shared.config.max_body_bytes));
-        Router::new().route(&path, any(endpoint)).with_state(App {
-            server: self.clone(),
-            options: Arc::new(options),
-            bodies,
-        })
+        let router = super::credentials::metadata_routes(Router::new(), &self.shared);
+        router.route(&path, any(endpoint)).with_state(App { server: self.clone(), options: Arc::new(options), bodies })
     }
 
     /// Serve Streamable HTTP at `http://{addr}/mcp` until the process ends.
@@ -179,22 +176,6 @@ fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), HttpResponse> {
     Ok(())
 }
 
-/// Who sends the request: `Ok(None)` without an authenticator, `Err` (401) when it refuses.
-fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<String>, HttpResponse> {
-    let Some(auth) = &app.server.shared.authenticator else { return Ok(None) };
-    match auth(headers) {
-        Some(subject) => Ok(Some(subject)),
-        None => {
-            let mut r = error_response(
-                StatusCode::UNAUTHORIZED,
-                ErrorObject::invalid_request("Unauthorized: missing or invalid credentials"),
-            );
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            Err(r)
-        }
-    }
-}
-
 async fn endpoint(State(app): State<App>, request: axum::extract::Request) -> HttpResponse {
     let (parts, body) = request.into_parts();
     let (method, headers) = (parts.method, parts.headers);
@@ -203,12 +184,16 @@ async fn endpoint(State(app): State<App>, request: axum::extract::Request) -> Ht
     if let Err(r) = check_origin(&app, &headers) {
         return r;
     }
-    let subject = match authenticate(&app, &headers) {
-        Ok(s) => s,
+    let caller = match super::credentials::authenticate(&app.server.shared, &headers).await {
+        Ok(c) => c,
         Err(r) => return r,
     };
+    let (subject, scopes) = match caller {
+        Some(c) => (Some(c.subject), c.scopes),
+        None => (None, None),
+    };
     match method {
-        Method::POST => post(app, headers, subject, peer, body).await,
+        Method::POST => post(app, headers, subject, scopes, peer, body).await,
         Method::GET => get(app, headers, subject),
         Method::DELETE => delete(app, headers, subject),
         _ => {
@@ -283,7 +268,14 @@ fn status_for(error: &ErrorObject, modern: bool) -> StatusCode {
     }
 }
 
-async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Option<IpAddr>, body: Body) -> HttpResponse {
+async fn post(
+    app: App,
+    headers: HeaderMap,
+    subject: Option<String>,
+    scopes: Option<std::collections::BTreeSet<String>>,
+    peer: Option<IpAddr>,
+    body: Body,
+) -> HttpResponse {
     let shared = app.server.shared.clone();
     if let Some(problem) = media::content_type_problem(header_str(&headers, "content-type")) {
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorObject::invalid_request(problem));
@@ -420,6 +412,7 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
         outbound: accepts_sse.then_some(tx),
         http: Some(http),
         auth_subject: subject,
+        auth_scopes: scopes,
         peer,
         cancel: cancel.clone(),
     };
@@ -476,13 +469,22 @@ async fn post(app: App, headers: HeaderMap, subject: Option<String>, peer: Optio
             } else {
                 new_session = None; // a failed initialize opens no session: hand out no id
             }
-            let status = resp.error.as_ref().map(|e| status_for(e, modern)).unwrap_or(StatusCode::OK);
+            let forbidden =
+                resp.error.as_ref().and_then(|e| super::credentials::forbidden_status(&app.server.shared, e));
+            let status = match &forbidden {
+                Some((status, _)) => *status,
+                None => resp.error.as_ref().map(|e| status_for(e, modern)).unwrap_or(StatusCode::OK),
+            };
             match (accepts.json, status) {
                 // A client that takes only streams gets its answer as a (one-event) stream.
                 (false, StatusCode::OK) => sse::response(stream::iter(sse::single(&Message::Response(resp)))),
                 _ => {
                     let body = serde_json::to_vec(&resp).unwrap_or_default();
-                    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+                    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+                    if let Some((_, challenge)) = forbidden {
+                        r.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+                    }
+                    r
                 }
             }
         }

@@ -8,6 +8,7 @@
 //!   response streams can be resumed after a lost connection (`sse.rs`).
 
 mod body;
+mod credentials;
 pub(crate) mod headers;
 mod http;
 mod listener;
