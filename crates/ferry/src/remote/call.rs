@@ -39,7 +39,9 @@ pub async fn call(a: CallArgs) -> Result<(), Error> {
         let r = client.call_tool(&a.tool, arguments).await.map_err(report)?;
         print_result(&serde_json::to_value(r)?, a.target.json)
     };
-    settle_logs().await;
+    if a.target.log_level.0.is_some() {
+        settle_logs().await;
+    }
     outcome
 }
 
