@@ -59,6 +59,7 @@ pub struct ClientOptions {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) max_message_bytes: Option<usize>,
     pub(crate) roots: Option<Vec<Value>>,
+    pub(crate) log_level: Option<String>,
 }
 
 impl ClientOptions {
@@ -87,6 +88,14 @@ impl ClientOptions {
     /// A longer line is skipped as it arrives, without being buffered, and logged.
     pub fn max_message_bytes(mut self, max: usize) -> Self {
         self.max_message_bytes = Some(max);
+        self
+    }
+    /// Ask for the server's log messages (`notifications/message`) at `level` and above
+    /// (`debug`, `info`, ... `emergency`): `logging/setLevel` after a 2025-11-25 handshake,
+    /// the `io.modelcontextprotocol/logLevel` request meta on 2026-07-28. Read them from
+    /// [`Client::notifications`].
+    pub fn log_level(mut self, level: impl Into<String>) -> Self {
+        self.log_level = Some(level.into());
         self
     }
     /// Authenticate with `Authorization: Bearer <token>` (HTTP). On a server
@@ -263,6 +272,11 @@ impl Client {
         *lock(&self.inner.server_info) = result.get("serverInfo").cloned().unwrap_or_default();
         self.notify("notifications/initialized", json!({})).await?;
         self.inner.transport.listen(self.hints(None)).await;
+        if let Some(level) = &self.inner.options.log_level {
+            if self.server_capabilities().get("logging").is_some() {
+                self.request("logging/setLevel", json!({ "level": level })).await?;
+            }
+        }
         Ok(())
     }
 
@@ -337,6 +351,9 @@ impl Client {
             m.insert(META_PROTOCOL_VERSION.into(), json!(MODERN));
             m.insert(META_CLIENT_CAPABILITIES.into(), caps);
             m.insert(META_CLIENT_INFO.into(), json!(self.inner.info));
+            if let Some(level) = &self.inner.options.log_level {
+                m.insert("io.modelcontextprotocol/logLevel".into(), json!(level));
+            }
         }
         params
     }

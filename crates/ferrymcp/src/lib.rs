@@ -9,6 +9,7 @@
 //! | [`server`] (also re-exported at the root) | `ferry-server` | `server` (default) |
 //! | [`client`] | `ferry-client` | `client` |
 //! | [`redis`] | `ferry-redis` | `redis` |
+//! | [`cli`]: one binary with `serve`/`worker` roles and client commands | `ferry` (without its demo) | `cli` |
 //! | [`engine`] | `ferry-tasks` | always |
 //! | [`protocol`] | `ferry-protocol` | always |
 //!
@@ -51,3 +52,10 @@ pub use ferry_client as client;
 
 #[cfg(feature = "redis")]
 pub use ferry_redis as redis;
+
+/// The `ferry` command line for your own binary: `serve` and `worker` roles plus the client
+/// commands. `cli::run(builder)` in a plain `main`, `cli::run_async(builder).await` in
+/// `#[tokio::main]`; [`cli::App`] (or `cli::app!()`) keeps your binary's name, version and
+/// about text and adds your own flags (see `examples/cli-app`).
+#[cfg(feature = "cli")]
+pub use ferry as cli;

@@ -61,13 +61,44 @@ impl HttpTransport {
     }
 
     async fn send_only(&self, msg: Message, method: &str, hints: Hints) -> Result<(), ClientError> {
-        let resp = self.post(&msg, method, &hints).send().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let resp = self.post(&msg, method, &hints).send().await.map_err(|e| self.unreachable(method, &e))?;
         refused(&resp)?;
         if !resp.status().is_success() {
-            return Err(ClientError::Transport(format!("HTTP {} for {method}", resp.status())));
+            return Err(self.status_error(resp.status(), method));
         }
         Ok(())
     }
+
+    /// A request that got no answer, with its cause ("Connection refused", not only "error sending request").
+    fn unreachable(&self, method: &str, e: &reqwest::Error) -> ClientError {
+        let cause = root_cause(e);
+        if e.is_connect() {
+            ClientError::Transport(format!("{method}: cannot connect to {}: {cause}", self.url))
+        } else if e.is_timeout() {
+            ClientError::Transport(format!("{method}: {}: timed out ({cause})", self.url))
+        } else {
+            ClientError::Transport(format!("{method}: {}: {cause}", self.url))
+        }
+    }
+
+    /// A refusal by HTTP status; a 404 most often means a wrong path.
+    fn status_error(&self, status: reqwest::StatusCode, method: &str) -> ClientError {
+        let hint = if status == reqwest::StatusCode::NOT_FOUND {
+            " (no MCP endpoint at this path: check the URL's path; a Ferry server's is /mcp)"
+        } else {
+            ""
+        };
+        ClientError::Transport(format!("HTTP {status} for {method} from {}{hint}", self.url))
+    }
+}
+
+/// The innermost cause of an error (for reqwest: the I/O or DNS error under "error sending request").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// A 401 is about credentials, whatever the body says.
@@ -218,7 +249,7 @@ impl Transport for HttpTransport {
             .post(&Message::Request(req), &method, &hints)
             .send()
             .await
-            .map_err(|e| ClientError::Transport(format!("{method}: {e}")))?;
+            .map_err(|e| self.unreachable(&method, &e))?;
         if let Some(s) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
             *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.to_string());
         }
@@ -229,7 +260,7 @@ impl Transport for HttpTransport {
             let body = resp.bytes().await.map_err(|e| ClientError::Transport(e.to_string()))?;
             return match Message::parse(&body) {
                 Ok(Message::Response(r)) => Ok(r),
-                _ if !status.is_success() => Err(ClientError::Transport(format!("HTTP {status} for {method}"))),
+                _ if !status.is_success() => Err(self.status_error(status, &method)),
                 _ => Err(ClientError::Protocol(format!("{method}: not a JSON-RPC response"))),
             };
         }
