@@ -2,7 +2,7 @@
 
 use crate::error::ClientError;
 use crate::task::{TaskHandle, TaskInfo};
-use crate::transport::{Hints, HttpTransport, StdioTransport, Transport};
+use crate::transport::{Hints, HttpTransport, IoTransport, StdioTransport, Transport, DEFAULT_MAX_MESSAGE};
 use ferry_protocol::headers::{header_params, HeaderParam};
 use ferry_protocol::tasks::EXTENSION_ID;
 use ferry_protocol::types::{
@@ -186,6 +186,20 @@ impl Client {
     ) -> Result<Client, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let transport = Box::new(StdioTransport::spawn(command, options.max_message_bytes, tx)?);
+        Self::negotiate(transport, rx, options).await
+    }
+
+    /// Talk newline-delimited JSON-RPC over any reader and writer: a server in the same
+    /// process through an in-memory pipe (the `ferrymcp` facade's `connect_in_process`
+    /// does that for a `Server`), a socket, a serial line.
+    pub async fn connect_io<R, W>(reader: R, writer: W, options: ClientOptions) -> Result<Client, ClientError>
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let max = options.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE);
+        let transport = Box::new(IoTransport::new(reader, writer, max, tx));
         Self::negotiate(transport, rx, options).await
     }
 

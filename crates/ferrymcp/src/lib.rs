@@ -59,3 +59,34 @@ pub use ferry_redis as redis;
 /// about text and adds your own flags (see `examples/cli-app`).
 #[cfg(feature = "cli")]
 pub use ferry as cli;
+
+/// A client talking to `server` in this process, through an in-memory pipe: no port, no
+/// subprocess (features `server` and `client`). The server serves the pipe as one stdio
+/// session; everything else is as over the wire, so it is the quickest way to test a
+/// server through the protocol.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use ferrymcp::client::ClientOptions;
+/// use ferrymcp::{Server, ToolDef};
+///
+/// let server = Server::builder("t", "1").tool(ToolDef::new("hi").handler(|| async { "hello" })).build().unwrap();
+/// let client = ferrymcp::connect_in_process(&server, ClientOptions::default()).await.unwrap();
+/// let r = client.call_tool("hi", serde_json::json!({})).await.unwrap();
+/// assert_eq!(r.content[0].as_text(), Some("hello"));
+/// # }
+/// ```
+#[cfg(all(feature = "server", feature = "client"))]
+pub async fn connect_in_process(
+    server: &ferry_server::Server,
+    options: ferry_client::ClientOptions,
+) -> Result<ferry_client::Client, ferry_client::ClientError> {
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let (server_reader, server_writer) = tokio::io::split(theirs);
+    let server = server.clone();
+    // The session ends when the client drops its end of the pipe.
+    tokio::spawn(async move { server.serve_io(server_reader, server_writer).await });
+    let (reader, writer) = tokio::io::split(ours);
+    ferry_client::Client::connect_io(reader, writer, options).await
+}

@@ -1,4 +1,5 @@
-//! How messages reach a server: Streamable HTTP or a child process's stdio.
+//! How messages reach a server: Streamable HTTP, a child process's stdio, or any
+//! byte stream (an in-memory pipe to a server in the same process).
 //!
 //! A transport sends requests and returns their responses. Anything else the
 //! server sends meanwhile (notifications, requests to the client such as
@@ -6,9 +7,13 @@
 //! through [`Transport::respond`].
 
 mod http;
+mod io;
+mod lines;
 mod stdio;
 
 pub(crate) use http::HttpTransport;
+pub(crate) use io::IoTransport;
+pub(crate) use lines::DEFAULT_MAX_MESSAGE;
 pub(crate) use stdio::StdioTransport;
 
 use crate::error::ClientError;

@@ -1,25 +1,19 @@
 //! A server run as a child process, speaking newline-delimited JSON-RPC.
 
+use super::lines::{spawn_reader, Pending, DEFAULT_MAX_MESSAGE};
 use super::{Hints, Inbox, Transport};
 use crate::error::ClientError;
 use async_trait::async_trait;
-use ferry_protocol::lines::{next_frame, Frame, LineSplitter};
-use ferry_protocol::{Message, Notification, Request, RequestId, Response};
-use std::collections::HashMap;
+use ferry_protocol::{Message, Notification, Request, Response};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, ChildStdin, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The longest line read from a server unless `ClientOptions::max_message_bytes` says otherwise.
-pub(crate) const DEFAULT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
-
 /// How many of the last bytes a server wrote on a piped stderr are kept, to explain its exit.
 const STDERR_TAIL: usize = 2048;
-
-type Pending = Arc<Mutex<HashMap<RequestId, oneshot::Sender<Response>>>>;
 
 pub(crate) struct StdioTransport {
     stdin: tokio::sync::Mutex<ChildStdin>,
@@ -77,37 +71,7 @@ impl StdioTransport {
         let stdin = child.stdin.take().ok_or_else(|| ClientError::Transport("no stdin".into()))?;
         let stdout = child.stdout.take().ok_or_else(|| ClientError::Transport("no stdout".into()))?;
         let pending: Pending = Arc::default();
-        let reader_pending = pending.clone();
-        let max = max_message.unwrap_or(DEFAULT_MAX_MESSAGE);
-        tokio::spawn(async move {
-            let mut stdout = BufReader::new(stdout);
-            let mut lines = LineSplitter::new(max);
-            while let Ok(Some(frame)) = next_frame(&mut stdout, &mut lines).await {
-                let Frame::Line(line) = frame else {
-                    tracing::warn!(max, "skipped a message from the server longer than max_message_bytes");
-                    continue;
-                };
-                if line.trim_ascii().is_empty() {
-                    continue;
-                }
-                match Message::parse(&line) {
-                    Ok(Message::Response(r)) => {
-                        let waiter = r.id.as_ref().and_then(|id| reader_pending.lock().ok()?.remove(id));
-                        if let Some(tx) = waiter {
-                            let _ = tx.send(r);
-                        }
-                    }
-                    Ok(other) => {
-                        let _ = inbox.send(other);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "unreadable line from the server"),
-                }
-            }
-            // The server is gone: fail whoever still waits.
-            if let Ok(mut p) = reader_pending.lock() {
-                p.clear();
-            }
-        });
+        spawn_reader(stdout, max_message.unwrap_or(DEFAULT_MAX_MESSAGE), pending.clone(), inbox);
         Ok(Self { stdin: tokio::sync::Mutex::new(stdin), pending, child: tokio::sync::Mutex::new(child), stderr })
     }
 
