@@ -47,10 +47,12 @@
 //! cancelled a followed task.
 
 mod limits;
+mod oauth;
 pub mod remote;
 mod roles;
 
 pub use limits::{LimitArgs, SessionArgs};
+pub use oauth::OAuthArgs;
 pub use roles::{LogArgs, ServeArgs, StoreArgs, WorkerArgs};
 /// Errors of a command: any error, [`UsageError`] for the exit status 2.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

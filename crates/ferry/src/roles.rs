@@ -126,6 +126,9 @@ pub struct ServeArgs {
     /// A file holding that secret (its bytes, at least 32).
     #[arg(long, env = "FERRY_REQUEST_STATE_SECRET_FILE", value_name = "PATH")]
     pub request_state_secret_file: Option<std::path::PathBuf>,
+    /// OAuth: accept access tokens of an identity provider.
+    #[command(flatten)]
+    pub oauth: crate::OAuthArgs,
     /// Bounds for untrusted clients.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -237,6 +240,9 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     };
     if !args.auth_tokens.is_empty() {
         builder = builder.authenticate(bearer_tokens(&args.auth_tokens)?);
+    }
+    if let Some(resource) = args.oauth.resource()? {
+        builder = builder.protect(resource);
     }
     let server = builder.build()?;
     if args.stdio {
