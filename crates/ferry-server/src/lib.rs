@@ -72,6 +72,7 @@ mod dispatch;
 mod error;
 pub mod extract;
 mod listen;
+pub mod pace;
 mod registry;
 pub mod schema;
 mod server;
@@ -90,6 +91,7 @@ pub use component::{
 pub use context::Context;
 pub use error::{BuildError, ToolError};
 pub use extract::{Args, Dep, FromCall, Prepared, Progress, Provided, State, TaskHandle};
+pub use pace::PollInterval;
 pub use server::{Authenticator, Server, ServerBuilder, ServerConfig};
 
 pub use ferry_macros::{prompt, resource, tool};
