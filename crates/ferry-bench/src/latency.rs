@@ -134,7 +134,7 @@ pub async fn run(options: Options) -> Result<(), Error> {
     for (label, _) in &builds {
         print!(" {:>20}", format!("{label} p50 / p90"));
     }
-    println!(" {:>7}", "polls");
+    println!("  polls per sample");
     let mut n = 0;
     for engine in engines {
         let mut deployments = Vec::new();
@@ -157,11 +157,11 @@ pub async fn run(options: Options) -> Result<(), Error> {
                         continue; // no blocking method in the 2026-07-28 form
                     }
                     let mut rows: Vec<Vec<Duration>> = vec![Vec::new(); callers.len()];
-                    let mut polls = 0;
+                    let mut polls = vec![0; callers.len()];
                     for _ in 0..options.samples_for(ms) {
                         for (i, caller) in callers.iter_mut().enumerate() {
                             let started = Instant::now();
-                            polls += caller.sample(style, work).await?;
+                            polls[i] += caller.sample(style, work).await?;
                             rows[i].push(started.elapsed().saturating_sub(Duration::from_millis(ms)));
                         }
                     }
@@ -173,8 +173,9 @@ pub async fn run(options: Options) -> Result<(), Error> {
                             |p: f64| row[((row.len() as f64 * p) as usize).min(row.len() - 1)].as_secs_f64() * 1e3;
                         print!(" {:>20}", format!("{:.2} / {:.2}", pct(0.5), pct(0.9)));
                     }
-                    let per_sample = polls as f64 / (options.samples_for(ms) * callers.len()) as f64;
-                    println!(" {:>7}", if style == "polling" { format!("{per_sample:.1}") } else { String::new() });
+                    let per_sample: Vec<String> =
+                        polls.iter().map(|p| format!("{:.1}", *p as f64 / options.samples_for(ms) as f64)).collect();
+                    println!("  {}", if style == "polling" { per_sample.join(" / ") } else { String::new() });
                 }
             }
         }
