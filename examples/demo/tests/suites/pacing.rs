@@ -103,7 +103,7 @@ async fn the_advertised_interval_adapts_to_run_times_form_b() {
 async fn a_fixed_interval_overrides_the_adaptive_one_per_tool_and_server_wide() {
     let nap = ToolDef::new("nap")
         .task_support(ferry_server::TaskSupport::Optional)
-        .poll_interval(PollInterval::Fixed(150))
+        .poll_interval(PollInterval::Fixed(400))
         .handler(|| async {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             "rested"
@@ -111,8 +111,8 @@ async fn a_fixed_interval_overrides_the_adaptive_one_per_tool_and_server_wide() 
     let srv = TestServer::start(demo::builder().tool(nap)).await;
     for form in ["A", "B"] {
         let c = Caller::new(&srv, form).await;
-        // A poll every 150 ms over a 100 ms run: exactly one poll.
-        assert_eq!(c.poll_through("nap", json!({})).await, vec![150, 150], "form {form}");
+        // A poll every 400 ms over a 100 ms run: exactly one poll.
+        assert_eq!(c.poll_through("nap", json!({})).await, vec![400, 400], "form {form}");
         assert_eq!(c.interval(&c.create("add", json!({"a": 1, "b": 2})).await), 10, "others adapt");
     }
     let fixed = TestServer::demo_with(|c| c.poll_interval = PollInterval::Fixed(700)).await;
