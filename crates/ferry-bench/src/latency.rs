@@ -63,7 +63,7 @@ impl Options {
     /// Samples of one row: fewer as the sleep grows, at least 3.
     fn samples_for(&self, ms: u64) -> usize {
         match ms {
-            0..=9 => self.samples,
+            0..=9 => self.samples.max(1),
             10..=499 => (self.samples / 3).max(3),
             _ => (self.samples / 10).max(3),
         }
