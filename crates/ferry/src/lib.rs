@@ -180,6 +180,10 @@ pub struct ServeArgs {
     /// A file holding that secret (its bytes, at least 32).
     #[arg(long, env = "FERRY_REQUEST_STATE_SECRET_FILE", value_name = "PATH")]
     pub request_state_secret_file: Option<std::path::PathBuf>,
+    /// Accept 2026-07-28 requests that leave out `Mcp-Method`/`Mcp-Name` when the body carries
+    /// the value (for clients that omit them; a header that disagrees is still refused).
+    #[arg(long, env = "FERRY_ACCEPT_MISSING_ROUTING_HEADERS")]
+    pub accept_missing_routing_headers: bool,
     /// Bounds for untrusted clients.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -309,6 +313,7 @@ async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(), Error> {
         c.worker_concurrency = concurrency;
         c.local_worker = !args.no_local_worker;
         c.min_ttl_ms = args.min_ttl_ms;
+        c.accept_missing_routing_headers = args.accept_missing_routing_headers;
         if secret.is_some() {
             c.request_state_secret = secret;
         }
