@@ -7,13 +7,12 @@
 
 mod support;
 
-use ferry_client::{CallToolResult, Client, ClientError, ClientOptions, Mode, TaskHandle, TaskStatus};
-use futures::StreamExt;
+use ferry_client::{Client, ClientError, ClientOptions, Mode, TaskStatus};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use support::python;
+use support::{follow, python, text};
 
 struct Peer {
     child: Child,
@@ -49,17 +48,6 @@ fn start(env: &str) -> Peer {
     };
     std::thread::spawn(move || lines.for_each(drop));
     Peer { child, url }
-}
-
-fn text(r: &CallToolResult) -> &str {
-    r.content.first().and_then(|c| c.as_text()).unwrap_or_default()
-}
-
-/// A task's states until it ends, and how many of them carried a step of progress.
-async fn follow(task: &TaskHandle<CallToolResult>) -> (TaskStatus, usize) {
-    let states: Vec<_> = task.status().map(|s| s.unwrap()).collect().await;
-    let steps = states.iter().filter(|s| s.status_message.as_deref().is_some_and(|m| m.starts_with("step "))).count();
-    (states.last().expect("at least one state").status, steps)
 }
 
 /// What both servers do alike: plain calls, task calls with progress, cancel, tool errors.
