@@ -165,3 +165,28 @@ async fn a_session_id_on_a_refused_discover_is_not_the_session() {
     assert_ne!(c.session_id().as_deref(), Some("not-a-session"));
     assert_eq!(text(&c.call_tool("add", json!({"a": 2, "b": 3})).await.unwrap()), "5");
 }
+
+/// How FastMCP 4's tasks extension answers the `tasks/*` requests (raw HTTP). The spec
+/// (SEP-2663 with SEP-2243) wants a `tasks/get` without `Mcp-Name` refused with 400/-32020;
+/// fastmcp-tasks 4.1.4 answers it (INTEROP.md). Ferry and rmcp answer an unknown task with
+/// HTTP 200; FastMCP with 400.
+#[tokio::test]
+async fn fastmcp4_answers_the_tasks_requests_as_recorded() {
+    if !python() {
+        return;
+    }
+    let peer = start("fastmcp4");
+    let seen = support::probe_form_b(&peer.url, "sleep", json!({"ms": 60_000})).await;
+    let recorded = [
+        "get: 200 \"complete\"",
+        "get without Mcp-Name: 200 \"complete\"",
+        "get with another Mcp-Name: 400 -32020",
+        "get without the extension: 400 -32021",
+        "get of an unknown task: 400 -32602",
+        "tasks/result: 404 -32601",
+        "tasks/list: 404 -32601",
+        "cancel: 200 \"complete\"",
+        "cancel again: 200 \"complete\"",
+    ];
+    assert_eq!(seen, recorded);
+}

@@ -71,3 +71,30 @@ async fn ferry_client_calls_rmcp_on_a_2025_11_25_session() {
     c.close().await;
     stop.cancel();
 }
+
+/// rmcp's server answers the `tasks/*` requests (raw HTTP) as the spec says, and as Ferry does.
+#[tokio::test]
+async fn rmcp_answers_the_tasks_requests_like_ferry() {
+    let stop = CancellationToken::new();
+    let url = interop_rmcp::serve(stop.clone()).await.unwrap();
+    let rmcp = support::probe_form_b(&url, "sleep", json!({"ms": 60_000})).await;
+    let server = demo::server();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ferry = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { server.serve_listener(listener).await });
+    let ferry = support::probe_form_b(&ferry, "sleep", json!({"ms": 60_000})).await;
+    let expected = [
+        "get: 200 \"complete\"",
+        "get without Mcp-Name: 400 -32020",
+        "get with another Mcp-Name: 400 -32020",
+        "get without the extension: 400 -32021",
+        "get of an unknown task: 200 -32602",
+        "tasks/result: 404 -32601",
+        "tasks/list: 404 -32601",
+        "cancel: 200 \"complete\"",
+        "cancel again: 200 \"complete\"",
+    ];
+    assert_eq!(rmcp, expected);
+    assert_eq!(ferry, expected);
+    stop.cancel();
+}
