@@ -83,6 +83,13 @@ pub struct ServerConfig {
     /// Largest `requestState`, sealed (default 64 KiB). A round whose answers and kept state
     /// would make it larger fails with -32603; a longer one from a client is refused.
     pub max_request_state_bytes: usize,
+    /// Accept a 2026-07-28 HTTP request that leaves out `Mcp-Method` or `Mcp-Name` when
+    /// its body carries the value (default `false`: the spec requires both, HTTP 400 with
+    /// -32020). For clients that omit a routing header (FastMCP's tasks client sends no
+    /// `Mcp-Name` on `tasks/get|update|cancel`; see INTEROP.md). A header that is present
+    /// and disagrees with the body is refused either way; `MCP-Protocol-Version` and
+    /// `Mcp-Param-*` stay required.
+    pub accept_missing_routing_headers: bool,
 }
 
 impl Default for ServerConfig {
@@ -109,6 +116,7 @@ impl Default for ServerConfig {
             request_state_secret: None,
             request_state_ttl: Duration::from_secs(15 * 60),
             max_request_state_bytes: 64 * 1024,
+            accept_missing_routing_headers: false,
         }
     }
 }

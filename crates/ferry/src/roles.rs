@@ -130,6 +130,10 @@ pub struct ServeArgs {
     /// A file holding that secret (its bytes, at least 32).
     #[arg(long, env = "FERRY_REQUEST_STATE_SECRET_FILE", value_name = "PATH")]
     pub request_state_secret_file: Option<std::path::PathBuf>,
+    /// Accept 2026-07-28 requests that leave out `Mcp-Method`/`Mcp-Name` when the body carries
+    /// the value (for clients that omit them; a header that disagrees is still refused).
+    #[arg(long, env = "FERRY_ACCEPT_MISSING_ROUTING_HEADERS")]
+    pub accept_missing_routing_headers: bool,
     /// OAuth: accept access tokens of an identity provider.
     #[command(flatten)]
     pub oauth: crate::OAuthArgs,
@@ -225,6 +229,7 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
         c.worker_concurrency = concurrency;
         c.local_worker = !args.no_local_worker;
         c.min_ttl_ms = args.min_ttl_ms;
+        c.accept_missing_routing_headers = args.accept_missing_routing_headers;
         if let Some(ms) = args.poll_interval_ms {
             c.poll_interval = ferry_server::PollInterval::Fixed(ms);
         }
