@@ -168,6 +168,8 @@ pub(crate) struct Inner {
     tools: Mutex<HashMap<String, TaskSupport>>,
     /// The `x-mcp-header` parameters of each listed tool (2026-07-28), to mirror into headers.
     mirrored: Mutex<HashMap<String, Vec<HeaderParam>>>,
+    /// `close` was called.
+    closed: std::sync::atomic::AtomicBool,
     pub(crate) options: ClientOptions,
 }
 
@@ -234,6 +236,7 @@ impl Client {
                 notifications: notifications.clone(),
                 tools: Mutex::new(HashMap::new()),
                 mirrored: Mutex::new(HashMap::new()),
+                closed: Default::default(),
                 options: options.clone(),
             })
         };
@@ -399,6 +402,9 @@ impl Client {
 
     /// Send a request under a given id (to recognise what the server sends about it).
     pub(crate) async fn request_as(&self, id: RequestId, method: &str, params: Value) -> Result<Value, ClientError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(ClientError::Closed(method.to_string()));
+        }
         let name = match method {
             "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str).map(str::to_string),
             "resources/read" => params.get("uri").and_then(Value::as_str).map(str::to_string),
@@ -722,8 +728,10 @@ impl Client {
         }
     }
 
-    /// End the session (HTTP DELETE) or the server process (stdio).
+    /// End the session (HTTP DELETE) or the server process (stdio). Requests after it,
+    /// by this client or a task handle of it, fail with [`ClientError::Closed`].
     pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.transport.close().await;
     }
 }

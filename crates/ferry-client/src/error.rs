@@ -39,6 +39,22 @@ pub enum ClientError {
     /// The tool does not allow running as a task.
     #[error("tool '{0}' does not allow task execution")]
     TaskForbidden(String),
+    /// The task has already ended (as `status`), so it cannot be cancelled, or will
+    /// never reach the state waited for.
+    #[error("task {task_id} already ended: {status}")]
+    TaskEnded {
+        /// The task.
+        task_id: String,
+        /// How it ended.
+        status: ferry_protocol::TaskStatus,
+    },
+    /// A wait gave up.
+    #[error("gave up after {0:?}")]
+    Timeout(std::time::Duration),
+    /// The client was closed ([`Client::close`](crate::Client::close)) before this request
+    /// (named); a task lives on: re-attach it with `Client::task(id)` on a new client.
+    #[error("{0}: the client was closed; to follow a task, re-attach it by id on a new client")]
+    Closed(String),
 }
 
 impl ClientError {

@@ -5,7 +5,7 @@ use crate::error::ClientError;
 use ferry_protocol::{ErrorCode, ErrorObject, Notification, RequestId, TaskStatus};
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
-use futures::{SinkExt, Stream};
+use futures::{SinkExt, Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -122,14 +122,34 @@ impl<T: DeserializeOwned> TaskHandle<T> {
     }
 
     /// Ask the server to cancel the task; returns its state afterwards.
+    /// A task that has already ended is [`ClientError::TaskEnded`], an unknown one
+    /// [`ClientError::TaskNotFound`].
     pub async fn cancel(&self) -> Result<TaskInfo, ClientError> {
         let id = self.task_id()?;
-        let answer =
-            self.client.request("tasks/cancel", json!({"taskId": id})).await.map_err(|e| not_found_or(e, id))?;
-        if answer.get("taskId").is_some() {
-            return TaskInfo::from_wire(&answer);
+        let answer = match self.client.request("tasks/cancel", json!({"taskId": id})).await {
+            Ok(a) => a,
+            // -32602 is "unknown" or "already ended": the task's state tells which.
+            Err(ClientError::Rpc(e)) if e.code == ErrorCode::INVALID_PARAMS => {
+                return Err(match self.get().await {
+                    Ok(info) if info.status.is_terminal() => {
+                        ClientError::TaskEnded { task_id: id.to_string(), status: info.status }
+                    }
+                    Ok(_) => ClientError::Rpc(e),
+                    Err(other) => other,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let info = match answer.get("taskId") {
+            Some(_) => TaskInfo::from_wire(&answer)?,
+            None => self.get().await?, // 2026-07-28 acknowledges with an empty result
+        };
+        // Acknowledged, but the task had already ended otherwise (2026-07-28 servers say so
+        // this way): the same answer as in 2025-11-25.
+        if info.status.is_terminal() && info.status != TaskStatus::Cancelled {
+            return Err(ClientError::TaskEnded { task_id: id.to_string(), status: info.status });
         }
-        self.get().await
+        Ok(info)
     }
 
     /// A stream of the task's states: the current one, then each change (status or
@@ -177,6 +197,35 @@ impl<T: DeserializeOwned> TaskHandle<T> {
             }
         });
         rx
+    }
+
+    /// Wait until the task is in `status` (say `input_required`, or `completed`), at most
+    /// `timeout`; its state then. [`ClientError::TaskEnded`] if it ended otherwise first,
+    /// [`ClientError::Timeout`] when the time is up (the task goes on).
+    ///
+    /// ```no_run
+    /// # async fn f(task: ferry_client::TaskHandle<ferry_client::CallToolResult>) -> Result<(), ferry_client::ClientError> {
+    /// use ferry_client::TaskStatus;
+    /// let info = task.wait_for(TaskStatus::InputRequired, std::time::Duration::from_secs(30)).await?;
+    /// println!("the task asks: {:?}", info.status_message);
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_for(&self, status: TaskStatus, timeout: std::time::Duration) -> Result<TaskInfo, ClientError> {
+        let id = self.task_id()?.to_string();
+        let mut states = Box::pin(self.status());
+        let wait = async {
+            while let Some(state) = states.next().await {
+                let info = state?;
+                if info.status == status {
+                    return Ok(info);
+                }
+                if info.status.is_terminal() {
+                    return Err(ClientError::TaskEnded { task_id: id.clone(), status: info.status });
+                }
+            }
+            Err(ClientError::Protocol(format!("the status of task {id} stopped before it ended")))
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(Err(ClientError::Timeout(timeout)))
     }
 
     /// Wait for the final result.
