@@ -1,6 +1,8 @@
 //! Servers that authenticate: tasks belong to the caller's subject, in every
 //! session, era and connection, and to nobody else.
 
+mod support;
+
 use ferry_client::{CallToolResult, Client, ClientError, ClientOptions, Mode};
 use ferry_server::{Context, TaskSupport, ToolDef};
 use serde_json::json;
@@ -20,10 +22,7 @@ async fn serve() -> String {
         })
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move { server.serve_listener(listener).await });
-    url
+    support::serve_ferry(server).await
 }
 
 async fn connect(url: &str, mode: Mode, token: &str) -> Client {

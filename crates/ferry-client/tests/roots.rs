@@ -1,6 +1,8 @@
 //! The client offers roots only when given some (`ClientOptions::roots`): then it
 //! declares the capability and answers `roots/list`, in a session and in stateless rounds.
 
+mod support;
+
 use ferry_client::{Client, ClientOptions, Mode};
 use ferry_server::{Context, Server, ToolDef, ToolError};
 use serde_json::json;
@@ -16,10 +18,7 @@ async fn serve() -> String {
         }))
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move { server.serve_listener(listener).await });
-    url
+    support::serve_ferry(server).await
 }
 
 #[tokio::test]

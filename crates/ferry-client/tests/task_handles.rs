@@ -1,6 +1,8 @@
 //! What a task handle tells: waiting for a state, cancelling a task that already ended,
 //! and use after its client was closed; in both protocol eras.
 
+mod support;
+
 use ferry_client::{Client, ClientError, ClientOptions, Mode, TaskStatus};
 use ferry_server::{Context, Server, TaskSupport, ToolDef, ToolError};
 use serde_json::json;
@@ -21,10 +23,7 @@ async fn serve() -> String {
         }))
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move { server.serve_listener(listener).await });
-    url
+    support::serve_ferry(server).await
 }
 
 async fn client(url: &str, mode: Mode) -> Client {

@@ -106,3 +106,11 @@ pub async fn probe_form_b(url: &str, tool: &str, arguments: serde_json::Value) -
     out.push(outcome("cancel again", post_raw(url, &cancel, "tasks/cancel", get, true).await));
     out
 }
+
+/// Serve a Ferry server over Streamable HTTP on a free loopback port; its MCP URL.
+pub async fn serve_ferry(server: ferry_server::Server) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { server.serve_listener(listener).await });
+    url
+}
