@@ -1,8 +1,8 @@
 //! Attribute macros for Ferry: `#[tool]`, `#[prompt]` and `#[resource]` turn a
 //! plain Rust function into an MCP component.
 //!
-//! Use them through `ferry_server` (`use ferry_server::tool;`) or the
-//! `ferrymcp` facade (`use ferrymcp::tool;`). The generated code names only the
+//! Use them through the `ferrymcp` facade (`use ferrymcp::tool;`) or
+//! `ferry_server` (`use ferry_server::tool;`). The generated code names only the
 //! framework, which the macro finds in the calling crate's `Cargo.toml` under
 //! whatever name it was given (`ferry-server`, else `ferrymcp`'s `server`
 //! module), so a crate using the macros needs no direct `serde` or `schemars`
@@ -59,8 +59,8 @@
 //!
 //! # Example
 //!
-//! ```ignore
-//! use ferry_server::{tool, Context, Server};
+//! ```
+//! use ferrymcp::{tool, Context, Server};
 //!
 //! /// Add two integers.
 //! #[tool(task = "optional", read_only, idempotent)]
@@ -69,10 +69,10 @@
 //!     a + b
 //! }
 //!
-//! let server = Server::builder("calc", "1.0.0").tool(add_tool()).build()?;
+//! let server = Server::builder("calc", "1.0.0").tool(add_tool()).build().unwrap();
 //! ```
 //!
-//! expands to (slightly simplified):
+//! expands to (a simplified sketch, not compiled):
 //!
 //! ```ignore
 //! /// Add two integers.
@@ -126,7 +126,7 @@ mod template;
 
 use options::Kind;
 
-/// Declare an MCP tool from a function: generates `fn <name>_tool() -> ferry_server::ToolDef`.
+/// Declare an MCP tool from a function: generates `fn <name>_tool() -> ferrymcp::ToolDef`.
 ///
 /// Options, besides `name`, `title`, `description` and `task` (see the crate docs):
 ///
@@ -137,14 +137,16 @@ use options::Kind;
 /// * `poll_interval_ms = N` — clients are told to poll its tasks every N ms, instead of
 ///   the server's policy (by default adaptive; `ToolDef::poll_interval`);
 /// * `read_only`, `destructive`, `idempotent`, `open_world` — behaviour hints
-///   (`readOnlyHint`, ...); each is a flag meaning `true`, or `flag = false`.
+///   (`readOnlyHint`, ...); each is a flag meaning `true`, or `flag = false`;
+/// * `scopes = ["a", "b"]` — OAuth scopes a caller's token needs (`ToolDef::scopes`;
+///   also on `#[prompt]` and `#[resource]`).
 ///
 /// The return type is anything `ferry_server::IntoToolResult` accepts: a
 /// string, a number, `Json<T>` for structured output, `Result<_, E>` with
 /// `E: Into<ToolError>` (an error becomes a tool error the model sees), ...
 ///
-/// ```ignore
-/// use ferry_server::{tool, Progress, ToolError};
+/// ```
+/// use ferrymcp::{tool, Progress, ToolError};
 ///
 /// /// Resize the images of an album.
 /// #[tool(task = "required", timeout_ms = 600_000, retries = 2, idempotent)]
@@ -157,14 +159,14 @@ use options::Kind;
 ///     Ok(format!("resized {album} to {}", size.unwrap_or(1024)))
 /// }
 ///
-/// let builder = ferry_server::Server::builder("photos", "1").tool(resize_tool());
+/// let builder = ferrymcp::Server::builder("photos", "1").tool(resize_tool());
 /// ```
 #[proc_macro_attribute]
 pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::run(Kind::Tool, attr.into(), item.into()).into()
 }
 
-/// Declare an MCP prompt from a function: generates `fn <name>_prompt() -> ferry_server::PromptDef`.
+/// Declare an MCP prompt from a function: generates `fn <name>_prompt() -> ferrymcp::PromptDef`.
 ///
 /// Options: `name`, `title`, `description`, `task` (see the crate docs). The
 /// arguments become the prompt's arguments (with their `#[arg(description)]`;
@@ -172,8 +174,8 @@ pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// anything `ferry_server::IntoPromptResult` accepts: a `String` (one user
 /// message), `Vec<PromptMessage>`, `GetPromptResult`, or a `Result` of those.
 ///
-/// ```ignore
-/// use ferry_server::prompt;
+/// ```
+/// use ferrymcp::prompt;
 ///
 /// /// Ask the model to review a piece of code.
 /// #[prompt(title = "Code review")]
@@ -181,7 +183,7 @@ pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///     format!("Please review this code:\n\n{code}")
 /// }
 ///
-/// let builder = ferry_server::Server::builder("reviews", "1").prompt(review_prompt());
+/// let builder = ferrymcp::Server::builder("reviews", "1").prompt(review_prompt());
 /// ```
 #[proc_macro_attribute]
 pub fn prompt(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -206,13 +208,14 @@ pub fn prompt(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// a `String` (text contents at the requested URI), `ResourceContents`,
 /// `Vec<ResourceContents>`, `ReadResourceResult`, or a `Result` of those.
 ///
-/// ```ignore
-/// use ferry_server::resource;
+/// ```
+/// use ferrymcp::{resource, ToolError};
 ///
 /// /// A file of the project.
 /// #[resource(template = "project://{root}/{+path}", mime_type = "text/plain")]
-/// async fn file(root: String, path: String) -> Result<String, std::io::Error> {
-///     tokio::fs::read_to_string(format!("/srv/{root}/{path}")).await
+/// async fn file(root: String, path: String) -> Result<String, ToolError> {
+///     let path = format!("/srv/{root}/{path}");
+///     tokio::fs::read_to_string(&path).await.map_err(|e| ToolError::new(format!("{path}: {e}")))
 /// }
 ///
 /// /// Today's message.
@@ -221,7 +224,7 @@ pub fn prompt(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///     "Welcome aboard".to_string()
 /// }
 ///
-/// let builder = ferry_server::Server::builder("files", "1")
+/// let builder = ferrymcp::Server::builder("files", "1")
 ///     .resource_template(file_resource())
 ///     .resource(motd_resource());
 /// ```
