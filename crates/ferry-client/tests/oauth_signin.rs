@@ -12,32 +12,10 @@ mod oidc;
 
 use ferry_client::oauth::{LoopbackAuthorizer, OAuthConfig, OAuthError, OAuthTokens, TokenStore};
 use ferry_client::{Client, ClientError, ClientOptions, Mode};
-use ferry_server::auth::{JwtVerifier, ProtectedResource};
-use ferry_server::{Context, ToolDef};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// A Ferry server at `/mcp` of a free port trusting `issuer`, requiring the scope `mcp`.
-async fn protected(issuer: &str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let server = ferry_server::Server::builder("protected", "1")
-        .protect(
-            ProtectedResource::new(&resource, issuer)
-                .verifier(JwtVerifier::new(issuer, &resource))
-                .required_scopes(["mcp"]),
-        )
-        .tool(ToolDef::new("whoami").handler(|cx: Context| async move {
-            let scopes: Vec<String> = cx.auth_scopes().map(|s| s.iter().cloned().collect()).unwrap_or_default();
-            format!("{} {}", cx.auth_subject().unwrap_or("-"), scopes.join(","))
-        }))
-        .build()
-        .unwrap();
-    tokio::spawn(async move { server.serve_listener(listener).await });
-    resource
-}
 
 /// Tokens kept in memory.
 #[derive(Clone, Default)]
@@ -74,7 +52,7 @@ async fn whoami(client: &Client) -> String {
 #[tokio::test]
 async fn a_person_signs_in_with_pkce_and_the_token_is_refreshed_and_reused() {
     let Some(idp) = oidc::start() else { return };
-    let url = protected(&idp.url).await;
+    let url = oidc::protected(&idp.url).await;
     let (store, sign_ins) = (Memory::default(), Arc::new(AtomicUsize::new(0)));
 
     // Both eras: the first request's 401 starts the sign-in.
@@ -128,7 +106,7 @@ async fn a_person_signs_in_with_pkce_and_the_token_is_refreshed_and_reused() {
 #[tokio::test]
 async fn machines_sign_in_with_client_credentials() {
     let Some(idp) = oidc::start() else { return };
-    let url = protected(&idp.url).await;
+    let url = oidc::protected(&idp.url).await;
     let options = ClientOptions::default().oauth(OAuthConfig::client_credentials("machine", "machine-secret"));
     let client = Client::connect_http(&url, options).await.unwrap();
     assert_eq!(whoami(&client).await, "machine mcp");

@@ -99,3 +99,24 @@ pub async fn browse(url: String) -> String {
     }
     panic!("more than 20 redirects from {url}");
 }
+
+/// A Ferry server in this process at `/mcp` of a free port, trusting `issuer` and
+/// requiring the scope `mcp`; its tool `whoami` answers the subject and scopes. Its URL.
+pub async fn protected(issuer: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let server = ferry_server::Server::builder("protected", "1")
+        .protect(
+            ferry_server::auth::ProtectedResource::new(&resource, issuer)
+                .verifier(ferry_server::auth::JwtVerifier::new(issuer, &resource))
+                .required_scopes(["mcp"]),
+        )
+        .tool(ferry_server::ToolDef::new("whoami").handler(|cx: ferry_server::Context| async move {
+            let scopes: Vec<String> = cx.auth_scopes().map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            format!("{} {}", cx.auth_subject().unwrap_or("-"), scopes.join(","))
+        }))
+        .build()
+        .unwrap();
+    tokio::spawn(async move { server.serve_listener(listener).await });
+    resource
+}
