@@ -3,7 +3,7 @@
 //! provider, registers itself, runs the authorization code grant with PKCE through a
 //! loopback redirect receiver (the "browser" here follows the provider's redirects; its
 //! sign-in page signs the test account in), gets a JWT for exactly this server, refreshes
-//! it, and signs machines in with client credentials.
+//! it, steps up to more scopes on a 403, and signs machines in with client credentials.
 //!
 //! Needs Node.js >= 20 and npm (the first run installs the pinned provider).
 
@@ -91,6 +91,15 @@ async fn a_person_signs_in_with_pkce_and_the_token_is_refreshed_and_reused() {
     assert_ne!(store.load(&url).unwrap().access_token, before);
     assert_eq!(sign_ins.load(Ordering::SeqCst), 1, "refreshes need no sign-in");
 
+    // A tool needing a scope the token lacks: 403 insufficient_scope, and the client signs
+    // in again for the scopes held plus the one named (step-up), then the call goes through.
+    let client = Client::connect_http(&url, ClientOptions::default().oauth(interactive(&store, &sign_ins))).await;
+    let client = client.unwrap();
+    let report = client.call_tool("report", json!({})).await.unwrap();
+    assert_eq!(report.content[0].as_text(), Some("the report"));
+    assert_eq!(sign_ins.load(Ordering::SeqCst), 2);
+    assert_eq!(whoami(&client).await, "alice mcp,reports:read");
+
     // Stored tokens only, and none good: a clear refusal naming the provider.
     let mut dead = store.load(&url).unwrap();
     (dead.access_token, dead.refresh_token) = ("revoked".into(), None);
@@ -110,6 +119,8 @@ async fn machines_sign_in_with_client_credentials() {
     let options = ClientOptions::default().oauth(OAuthConfig::client_credentials("machine", "machine-secret"));
     let client = Client::connect_http(&url, options).await.unwrap();
     assert_eq!(whoami(&client).await, "machine mcp");
+    assert_eq!(client.call_tool("report", json!({})).await.unwrap().content[0].as_text(), Some("the report"));
+    assert_eq!(whoami(&client).await, "machine mcp,reports:read", "stepped up");
 
     // A wrong secret: the provider's refusal, said.
     let options = ClientOptions::default().oauth(OAuthConfig::client_credentials("machine", "wrong"));

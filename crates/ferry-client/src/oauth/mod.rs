@@ -13,7 +13,9 @@
 //! - machines: client credentials ([`OAuthConfig::client_credentials`]).
 //!
 //! Tokens are refreshed when they expire (or are refused) and a refresh token is at
-//! hand, and kept in a [`TokenStore`] of yours if you give one.
+//! hand, and kept in a [`TokenStore`] of yours if you give one. A `403` with
+//! `error="insufficient_scope"` signs in again for the scopes held plus those the server
+//! names (step-up), once per request.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -296,14 +298,38 @@ impl OAuth {
                 Err(e) => tracing::debug!(error = %e, "refreshing the token failed; signing in again"),
             }
         }
-        let tokens = self.sign_in(&discovery::parse_challenge(challenge)).await?;
+        let tokens = self.sign_in(&discovery::parse_challenge(challenge), true).await?;
         self.keep(tokens)
     }
 
-    /// Run the configured grant from the server's challenge.
-    async fn sign_in(&self, challenge: &Challenge) -> Result<OAuthTokens, OAuthError> {
+    /// After a `403` (its `WWW-Authenticate`) to a request sent with `used`: when it is
+    /// `insufficient_scope`, sign in again asking for the scopes held plus those it names
+    /// (step-up), and say whether to send the request once more.
+    pub(crate) async fn forbidden(&self, challenge: &str, used: Option<&str>) -> Result<bool, OAuthError> {
+        let mut parsed = discovery::parse_challenge(challenge);
+        if parsed.error.as_deref() != Some("insufficient_scope") || matches!(self.config.grant, Grant::Stored) {
+            return Ok(false);
+        }
+        let _one = self.renewing.lock().await;
+        let current = self.current();
+        if current.as_ref().map(|t| t.access_token.as_str()) != used {
+            return Ok(true); // another request got a new token meanwhile
+        }
+        let held = current.and_then(|t| t.scope).or_else(|| self.config.scopes.as_ref().map(|s| s.join(" ")));
+        let mut scopes: Vec<&str> = held.iter().chain(&parsed.scope).flat_map(|s| s.split_whitespace()).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        parsed.scope = Some(scopes.join(" "));
+        let tokens = self.sign_in(&parsed, false).await?;
+        self.keep(tokens)?;
+        Ok(true)
+    }
+
+    /// Run the configured grant from the server's challenge (the configured scopes
+    /// instead of the challenge's when `configured_scopes`).
+    async fn sign_in(&self, challenge: &Challenge, configured_scopes: bool) -> Result<OAuthTokens, OAuthError> {
         let mut found = discovery::discover(&self.http, &self.server, challenge).await?;
-        if let Some(scopes) = &self.config.scopes {
+        if let Some(scopes) = self.config.scopes.as_ref().filter(|_| configured_scopes) {
             found.scopes.clone_from(scopes);
         }
         match &self.config.grant {
@@ -342,7 +368,7 @@ impl OAuth {
 /// tokens go to the config's store, if any, and are returned.
 pub async fn sign_in(server: &str, config: OAuthConfig) -> Result<OAuthTokens, OAuthError> {
     let oauth = OAuth::new(config, server);
-    let tokens = oauth.sign_in(&Challenge::default()).await?;
+    let tokens = oauth.sign_in(&Challenge::default(), true).await?;
     oauth.keep(tokens.clone())?;
     Ok(tokens)
 }

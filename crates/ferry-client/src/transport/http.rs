@@ -81,7 +81,8 @@ impl HttpTransport {
     }
 
     /// Send the request `build` makes; with OAuth, renew the token first if it expired,
-    /// and on a `401` sign in (or refresh) and send it once more.
+    /// and on a `401` sign in (or refresh), on a `403` for lack of scope sign in for more,
+    /// and send it once more.
     async fn send(
         &self,
         method: &str,
@@ -93,11 +94,12 @@ impl HttpTransport {
         oauth.before_request().await;
         let used = oauth.access_token();
         let resp = build().send().await.map_err(|e| self.unreachable(method, &e))?;
-        if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
-            return Ok(resp);
-        }
         let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        oauth.unauthorized(challenge, used.as_deref()).await?;
+        match resp.status() {
+            reqwest::StatusCode::UNAUTHORIZED => oauth.unauthorized(challenge, used.as_deref()).await?,
+            reqwest::StatusCode::FORBIDDEN if oauth.forbidden(challenge, used.as_deref()).await? => {}
+            _ => return Ok(resp),
+        }
         build().send().await.map_err(|e| self.unreachable(method, &e))
     }
 

@@ -101,7 +101,8 @@ pub async fn browse(url: String) -> String {
 }
 
 /// A Ferry server in this process at `/mcp` of a free port, trusting `issuer` and
-/// requiring the scope `mcp`; its tool `whoami` answers the subject and scopes. Its URL.
+/// requiring the scope `mcp`; its tool `whoami` answers the subject and scopes, `report`
+/// needs `reports:read` too. Its URL.
 pub async fn protected(issuer: &str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -115,6 +116,7 @@ pub async fn protected(issuer: &str) -> String {
             let scopes: Vec<String> = cx.auth_scopes().map(|s| s.iter().cloned().collect()).unwrap_or_default();
             format!("{} {}", cx.auth_subject().unwrap_or("-"), scopes.join(","))
         }))
+        .tool(ferry_server::ToolDef::new("report").scopes(["reports:read"]).handler(|| async { "the report" }))
         .build()
         .unwrap();
     tokio::spawn(async move { server.serve_listener(listener).await });
