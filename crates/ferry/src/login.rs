@@ -1,5 +1,5 @@
 //! `ferry login URL`: sign in to a server that is an OAuth protected resource, and the
-//! token file the client commands then use.
+//! token file the client commands then use; `ferry logout URL` forgets and revokes them.
 //!
 //! Tokens are kept in `tokens.json` of the user's config directory (`$FERRY_CONFIG_DIR`,
 //! else `$XDG_CONFIG_HOME/ferry`, else `~/.config/ferry`), readable by the user alone
@@ -69,6 +69,31 @@ pub async fn login(args: LoginArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Options of `logout`.
+#[derive(ClapArgs, Debug)]
+pub struct LogoutArgs {
+    /// The server's MCP URL, as given to `ferry login`.
+    pub url: String,
+}
+
+/// Run `ferry logout`: revoke the server's tokens where the authorization server offers
+/// that, and forget them.
+pub async fn logout(args: LogoutArgs) -> Result<(), Error> {
+    let store = FileStore::new()?;
+    let Some(tokens) = store.load(&args.url) else {
+        eprintln!("Not signed in to {} (nothing in {})", args.url, store.path.display());
+        return Ok(());
+    };
+    let revoked = oauth::revoke(&tokens).await;
+    store.remove(&args.url)?;
+    match revoked {
+        Ok(true) => eprintln!("Signed out of {}: tokens revoked and forgotten", args.url),
+        Ok(false) => eprintln!("Signed out of {}: tokens forgotten ({} cannot revoke them)", args.url, tokens.issuer),
+        Err(e) => eprintln!("Signed out of {}: tokens forgotten, but revoking them failed: {e}", args.url),
+    }
+    Ok(())
+}
+
 /// Show the sign-in URL, and open it in a browser if asked and one can be found.
 fn show(url: &str, browser: bool) {
     eprintln!("Open this URL in a browser to sign in:\n  {url}");
@@ -114,18 +139,19 @@ impl FileStore {
     fn read(&self) -> BTreeMap<String, OAuthTokens> {
         std::fs::read(&self.path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
     }
-}
 
-impl TokenStore for FileStore {
-    fn load(&self, server: &str) -> Option<OAuthTokens> {
-        self.read().remove(server)
+    /// Forget the tokens of `server`.
+    fn remove(&self, server: &str) -> Result<(), OAuthError> {
+        let mut all = self.read();
+        all.remove(server);
+        self.write(&all)
     }
 
-    fn save(&self, server: &str, tokens: &OAuthTokens) -> Result<(), OAuthError> {
+    /// Replace the file's contents with `all`: written beside it, then renamed over it
+    /// (never half a file), readable by the user alone.
+    fn write(&self, all: &BTreeMap<String, OAuthTokens>) -> Result<(), OAuthError> {
         let failed = |e: std::io::Error| OAuthError::Store(format!("{}: {e}", self.path.display()));
-        let mut all = self.read();
-        all.insert(server.to_string(), tokens.clone());
-        let text = serde_json::to_vec_pretty(&all).map_err(|e| OAuthError::Store(e.to_string()))?;
+        let text = serde_json::to_vec_pretty(all).map_err(|e| OAuthError::Store(e.to_string()))?;
         let dir = self.path.parent().unwrap_or(&self.path);
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -138,11 +164,22 @@ impl TokenStore for FileStore {
             options.mode(0o600);
         }
         builder.create(dir).map_err(failed)?;
-        // Written beside it, then renamed over it: never half a file, never others' to read.
         let temp = self.path.with_extension(format!("json.{}", std::process::id()));
         let mut file = options.open(&temp).map_err(failed)?;
         std::io::Write::write_all(&mut file, &text).map_err(failed)?;
         drop(file);
         std::fs::rename(&temp, &self.path).map_err(failed)
+    }
+}
+
+impl TokenStore for FileStore {
+    fn load(&self, server: &str) -> Option<OAuthTokens> {
+        self.read().remove(server)
+    }
+
+    fn save(&self, server: &str, tokens: &OAuthTokens) -> Result<(), OAuthError> {
+        let mut all = self.read();
+        all.insert(server.to_string(), tokens.clone());
+        self.write(&all)
     }
 }

@@ -1,8 +1,8 @@
 //! `ferry login URL` against a real identity provider (oidc-provider, `interop/oidc/`):
 //! the printed URL is followed by a "browser" (the provider's test sign-in page signs
 //! `alice` in), the redirect comes back to the loopback receiver, the tokens land in
-//! the config directory (0600), and later commands use them; machines sign in with
-//! `FERRY_CLIENT_ID` / `FERRY_CLIENT_SECRET`.
+//! the config directory (0600), later commands use them, and `ferry logout` revokes and
+//! forgets them; machines sign in with `FERRY_CLIENT_ID` / `FERRY_CLIENT_SECRET`.
 //!
 //! Needs Node.js >= 20 and npm (the first run installs the pinned provider).
 
@@ -66,10 +66,26 @@ async fn login_stores_tokens_that_later_commands_use() {
     let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(stored[&url]["resource"], url.as_str());
     assert!(stored[&url]["refresh_token"].is_string());
+    let stored_client = stored[&url]["client_id"].clone();
 
     let out = ferry(&dir, &["call", &url, "whoami"], &[]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "alice mcp");
+
+    // Logging out revokes the grant at the provider and forgets the tokens.
+    let refresh = stored[&url]["refresh_token"].as_str().unwrap().to_string();
+    let out = ferry(&dir, &["logout", &url], &[]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("tokens revoked and forgotten"), "{said}");
+    let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(stored.get(&url).is_none(), "{stored}");
+    let client_id = stored_client.as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", &refresh), ("client_id", client_id)];
+    let resp = reqwest::Client::new().post(format!("{}/token", idp.url)).form(&form).send().await.unwrap();
+    assert_eq!(resp.status(), 400, "the refresh token no longer works");
+    let out = ferry(&dir, &["call", &url, "whoami"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -89,6 +89,7 @@ pub(crate) struct AuthServer {
     pub authorization_endpoint: Option<String>,
     pub token_endpoint: String,
     pub registration_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
     pub pkce_methods: Vec<String>,
 }
 
@@ -124,7 +125,14 @@ pub(crate) async fn discover(
             break;
         }
     }
-    let meta = found?;
+    let meta = match found {
+        Err(e) if challenge.resource_metadata.is_none() => {
+            return Err(OAuthError::Metadata(format!(
+                "{server_url} publishes no protected resource metadata ({e}): is it a server that needs a sign-in?"
+            )))
+        }
+        other => other?,
+    };
     let resource = meta["resource"].as_str().unwrap_or(server_url).to_string();
     if resource.trim_end_matches('/') != server_url.trim_end_matches('/') {
         return Err(OAuthError::Metadata(format!(
@@ -177,6 +185,7 @@ pub(crate) async fn auth_server(http: &reqwest::Client, issuer: &str) -> Result<
             authorization_endpoint: text("authorization_endpoint"),
             token_endpoint,
             registration_endpoint: text("registration_endpoint"),
+            revocation_endpoint: text("revocation_endpoint"),
             pkce_methods,
         });
     }

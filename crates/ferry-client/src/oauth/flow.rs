@@ -161,6 +161,49 @@ pub(crate) async fn refresh(http: &reqwest::Client, old: &OAuthTokens) -> Result
     Ok(tokens)
 }
 
+/// Revoke the refresh token (which ends the grant) and the access token (RFC 7009),
+/// where the authorization server offers revocation; `false` when it does not. An
+/// access token it cannot revoke (`unsupported_token_type`: a JWT) expires on its own.
+pub(crate) async fn revoke(http: &reqwest::Client, tokens: &OAuthTokens) -> Result<bool, OAuthError> {
+    let auth = super::discovery::auth_server(http, &tokens.issuer).await?;
+    let Some(endpoint) = auth.revocation_endpoint.as_deref() else { return Ok(false) };
+    let client = Registration { client_id: tokens.client_id.clone(), client_secret: tokens.client_secret.clone() };
+    let mut which = vec![(tokens.access_token.as_str(), "access_token")];
+    which.extend(tokens.refresh_token.as_deref().map(|t| (t, "refresh_token")));
+    for (token, hint) in which.into_iter().rev() {
+        let params = [("token", token), ("token_type_hint", hint)];
+        let resp = authenticated(http.post(endpoint), &client, &params).send().await;
+        let resp = resp.map_err(|e| OAuthError::http(endpoint, e))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let answer = read_json(endpoint, resp).await.unwrap_or_default();
+            // A token it cannot revoke (a self-contained JWT access token) lives until it expires.
+            if answer["error"] != "unsupported_token_type" {
+                return Err(OAuthError::refused(&answer, status));
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// A form POST with the client's authentication: HTTP Basic (`client_secret_basic`) for a
+/// confidential client, `client_id` in the form for a public one.
+fn authenticated(
+    req: reqwest::RequestBuilder,
+    client: &Registration,
+    params: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let mut form: Vec<(&str, &str)> = params.to_vec();
+    let req = match &client.client_secret {
+        Some(secret) => req.basic_auth(&client.client_id, Some(secret)),
+        None => {
+            form.push(("client_id", &client.client_id));
+            req
+        }
+    };
+    req.header("accept", "application/json").form(&form)
+}
+
 async fn token_request(
     http: &reqwest::Client,
     found: &Discovered,
@@ -173,21 +216,15 @@ async fn token_request(
     Ok(tokens)
 }
 
-/// POST to the token endpoint: a confidential client authenticates with HTTP Basic
-/// (`client_secret_basic`), a public one names itself in the form.
+/// POST to the token endpoint, the client authenticated.
 async fn post_token(
     http: &reqwest::Client,
     endpoint: &str,
     client: &Registration,
     params: &[(&str, &str)],
 ) -> Result<OAuthTokens, OAuthError> {
-    let mut form: Vec<(&str, &str)> = params.to_vec();
-    let mut req = http.post(endpoint).header("accept", "application/json");
-    match &client.client_secret {
-        Some(secret) => req = req.basic_auth(&client.client_id, Some(secret)),
-        None => form.push(("client_id", &client.client_id)),
-    }
-    let resp = req.form(&form).send().await.map_err(|e| OAuthError::http(endpoint, e))?;
+    let resp = authenticated(http.post(endpoint), client, params).send().await;
+    let resp = resp.map_err(|e| OAuthError::http(endpoint, e))?;
     let status = resp.status();
     let answer = read_json(endpoint, resp).await?;
     if !status.is_success() {

@@ -363,6 +363,17 @@ impl OAuth {
     }
 }
 
+/// Sign out: revoke `tokens` where their authorization server offers revocation
+/// (RFC 7009); `Ok(false)` when it does not (the tokens then stay good until they expire).
+pub async fn revoke(tokens: &OAuthTokens) -> Result<bool, OAuthError> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
+    flow::revoke(&http, tokens).await
+}
+
 /// Sign in to the server at `server` (its MCP URL) now, whatever tokens are stored,
 /// finding its authorization server through its metadata at the well-known URL; the
 /// tokens go to the config's store, if any, and are returned.
