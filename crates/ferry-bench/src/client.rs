@@ -79,8 +79,8 @@ impl Client {
         Client { http: http.clone(), url: url.clone(), session: None, next: 0 }
     }
 
-    /// Send one request; its result (an error for a JSON-RPC error).
-    pub async fn post(&mut self, method: &str, params: Value, name: Option<&str>) -> Result<Value, Error> {
+    /// Send one request; the HTTP response, its body not read yet.
+    pub async fn send(&mut self, method: &str, params: Value, name: Option<&str>) -> Result<reqwest::Response, Error> {
         self.next += 1;
         let body = json!({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params});
         let mut req =
@@ -97,6 +97,30 @@ impl Client {
         if let Some(s) = resp.headers().get("mcp-session-id") {
             self.session = Some(s.to_str()?.to_string());
         }
+        Ok(resp)
+    }
+
+    /// The session's standalone stream (`GET`), where a 2025-11-25 server sends
+    /// what is not a response (`notifications/tasks/status`).
+    pub async fn standalone(&self) -> Result<reqwest::Response, Error> {
+        let session = self.session.as_deref().ok_or("no session")?;
+        let resp = self
+            .http
+            .get(self.url.as_str())
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Err(format!("GET stream refused: {}", resp.status()).into());
+        }
+        Ok(resp)
+    }
+
+    /// Send one request; its result (an error for a JSON-RPC error).
+    pub async fn post(&mut self, method: &str, params: Value, name: Option<&str>) -> Result<Value, Error> {
+        let resp = self.send(method, params, name).await?;
         let sse = resp.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         let text = resp.text().await?;
         let v: Value = if sse {

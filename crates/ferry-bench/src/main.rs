@@ -14,6 +14,9 @@
 //! for M minutes and prints the server's RSS every N seconds, and for S seconds
 //! after the load (see `soak.rs`).
 //!
+//! `-- latency [--redis URL] [--against EXE] [--samples N] [--sleeps 0,50,2000]` measures
+//! how long a finished task takes to reach its caller, per client style (see `latency.rs`).
+//!
 //! `-- abuse [ATTACK]` replays the hardening attacks against `ferry serve` (see `abuse.rs`).
 
 /// With the `jemalloc` feature, as `ferry` built with it.
@@ -23,6 +26,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod abuse;
 mod client;
+mod latency;
 mod redis;
 mod soak;
 
@@ -51,6 +55,11 @@ fn main() -> Result<(), Error> {
     if args.first().map(String::as_str) == Some("abuse") {
         let rt = tokio::runtime::Runtime::new()?;
         return rt.block_on(abuse::run(args.get(1).cloned()));
+    }
+    if args.first().map(String::as_str) == Some("latency") {
+        let options = latency::Options::from_args(&args[1..])?;
+        let rt = tokio::runtime::Runtime::new()?;
+        return rt.block_on(latency::run(options));
     }
     if args.first().map(String::as_str) == Some("soak") {
         let options = soak::Options::from_args(&args[1..])?;

@@ -70,6 +70,10 @@ impl TaskInfo {
         })
     }
 
+    /// How long to wait before reading the task again when nothing is pushed: the
+    /// interval the server advertises now (it may change over the task's life; a Ferry
+    /// server adapts it to the tool's run times), 1 s when it gives none, kept within
+    /// 10 ms .. 5 s so that no server makes the client spin or stall.
     fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms.unwrap_or(1000).clamp(10, 5000))
     }

@@ -5,27 +5,17 @@
 //!
 //! Needs Python >= 3.10 with venv; `interop/python/run.sh` installs the pinned SDK on first use.
 
+mod support;
+
 use ferry_client::{CallToolResult, Client, ClientError, ClientOptions, Mode};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::python;
 
 fn run_sh() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/python/run.sh")
-}
-
-/// Python is there; without it (outside CI) say so instead of failing.
-fn python() -> bool {
-    if Command::new("python3").arg("--version").output().is_ok() {
-        return true;
-    }
-    let why = "needs Python >= 3.10 with venv on PATH (apt-get install python3 python3-venv)";
-    if std::env::var_os("CI").is_some() {
-        panic!("interop test {why}");
-    }
-    eprintln!("SKIPPED interop test: it {why}");
-    false
 }
 
 struct Peer(Child);

@@ -13,7 +13,7 @@ async fn serve(server: ferry_server::Server) -> String {
 }
 
 async fn demo() -> String {
-    serve(demo::builder().configure(|c| c.poll_interval_ms = 50).build().unwrap()).await
+    serve(demo::builder().configure(|c| c.poll_interval = ferry_server::PollInterval::Fixed(50)).build().unwrap()).await
 }
 
 async fn connect(url: &str, mode: Mode) -> Client {
@@ -109,7 +109,8 @@ async fn modern_clients_follow_tasks_on_a_listen_stream_instead_of_polling() {
     use std::sync::Arc;
     let gets = Arc::new(AtomicUsize::new(0));
     let counter = gets.clone();
-    let server = demo::builder().configure(|c| c.poll_interval_ms = 20).build().unwrap();
+    let server =
+        demo::builder().configure(|c| c.poll_interval = ferry_server::PollInterval::Fixed(20)).build().unwrap();
     let router = server.router().layer(axum::middleware::from_fn(
         move |req: axum::extract::Request, next: axum::middleware::Next| {
             if req.headers().get("mcp-method").is_some_and(|m| m == "tasks/get") {
@@ -228,7 +229,7 @@ async fn prompts_and_resources_as_tasks() {
 #[tokio::test]
 async fn input_requests_are_answered_by_the_callback_in_both_eras() {
     let server = ferry_server::Server::builder("ask", "1")
-        .configure(|c| c.poll_interval_ms = 50)
+        .configure(|c| c.poll_interval = ferry_server::PollInterval::Fixed(50))
         .tool(ToolDef::new("ask").task_support(TaskSupport::Optional).handler(|cx: Context| async move {
             let answer =
                 cx.elicit("Your name?", json!({"type": "object", "properties": {"name": {"type": "string"}}})).await?;

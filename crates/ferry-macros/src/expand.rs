@@ -120,6 +120,9 @@ fn expand(kind: Kind, attr: TokenStream, f: &mut ItemFn) -> syn::Result<TokenStr
     if let Some(n) = opts.concurrency {
         chain.extend(quote!(.concurrency(#n)));
     }
+    if let Some(ms) = opts.poll_interval_ms {
+        chain.extend(quote!(.poll_interval(#root::PollInterval::Fixed(#ms))));
+    }
     if !opts.hints.is_empty() {
         let keys = opts.hints.iter().map(|(k, _)| *k);
         let values = opts.hints.iter().map(|(_, v)| *v);
@@ -604,7 +607,14 @@ mod tests {
     fn expansion_strips_parameter_attributes_and_keeps_the_function() {
         let out = expand_ok(
             Kind::Tool,
-            quote!(task = "required", timeout_ms = 250, retries = 2, read_only, open_world = false),
+            quote!(
+                task = "required",
+                timeout_ms = 250,
+                retries = 2,
+                poll_interval_ms = 500,
+                read_only,
+                open_world = false
+            ),
             quote!(
                 /// Doc.
                 pub fn f(#[arg(description = "A.")] a: i64, #[inject] p: Progress, b: Option<String>) -> i64 {
@@ -619,6 +629,7 @@ mod tests {
         assert!(out.contains("TaskSupport :: Required"), "{out}");
         assert!(out.contains("from_millis (250u64)"), "{out}");
         assert!(out.contains(". retries (2u32)"), "{out}");
+        assert!(out.contains("PollInterval :: Fixed (500u64)"), "{out}");
         assert!(out.contains("\"readOnlyHint\" : true , \"openWorldHint\" : false"), "{out}");
         assert!(out.contains("# [schemars (description = \"A.\")] a : i64"), "{out}");
         assert!(out.contains("# [serde (default)] b : Option < String >"), "{out}");

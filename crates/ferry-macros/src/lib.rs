@@ -134,6 +134,8 @@ use options::Kind;
 /// * `retries = N` — how often a task run failing with `ToolError::retryable`
 ///   is retried (`ToolDef::retries`);
 /// * `concurrency = N` — at most N runs at once in a process (`ToolDef::concurrency`);
+/// * `poll_interval_ms = N` — clients are told to poll its tasks every N ms, instead of
+///   the server's policy (by default adaptive; `ToolDef::poll_interval`);
 /// * `read_only`, `destructive`, `idempotent`, `open_world` — behaviour hints
 ///   (`readOnlyHint`, ...); each is a flag meaning `true`, or `flag = false`.
 ///

@@ -35,6 +35,7 @@ impl Kind {
                 "timeout_ms",
                 "retries",
                 "concurrency",
+                "poll_interval_ms",
                 "read_only",
                 "destructive",
                 "idempotent",
@@ -64,6 +65,8 @@ pub(crate) struct Options {
     pub scopes: Vec<LitStr>,
     /// At most this many runs at once (`ToolDef::concurrency`).
     pub concurrency: Option<usize>,
+    /// A fixed poll interval for its tasks (`ToolDef::poll_interval(PollInterval::Fixed(..))`).
+    pub poll_interval_ms: Option<u64>,
     /// Tool annotation hints in the order given, e.g. `("readOnlyHint", true)`.
     pub hints: Vec<(&'static str, bool)>,
     pub uri: Option<LitStr>,
@@ -139,6 +142,7 @@ pub(crate) fn parse(kind: Kind, attr: TokenStream) -> syn::Result<Options> {
                 }
                 opts.concurrency = Some(n);
             }
+            "poll_interval_ms" => opts.poll_interval_ms = Some(integer(&meta, &key)?),
             "read_only" => opts.hints.push(("readOnlyHint", flag(&meta)?)),
             "destructive" => opts.hints.push(("destructiveHint", flag(&meta)?)),
             "idempotent" => opts.hints.push(("idempotentHint", flag(&meta)?)),

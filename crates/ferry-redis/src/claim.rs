@@ -29,6 +29,9 @@ impl RedisBackend {
 
     /// Turn claimed stream entries into jobs: drop unreadable entries and work whose
     /// task is gone or finished (cancelled while queued), record the rest as in flight.
+    ///
+    /// One round trip in the usual case: the records are read and every readable job
+    /// marked in flight together; only dead entries cost a second one to clear them.
     async fn take(
         &self,
         worker: &str,
@@ -38,17 +41,26 @@ impl RedisBackend {
         let k = &self.inner.keys;
         let mut conn = self.conn();
         let parsed: Vec<(&str, Option<Job>)> = entries.iter().map(|e| (e.id.as_str(), Self::parse_job(e))).collect();
-        let keys: Vec<String> = parsed.iter().filter_map(|(_, j)| j.as_ref().map(|j| k.task(&j.task_id))).collect();
-        let raws: Vec<Option<String>> = if keys.is_empty() {
+        let readable: Vec<(String, String)> =
+            parsed.iter().filter_map(|(entry, j)| j.as_ref().map(|j| (j.task_id.clone(), entry.to_string()))).collect();
+        let raws: Vec<Option<String>> = if readable.is_empty() {
             Vec::new()
         } else {
-            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(unavailable)?
+            let keys: Vec<String> = readable.iter().map(|(id, _)| k.task(id)).collect();
+            let (raws,): (Vec<Option<String>>,) = redis::pipe()
+                .cmd("MGET")
+                .arg(&keys)
+                .hset_multiple(&k.inflight, &readable)
+                .ignore()
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            raws
         };
         let mut raws = raws.into_iter();
         let mut jobs = Vec::new();
         let mut dead = Vec::new();
         let mut gone = Vec::new();
-        let mut inflight: Vec<(String, String)> = Vec::new();
         for (entry, job) in parsed {
             let Some(mut job) = job else {
                 dead.push(entry.to_string());
@@ -68,21 +80,17 @@ impl RedisBackend {
                 job.attempt += 1;
                 tracing::warn!(task_id = %job.task_id, attempt = job.attempt, worker, "redelivering job whose worker stopped heartbeating");
             }
-            inflight.push((job.task_id.clone(), entry.to_string()));
             jobs.push(job);
         }
-        let mut pipe = redis::pipe();
-        for entry in &dead {
-            pipe.cmd("XACK").arg(&k.jobs).arg(&k.group).arg(entry).ignore();
-            pipe.cmd("XDEL").arg(&k.jobs).arg(entry).ignore();
-        }
-        if !gone.is_empty() {
-            pipe.hdel(&k.inflight, &gone).ignore();
-        }
-        if !inflight.is_empty() {
-            pipe.hset_multiple(&k.inflight, &inflight).ignore();
-        }
-        if !dead.is_empty() || !inflight.is_empty() {
+        if !dead.is_empty() {
+            let mut pipe = redis::pipe();
+            for entry in &dead {
+                pipe.cmd("XACK").arg(&k.jobs).arg(&k.group).arg(entry).ignore();
+                pipe.cmd("XDEL").arg(&k.jobs).arg(entry).ignore();
+            }
+            if !gone.is_empty() {
+                pipe.hdel(&k.inflight, &gone).ignore();
+            }
             pipe.query_async::<()>(&mut conn).await.map_err(unavailable)?;
         }
         Ok(jobs)

@@ -206,7 +206,8 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         })?;
         // Headers that disagree with the body are reported as such, before the version itself.
         if let Some(h) = &inc.http {
-            headers::check(h, version, &req.method, &params, &shared.components())?;
+            let lenient = shared.config.accept_missing_routing_headers;
+            headers::check(h, version, &req.method, &params, &shared.components(), lenient)?;
         }
         if version != MODERN {
             return Err(ErrorObject::new(ErrorCode::UNSUPPORTED_VERSION, "Unsupported protocol version")

@@ -74,6 +74,7 @@ mod error;
 pub mod extract;
 pub mod jobs;
 mod listen;
+pub mod pace;
 mod registry;
 mod rounds;
 pub mod schema;
@@ -94,6 +95,7 @@ pub use context::{Context, Input};
 pub use error::{BuildError, ToolError};
 pub use extract::{Args, Dep, FromCall, Prepared, Progress, Provided, State, TaskHandle};
 pub use jobs::{JobError, Jobs};
+pub use pace::PollInterval;
 pub use server::{Authenticator, Server, ServerBuilder, ServerConfig};
 
 pub use ferry_macros::{prompt, resource, tool};

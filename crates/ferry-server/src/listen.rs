@@ -99,7 +99,11 @@ pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
     if !send("notifications/subscriptions/acknowledged", json!({ "notifications": honoured })) {
         return Ok(json!({}));
     }
-    let notify = |rec: &TaskRecord| send("notifications/tasks", form_b(rec, true));
+    let notify = |rec: &TaskRecord| {
+        let mut rec = rec.clone();
+        shared.pace(&mut rec);
+        send("notifications/tasks", form_b(&rec, true))
+    };
     for rec in &open {
         if !notify(rec) {
             return Ok(json!({}));

@@ -5,13 +5,15 @@ use crate::component::{PromptDef, ResourceDef, ResourceTemplateDef, ToolDef};
 use crate::context::Context;
 use crate::error::{BuildError, ToolError};
 use crate::extract::{erase_provider, ErasedProvider, Provided};
+use crate::pace::{PollInterval, RunTimes};
 use crate::registry::{Components, Definitions, Injectables};
 use crate::session::{lock, Session};
 use crate::session_table::{sweep_period, SessionIndex};
 use axum::http::HeaderMap;
+use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::types::Implementation;
 use ferry_protocol::{Message, Notification, TaskSupport};
-use ferry_tasks::{Backend, BackendError, MemoryBackend, Notice, Worker, WorkerConfig, WorkerHandle};
+use ferry_tasks::{Backend, BackendError, MemoryBackend, Notice, TaskRecord, Worker, WorkerConfig, WorkerHandle};
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -33,8 +35,10 @@ pub struct ServerConfig {
     /// How long a blocked `tasks/result` rides out a task store that cannot be reached
     /// (a Redis outage) before it answers with an error.
     pub store_outage_grace: Duration,
-    /// `pollInterval` suggested to requestors (ms).
-    pub poll_interval_ms: u64,
+    /// How the `pollInterval` / `pollIntervalMs` suggested to requestors is chosen
+    /// (default: adaptive, from the recent run times of each tool; see [`crate::pace`]).
+    /// A tool's own ([`ToolDef::poll_interval`]) takes precedence.
+    pub poll_interval: PollInterval,
     /// Items per page of list methods.
     pub page_size: usize,
     /// Largest accepted HTTP request body, and stdio line (bytes).
@@ -79,6 +83,13 @@ pub struct ServerConfig {
     /// Largest `requestState`, sealed (default 64 KiB). A round whose answers and kept state
     /// would make it larger fails with -32603; a longer one from a client is refused.
     pub max_request_state_bytes: usize,
+    /// Accept a 2026-07-28 HTTP request that leaves out `Mcp-Method` or `Mcp-Name` when
+    /// its body carries the value (default `false`: the spec requires both, HTTP 400 with
+    /// -32020). For clients that omit a routing header (FastMCP's tasks client sends no
+    /// `Mcp-Name` on `tasks/get|update|cancel`; see INTEROP.md). A header that is present
+    /// and disagrees with the body is refused either way; `MCP-Protocol-Version` and
+    /// `Mcp-Param-*` stay required.
+    pub accept_missing_routing_headers: bool,
 }
 
 impl Default for ServerConfig {
@@ -89,7 +100,7 @@ impl Default for ServerConfig {
             max_ttl_ms: 24 * 60 * 60 * 1000,
             min_ttl_ms: 1000,
             store_outage_grace: Duration::from_secs(60),
-            poll_interval_ms: 1000,
+            poll_interval: PollInterval::default(),
             page_size: 100,
             max_body_bytes: 4 * 1024 * 1024,
             parse_limits: ferry_protocol::ParseLimits::default(),
@@ -105,6 +116,7 @@ impl Default for ServerConfig {
             request_state_secret: None,
             request_state_ttl: Duration::from_secs(15 * 60),
             max_request_state_bytes: 64 * 1024,
+            accept_missing_routing_headers: false,
         }
     }
 }
@@ -130,6 +142,8 @@ pub(crate) struct Shared {
     pub dispatched_inputs: Mutex<HashSet<(String, String)>>,
     /// Waiters for one task's changes (`tasks/result`).
     pub watchers: Arc<crate::watch::Watchers>,
+    /// Recent run times per tool (prompt, resource), for poll intervals.
+    pub run_times: RunTimes,
     pub background: OnceLock<Background>,
     /// Seals and opens the `requestState` of stateless rounds.
     pub sealer: crate::rounds::Sealer,
@@ -171,6 +185,21 @@ impl Shared {
     }
     pub fn session(&self, id: &str) -> Option<Arc<Session>> {
         lock(&self.sessions).get(id).cloned()
+    }
+    /// Set the poll interval `rec` reports now (see [`crate::pace`]): its component's
+    /// policy, else the server's, from the name's recent run times and the task's age.
+    pub fn pace(&self, rec: &mut TaskRecord) {
+        let c = self.components();
+        let own = match rec.kind.as_str() {
+            "tools/call" => c.tool(&rec.name).and_then(|t| t.common.poll_interval),
+            "prompts/get" => c.prompt(&rec.name).and_then(|p| p.common.poll_interval),
+            "resources/read" => c.resolve_resource(&rec.name).and_then(|(r, _)| r.poll_interval),
+            _ => None,
+        };
+        let until = if rec.status.is_terminal() { rec.updated_at } else { now_ms() };
+        let age = until.saturating_sub(rec.created_at);
+        let median = self.run_times.median(&rec.kind, &rec.name);
+        rec.poll_interval_ms = own.unwrap_or(self.config.poll_interval).interval_ms(median, age);
     }
     pub fn support(&self, own: Option<TaskSupport>) -> TaskSupport {
         own.unwrap_or(self.config.default_task_support)
@@ -529,6 +558,7 @@ impl ServerBuilder {
                 protected: self.protected,
                 dispatched_inputs: Mutex::new(HashSet::new()),
                 watchers: Default::default(),
+                run_times: RunTimes::default(),
                 background: OnceLock::new(),
             }),
         })

@@ -142,7 +142,7 @@ pub(crate) async fn create(
         rec.account = crate::session_table::client_key(None, call.peer);
     }
     rec.ttl_ms = Some(shared.grant_ttl(requested_ttl));
-    rec.poll_interval_ms = shared.config.poll_interval_ms;
+    shared.pace(&mut rec);
     rec.progress_token = crate::context::progress_token(call.meta.as_ref());
     let mut context = json!({
         "sessionId": call.session.as_ref().map(|s| s.id.clone()),
@@ -202,10 +202,13 @@ pub(crate) async fn handle(shared: &Arc<Shared>, call: &Call) -> Reply {
     }
 }
 
-/// A task the caller may see.
+/// A task the caller may see, with the poll interval it reports now.
 pub(crate) async fn owned(shared: &Shared, call: &Call, id: &str) -> Result<TaskRecord, ErrorObject> {
     match shared.backend.get(id).await.map_err(store_error)? {
-        Some(rec) if rec.owner == call.owner => Ok(rec),
+        Some(mut rec) if rec.owner == call.owner => {
+            shared.pace(&mut rec);
+            Ok(rec)
+        }
         _ => Err(not_found(id)),
     }
 }
@@ -216,7 +219,8 @@ async fn list(shared: &Shared, call: &Call) -> Reply {
         Some(Value::String(c)) => Some(c.as_str()),
         Some(_) => return Err(ErrorObject::invalid_params("Invalid cursor: must be a string")),
     };
-    let page = shared.backend.list(&call.owner, cursor, shared.config.page_size).await.map_err(store_error)?;
+    let mut page = shared.backend.list(&call.owner, cursor, shared.config.page_size).await.map_err(store_error)?;
+    page.tasks.iter_mut().for_each(|rec| shared.pace(rec));
     let mut result = json!({ "tasks": page.tasks.iter().map(form_a).collect::<Vec<_>>() });
     if let Some(c) = page.next_cursor {
         result["nextCursor"] = json!(c);
@@ -236,7 +240,8 @@ async fn cancel(shared: &Shared, rec: TaskRecord, modern: bool) -> Reply {
     if rec.status.is_terminal() {
         return cancel_ended(&rec, modern);
     }
-    let now = shared.backend.cancel(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?;
+    let mut now = shared.backend.cancel(&rec.id).await.map_err(store_error)?.ok_or_else(|| not_found(&rec.id))?;
+    shared.pace(&mut now);
     // The store decides: the task may have ended on its own since it was read.
     if now.status != TaskStatus::Cancelled {
         return cancel_ended(&now, modern);
@@ -563,9 +568,12 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
     let mut events = shared.backend.subscribe();
     let mut last_progress: HashMap<String, f64> = HashMap::new();
     loop {
-        let rec = match events.recv().await {
+        let mut rec = match events.recv().await {
             Ok(TaskEvent::Changed(rec)) => {
                 shared.watchers.changed(&rec);
+                if rec.status.is_terminal() {
+                    shared.run_times.ended(&rec);
+                }
                 rec
             }
             Ok(TaskEvent::Notified(n)) => {
@@ -600,6 +608,7 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
         if rec.status.is_terminal() {
             last_progress.remove(&rec.id);
         }
+        shared.pace(&mut rec);
         session.send_standalone(Message::Notification(Notification::new(
             "notifications/tasks/status",
             Some(form_a(&rec)),

@@ -277,24 +277,11 @@ async fn unreadable_message_with_a_readable_id_is_answered_with_that_id() {
 }
 
 async fn http_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let srv = server();
-    tokio::spawn(async move { srv.serve_listener(listener).await });
-    format!("http://{addr}/mcp")
+    support::serve_http(server()).await
 }
 
 async fn post(url: &str, headers: &[(&str, &str)], body: Value) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.body(body.to_string()).send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    support::post_json(url, headers, &body).await
 }
 
 #[tokio::test]

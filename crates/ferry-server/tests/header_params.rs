@@ -32,10 +32,7 @@ async fn serve() -> String {
         .tool(ToolDef::new("héllo").handler(|| async { "hi" }))
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move { server.serve_listener(listener).await });
-    url
+    support::serve_http(server).await
 }
 
 fn body(tool: &str, arguments: Value) -> Value {

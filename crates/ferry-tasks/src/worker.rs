@@ -405,8 +405,11 @@ impl Worker {
             async move { executor.execute(job, runtime).await }
         });
         let deadline = self.executor.timeout(job).map(|t| tokio::time::Instant::now() + t);
-        let mut beat = tokio::time::interval(self.config.heartbeat);
-        beat.tick().await;
+        // The first beat is one period away. (An interval's immediate first tick is no
+        // wait at all on paper, but Tokio's timer rounds every deadline up to its next
+        // millisecond: awaiting it held every task back by about 1 ms.)
+        let first = tokio::time::Instant::now() + self.config.heartbeat;
+        let mut beat = tokio::time::interval_at(first, self.config.heartbeat);
         let mut abort_at: Option<tokio::time::Instant> = None;
         loop {
             let timeout_at = abort_at.or(deadline);

@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// Smallest task TTL granted, in ms (the time a result is kept after its task ends).
     #[arg(long, env = "FERRY_MIN_TTL_MS", default_value_t = 1000)]
     pub min_ttl_ms: u64,
+    /// Tell clients to poll tasks every N ms, instead of the adaptive interval (a fifth
+    /// of each tool's recent run time, within 10 ms .. 5 s; see `ferry_server::pace`).
+    #[arg(long, env = "FERRY_POLL_INTERVAL_MS", value_name = "N")]
+    pub poll_interval_ms: Option<u64>,
     /// Secret sealing the `requestState` of multi-round stateless calls (at least 32 bytes); give
     /// every front end behind one load balancer the same [default: random per process].
     #[arg(
@@ -126,6 +130,10 @@ pub struct ServeArgs {
     /// A file holding that secret (its bytes, at least 32).
     #[arg(long, env = "FERRY_REQUEST_STATE_SECRET_FILE", value_name = "PATH")]
     pub request_state_secret_file: Option<std::path::PathBuf>,
+    /// Accept 2026-07-28 requests that leave out `Mcp-Method`/`Mcp-Name` when the body carries
+    /// the value (for clients that omit them; a header that disagrees is still refused).
+    #[arg(long, env = "FERRY_ACCEPT_MISSING_ROUTING_HEADERS")]
+    pub accept_missing_routing_headers: bool,
     /// OAuth: accept access tokens of an identity provider.
     #[command(flatten)]
     pub oauth: crate::OAuthArgs,
@@ -221,6 +229,10 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
         c.worker_concurrency = concurrency;
         c.local_worker = !args.no_local_worker;
         c.min_ttl_ms = args.min_ttl_ms;
+        c.accept_missing_routing_headers = args.accept_missing_routing_headers;
+        if let Some(ms) = args.poll_interval_ms {
+            c.poll_interval = ferry_server::PollInterval::Fixed(ms);
+        }
         if secret.is_some() {
             c.request_state_secret = secret;
         }

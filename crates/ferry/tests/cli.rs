@@ -167,3 +167,14 @@ async fn serve_takes_session_bounds_from_its_flags() {
     }
     assert_eq!(statuses, [200, 429], "one session per client");
 }
+
+#[test]
+fn serve_takes_a_fixed_poll_interval_from_its_flag() {
+    let interval = |s: &support::Served| {
+        let out = ferry(&["call", &s.url, "sleep", "ms=10", "--task", "--json"]);
+        let info: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+        info["pollIntervalMs"].clone()
+    };
+    assert_eq!(interval(&serve(&["--poll-interval-ms", "250"])), 250);
+    assert_eq!(interval(&serve(&[])), 10, "adaptive by default: a tool with no history starts at 10 ms");
+}

@@ -1,4 +1,4 @@
-//! The task-protocol suites (Form A, Form B, input_required) on the embedded engine.
+//! The task-protocol suites (Form A, Form B, input_required, limits, pacing) on the embedded engine.
 //! `tasks_redis.rs` runs the very same suites on Redis.
 
 mod common;
@@ -16,3 +16,5 @@ mod input_required;
 mod jobs;
 #[path = "suites/limits.rs"]
 mod limits;
+#[path = "suites/pacing.rs"]
+mod pacing;

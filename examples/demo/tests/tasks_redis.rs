@@ -1,4 +1,4 @@
-//! The task-protocol suites (Form A, Form B, input_required) on the Redis backend (a Redis found on 127.0.0.1:6379 or started for the run).
+//! The task-protocol suites (Form A, Form B, input_required, limits, pacing) on the Redis backend (a Redis found on 127.0.0.1:6379 or started for the run).
 //! `tasks_memory.rs` runs the very same suites on the embedded engine.
 
 mod common;
@@ -16,3 +16,5 @@ mod input_required;
 mod jobs;
 #[path = "suites/limits.rs"]
 mod limits;
+#[path = "suites/pacing.rs"]
+mod pacing;

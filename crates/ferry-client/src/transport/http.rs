@@ -286,7 +286,11 @@ impl Transport for HttpTransport {
         let method = req.method.clone();
         let msg = Message::Request(req);
         let resp = self.send(&method, || self.post(&msg, &method, &hints)).await?;
-        if let Some(s) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+        // A session is assigned by the answer to `initialize` alone: a server that sends a
+        // session id on a refusal (the Python SDK 1.x does, on a session-less `server/discover`)
+        // must not make it the client's session.
+        let session = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok());
+        if let Some(s) = session.filter(|_| method == "initialize" && resp.status().is_success()) {
             *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.to_string());
         }
         refused(&resp)?;

@@ -192,6 +192,8 @@ pub(crate) struct Common<O> {
     pub task_support: Option<TaskSupport>,
     pub timeout: Option<Duration>,
     pub retries: u32,
+    /// Its own poll-interval policy for tasks (else the server's).
+    pub poll_interval: Option<crate::pace::PollInterval>,
     /// At most this many runs at once in this process (shared by the definition's clones).
     pub limit: Option<Arc<tokio::sync::Semaphore>>,
     /// OAuth scopes a caller's token needs (see [`crate::auth`]).
@@ -227,6 +229,7 @@ impl<O> Default for Common<O> {
             task_support: None,
             timeout: None,
             retries: 0,
+            poll_interval: None,
             limit: None,
             scopes: Vec::new(),
         }

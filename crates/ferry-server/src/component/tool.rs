@@ -105,6 +105,19 @@ impl ToolDef {
         self
     }
 
+    /// How often clients are told to poll its tasks (default: the server's
+    /// [`ServerConfig::poll_interval`](crate::ServerConfig::poll_interval); see [`crate::pace`]).
+    ///
+    /// ```
+    /// use ferry_server::{PollInterval, ToolDef};
+    /// // A render that takes minutes: ask for a poll every 10 s, whatever it took lately.
+    /// let t = ToolDef::new("render").poll_interval(PollInterval::Fixed(10_000)).handler(|| async { "rendered" });
+    /// ```
+    pub fn poll_interval(mut self, p: crate::pace::PollInterval) -> Self {
+        self.common.poll_interval = Some(p);
+        self
+    }
+
     /// At most `n` runs of this tool at once in this process (0 counts as 1), direct
     /// calls and tasks together; the others wait their turn (a task says so in its
     /// status message; the wait counts toward its timeout). In a Redis deployment

@@ -6,6 +6,12 @@
 //! ([`ferry_protocol::headers`]). The server processes the body, so it must refuse a
 //! request whose headers are missing, malformed or disagree with it: HTTP 400 with
 //! -32020 (`HeaderMismatch`), before anything runs.
+//!
+//! One opt-in relaxes this for clients that leave out a routing header
+//! ([`ServerConfig::accept_missing_routing_headers`](crate::ServerConfig::accept_missing_routing_headers)):
+//! a *missing* `Mcp-Method` or `Mcp-Name` is then accepted when the body carries the
+//! value. A header that is present is always checked, and `MCP-Protocol-Version` and
+//! `Mcp-Param-*` stay required.
 
 use crate::registry::Components;
 use axum::http::HeaderMap;
@@ -48,13 +54,16 @@ fn mismatch(what: String) -> ErrorObject {
     ErrorObject::new(ErrorCode::HEADER_MISMATCH, format!("Header mismatch: {what}"))
 }
 
-/// Refuse a 2026-07-28 request whose headers disagree with its body.
+/// Refuse a 2026-07-28 request whose headers disagree with its body. With
+/// `accept_missing_routing`, a missing `Mcp-Method` or `Mcp-Name` whose value the body
+/// carries is accepted (never a present one that disagrees).
 pub(crate) fn check(
     h: &HttpHeaders,
     version: &str,
     method: &str,
     params: &Map<String, Value>,
     components: &Components,
+    accept_missing_routing: bool,
 ) -> Result<(), ErrorObject> {
     match h.protocol_version.as_deref() {
         Some(v) if v == version => {}
@@ -64,6 +73,8 @@ pub(crate) fn check(
     match &h.method {
         Some(m) if m == method => {}
         Some(m) => return Err(mismatch(format!("Mcp-Method is '{m}' but the body's method is '{method}'"))),
+        // The body always names its method.
+        None if accept_missing_routing => {}
         None => return Err(mismatch("Mcp-Method header is required".into())),
     }
     // Requests that name something must say it in Mcp-Name too.
@@ -73,10 +84,11 @@ pub(crate) fn check(
         "resources/read" => params.get("uri").and_then(Value::as_str),
         _ => return Ok(()),
     };
-    let header = match &h.name {
-        None => return Err(mismatch(format!("Mcp-Name header is required for {method}"))),
-        Some(None) => return Err(mismatch("Mcp-Name has characters a header value cannot carry".into())),
-        Some(Some(raw)) => decode_value(raw).map_err(|e| mismatch(format!("Mcp-Name: {e}")))?,
+    let header = match (&h.name, body_name) {
+        (None, Some(body)) if accept_missing_routing => body.to_string(),
+        (None, _) => return Err(mismatch(format!("Mcp-Name header is required for {method}"))),
+        (Some(None), _) => return Err(mismatch("Mcp-Name has characters a header value cannot carry".into())),
+        (Some(Some(raw)), _) => decode_value(raw).map_err(|e| mismatch(format!("Mcp-Name: {e}")))?,
     };
     if let Some(body) = body_name {
         if header != body {

@@ -107,3 +107,26 @@ pub fn stateless_call(url: &str, tool: &str, body: &Value) -> reqwest::RequestBu
         .header("mcp-name", tool)
         .body(body.to_string())
 }
+
+/// Serve `server` over Streamable HTTP on a free port; its MCP endpoint.
+pub async fn serve_http(server: Server) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { server.serve_listener(listener).await });
+    url
+}
+
+/// POST one JSON-RPC message with these headers besides the content headers;
+/// (HTTP status, the JSON answer or `null`).
+pub async fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.body(body.to_string()).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}

@@ -10,6 +10,7 @@ pub(super) fn task_json(t: &TaskInfo) -> Value {
     let mut v = json!({
         "taskId": t.task_id, "status": t.status, "statusMessage": t.status_message,
         "createdAt": t.created_at, "lastUpdatedAt": t.last_updated_at, "ttlMs": t.ttl_ms,
+        "pollIntervalMs": t.poll_interval_ms,
     });
     if let Some((p, total)) = t.progress {
         v["progress"] = json!({"progress": p, "total": total});

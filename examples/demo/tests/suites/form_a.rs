@@ -39,7 +39,7 @@ async fn task_augmented_call_returns_a_nested_working_task() {
     assert_form_a_task(t);
     assert_eq!(t["status"], "working");
     assert_eq!(t["ttl"], json!(3_600_000), "the default TTL");
-    assert_eq!(t["pollInterval"], json!(1000));
+    assert_eq!(t["pollInterval"], json!(10), "a tool with no history: the adaptive minimum");
     assert!(r.get("resultType").is_none(), "no resultType on the handshake wire: {r}");
     assert!(r.get("taskId").is_none(), "the task is nested, not flat: {r}");
     assert!(r.get("content").is_none(), "{r}");
