@@ -104,5 +104,12 @@ async fn machines_sign_in_with_client_credentials_from_the_environment() {
     assert!(dir.join("tokens.json").exists());
     let out = ferry(&dir, &["login", &url, "--client-credentials"], &[]).await;
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A server that asks for no sign-in: said so.
+    let open = support::serve(&[]);
+    let out = ferry(&dir, &["login", &open.url, "--no-browser"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("publishes no protected resource metadata"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
