@@ -60,6 +60,7 @@ pub struct ClientOptions {
     pub(crate) max_message_bytes: Option<usize>,
     pub(crate) roots: Option<Vec<Value>>,
     pub(crate) log_level: Option<String>,
+    pub(crate) oauth: Option<crate::oauth::OAuthConfig>,
 }
 
 impl ClientOptions {
@@ -103,6 +104,12 @@ impl ClientOptions {
     /// with the same credentials, in any process, can list and fetch them.
     pub fn bearer_token(self, token: impl std::fmt::Display) -> Self {
         self.header("authorization", format!("Bearer {token}"))
+    }
+    /// Sign in to a server that is an OAuth protected resource when it asks (HTTP): see
+    /// [`oauth`](crate::oauth). The tokens it gets replace any `authorization` header.
+    pub fn oauth(mut self, config: crate::oauth::OAuthConfig) -> Self {
+        self.oauth = Some(config);
+        self
     }
     /// Answer `elicitation/create` (also declares the `elicitation` capability).
     pub fn on_elicit<F, Fut>(mut self, f: F) -> Self
@@ -177,7 +184,8 @@ impl Client {
     /// Connect to a Streamable HTTP endpoint.
     pub async fn connect_http(url: &str, options: ClientOptions) -> Result<Client, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let transport = Box::new(HttpTransport::new(url.to_string(), options.headers.clone(), tx)?);
+        let oauth = options.oauth.clone().map(|c| Arc::new(crate::oauth::OAuth::new(c, url)));
+        let transport = Box::new(HttpTransport::new(url.to_string(), options.headers.clone(), oauth, tx)?);
         Self::negotiate(transport, rx, options).await
     }
 

@@ -10,7 +10,8 @@ pub enum ClientError {
     Transport(String),
     /// The server refused the credentials (HTTP 401): set them with
     /// [`ClientOptions::bearer_token`](crate::ClientOptions::bearer_token) or
-    /// [`ClientOptions::header`](crate::ClientOptions::header).
+    /// [`ClientOptions::header`](crate::ClientOptions::header), or sign in with
+    /// [`ClientOptions::oauth`](crate::ClientOptions::oauth); also why such a sign-in failed.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
     /// The server answered with a JSON-RPC error.

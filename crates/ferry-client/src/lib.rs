@@ -15,6 +15,7 @@
 
 mod client;
 mod error;
+pub mod oauth;
 mod resource;
 mod task;
 mod transport;

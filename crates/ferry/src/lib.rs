@@ -47,11 +47,13 @@
 //! cancelled a followed task.
 
 mod limits;
+mod login;
 mod oauth;
 pub mod remote;
 mod roles;
 
 pub use limits::{LimitArgs, SessionArgs};
+pub use login::{LoginArgs, LogoutArgs};
 pub use oauth::OAuthArgs;
 pub use roles::{LogArgs, ServeArgs, StoreArgs, WorkerArgs};
 /// Errors of a command: any error, [`UsageError`] for the exit status 2.
@@ -100,6 +102,10 @@ pub enum Command {
     /// Inspect tasks on a server.
     #[command(subcommand)]
     Tasks(remote::TasksCommand),
+    /// Sign in to a server that is an OAuth protected resource; later commands use the tokens.
+    Login(LoginArgs),
+    /// Forget (and revoke, where the authorization server offers it) the tokens of `ferry login`.
+    Logout(LogoutArgs),
 }
 
 /// How your binary presents itself: its name, version and about text in `--help`
@@ -208,6 +214,8 @@ pub async fn run_cli_async<X: ClapArgs>(builder: ServerBuilder, cli: Cli<X>) -> 
         Command::Resources(target) => remote::bounded(target.timeout, remote::resources(target)).await,
         Command::Read(args) => remote::bounded(args.target.timeout, remote::read(args)).await,
         Command::Tasks(cmd) => remote::bounded(cmd.target().timeout, remote::tasks(cmd)).await,
+        Command::Login(args) => login::login(args).await,
+        Command::Logout(args) => login::logout(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

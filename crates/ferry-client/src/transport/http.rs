@@ -2,22 +2,30 @@
 
 use super::{Hints, Inbox, Transport};
 use crate::error::ClientError;
+use crate::oauth::OAuth;
 use async_trait::async_trait;
 use ferry_protocol::headers::encode_value;
 use ferry_protocol::{Message, Notification, Request, Response};
 use futures::StreamExt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub(crate) struct HttpTransport {
     http: reqwest::Client,
     url: String,
     session: Mutex<Option<String>>,
     inbox: Inbox,
+    /// Sign-in to a server that is an OAuth protected resource.
+    oauth: Option<Arc<OAuth>>,
 }
 
 impl HttpTransport {
     /// `headers` go with every request.
-    pub fn new(url: String, headers: Vec<(String, String)>, inbox: Inbox) -> Result<Self, ClientError> {
+    pub fn new(
+        url: String,
+        headers: Vec<(String, String)>,
+        oauth: Option<Arc<OAuth>>,
+        inbox: Inbox,
+    ) -> Result<Self, ClientError> {
         let mut defaults = reqwest::header::HeaderMap::new();
         for (name, value) in headers {
             let bad = |e: &dyn std::fmt::Display| ClientError::Transport(format!("header '{name}': {e}"));
@@ -29,7 +37,7 @@ impl HttpTransport {
             .default_headers(defaults)
             .build()
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        Ok(Self { http, url, session: Mutex::new(None), inbox })
+        Ok(Self { http, url, session: Mutex::new(None), inbox, oauth })
     }
 
     fn session(&self) -> Option<String> {
@@ -42,6 +50,9 @@ impl HttpTransport {
             .post(&self.url)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream");
+        if let Some(token) = self.oauth.as_ref().and_then(|o| o.access_token()) {
+            req = req.bearer_auth(token);
+        }
         if let Some(s) = self.session() {
             req = req.header("mcp-session-id", s);
         }
@@ -61,12 +72,35 @@ impl HttpTransport {
     }
 
     async fn send_only(&self, msg: Message, method: &str, hints: Hints) -> Result<(), ClientError> {
-        let resp = self.post(&msg, method, &hints).send().await.map_err(|e| self.unreachable(method, &e))?;
+        let resp = self.send(method, || self.post(&msg, method, &hints)).await?;
         refused(&resp)?;
         if !resp.status().is_success() {
             return Err(self.status_error(resp.status(), method));
         }
         Ok(())
+    }
+
+    /// Send the request `build` makes; with OAuth, renew the token first if it expired,
+    /// and on a `401` sign in (or refresh), on a `403` for lack of scope sign in for more,
+    /// and send it once more.
+    async fn send(
+        &self,
+        method: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let Some(oauth) = &self.oauth else {
+            return build().send().await.map_err(|e| self.unreachable(method, &e));
+        };
+        oauth.before_request().await;
+        let used = oauth.access_token();
+        let resp = build().send().await.map_err(|e| self.unreachable(method, &e))?;
+        let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        match resp.status() {
+            reqwest::StatusCode::UNAUTHORIZED => oauth.unauthorized(challenge, used.as_deref()).await?,
+            reqwest::StatusCode::FORBIDDEN if oauth.forbidden(challenge, used.as_deref()).await? => {}
+            _ => return Ok(resp),
+        }
+        build().send().await.map_err(|e| self.unreachable(method, &e))
     }
 
     /// A request that got no answer, with its cause ("Connection refused", not only "error sending request").
@@ -219,7 +253,8 @@ impl HttpTransport {
 
     /// A `GET` of the session's stream; with `last_id`, the rest of a stream from there.
     fn get(&self, session: &str, last_id: Option<&str>, hints: &Hints) -> reqwest::RequestBuilder {
-        get_request(&self.http, &self.url, session, last_id, hints)
+        let token = self.oauth.as_ref().and_then(|o| o.access_token());
+        get_request(&self.http, &self.url, session, last_id, hints, token)
     }
 }
 
@@ -229,8 +264,12 @@ fn get_request(
     session: &str,
     last_id: Option<&str>,
     hints: &Hints,
+    token: Option<String>,
 ) -> reqwest::RequestBuilder {
     let mut req = http.get(url).header("accept", "text/event-stream").header("mcp-session-id", session);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
     if let Some(last) = last_id {
         req = req.header("last-event-id", last);
     }
@@ -245,11 +284,8 @@ impl Transport for HttpTransport {
     async fn request(&self, req: Request, hints: Hints) -> Result<Response, ClientError> {
         let id = req.id.clone();
         let method = req.method.clone();
-        let resp = self
-            .post(&Message::Request(req), &method, &hints)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&method, &e))?;
+        let msg = Message::Request(req);
+        let resp = self.send(&method, || self.post(&msg, &method, &hints)).await?;
         // A session is assigned by the answer to `initialize` alone: a server that sends a
         // session id on a refusal (the Python SDK 1.x does, on a session-less `server/discover`)
         // must not make it the client's session.
@@ -314,13 +350,15 @@ impl Transport for HttpTransport {
     async fn listen(&self, hints: Hints) {
         let Some(session) = self.session() else { return };
         let (http, url, inbox) = (self.http.clone(), self.url.clone(), self.inbox.clone());
+        let oauth = self.oauth.clone();
         // The standalone stream, for as long as the session lasts: when it breaks, come
         // back where it was (`Last-Event-ID`, when its events have ids) so that nothing
         // sent meanwhile is missed. A refusal (no such stream, session gone) ends it.
         tokio::spawn(async move {
             let mut place = StreamPlace::default();
             loop {
-                match get_request(&http, &url, &session, place.last_id.as_deref(), &hints).send().await {
+                let token = oauth.as_ref().and_then(|o| o.access_token());
+                match get_request(&http, &url, &session, place.last_id.as_deref(), &hints, token).send().await {
                     Ok(resp) if resp.status().is_success() => {
                         let closed = read_events(resp, &mut place, |m| inbox.send(m).is_err().then_some(())).await;
                         if closed.is_ok() {
@@ -346,7 +384,11 @@ impl Transport for HttpTransport {
 
     async fn close(&self) {
         if let Some(s) = self.session() {
-            let _ = self.http.delete(&self.url).header("mcp-session-id", s).send().await;
+            let mut req = self.http.delete(&self.url).header("mcp-session-id", s);
+            if let Some(token) = self.oauth.as_ref().and_then(|o| o.access_token()) {
+                req = req.bearer_auth(token);
+            }
+            let _ = req.send().await;
         }
     }
 }

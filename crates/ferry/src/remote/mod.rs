@@ -242,6 +242,8 @@ fn options(t: &Target, mode: Mode) -> Result<ClientOptions, UsageError> {
     let mut options = ClientOptions::default().mode(mode).client_info("ferry-cli", env!("CARGO_PKG_VERSION"));
     if let Some(token) = &t.token {
         options = options.bearer_token(token);
+    } else if let Some(oauth) = (!t.is_stdio()).then(|| crate::login::stored_config(&t.target)).flatten() {
+        options = options.oauth(oauth);
     }
     for h in &t.headers {
         let (name, value) =
@@ -256,6 +258,9 @@ fn options(t: &Target, mode: Mode) -> Result<ClientOptions, UsageError> {
 fn explain_target(t: &Target, e: Error) -> Error {
     if e.is::<UsageError>() {
         return e;
+    }
+    if matches!(e.downcast_ref::<ClientError>(), Some(ClientError::Unauthorized(_))) && !t.is_stdio() {
+        return format!("{e}\n  sign in with: ferry login {} (or give --token)", t.target).into();
     }
     let looks_like_url = t.is_stdio() && !t.target.contains(char::is_whitespace) && {
         let host_port = t.target.split('/').next().unwrap_or_default();
