@@ -19,6 +19,7 @@
 pub mod headers;
 #[cfg(feature = "heap-count")]
 pub mod heap_count;
+pub mod json_types;
 pub mod jsonrpc;
 pub mod limits;
 pub mod lines;

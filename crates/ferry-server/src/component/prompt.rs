@@ -2,6 +2,7 @@
 
 use super::complete::Completers;
 use super::{erase, erase_blocking, BlockingHandler, Common, Handler, IntoPromptResult};
+use ferry_protocol::json_types::{allowed_types, has_type};
 use ferry_protocol::types::{GetPromptResult, Prompt, PromptArgument};
 use ferry_protocol::TaskSupport;
 use serde_json::{Map, Value};
@@ -119,50 +120,23 @@ pub(crate) fn prompt_arguments(schema: Option<&Value>) -> Vec<PromptArgument> {
 /// the JSON it spells, so the handler's type reads it; say which argument when it
 /// does not parse as that type.
 pub(crate) fn typed_arguments(schema: Option<&Value>, args: Map<String, Value>) -> Result<Map<String, Value>, String> {
-    let Some(props) = schema.and_then(|s| s.get("properties")).and_then(Value::as_object) else { return Ok(args) };
+    let Some(root) = schema else { return Ok(args) };
+    let Some(props) = root.get("properties").and_then(Value::as_object) else { return Ok(args) };
     args.into_iter()
         .map(|(name, value)| {
-            let (Value::String(text), Some(types)) = (&value, props.get(&name).map(json_types)) else {
+            let (Value::String(text), Some(types)) = (&value, props.get(&name).and_then(|p| allowed_types(p, root)))
+            else {
                 return Ok((name, value));
             };
             if types.is_empty() || types.contains(&"string") {
                 return Ok((name, value));
             }
             match serde_json::from_str::<Value>(text) {
-                Ok(v) if types.contains(&type_of(&v)) || (type_of(&v) == "integer" && types.contains(&"number")) => {
-                    Ok((name, v))
-                }
+                Ok(v) if types.iter().any(|t| has_type(&v, t)) => Ok((name, v)),
                 _ => Err(format!("argument '{name}' must be {}, got \"{text}\"", types.join(" or "))),
             }
         })
         .collect()
-}
-
-/// The JSON types a property schema allows (`type`, or the types of its `anyOf`/`oneOf`
-/// branches); none when it does not say (then the argument is left as it is).
-fn json_types(schema: &Value) -> Vec<&str> {
-    match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => ["anyOf", "oneOf"]
-            .iter()
-            .filter_map(|k| schema.get(*k)?.as_array())
-            .flatten()
-            .flat_map(json_types)
-            .collect(),
-    }
-}
-
-fn type_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 #[cfg(test)]
@@ -172,15 +146,17 @@ mod tests {
 
     #[test]
     fn string_arguments_become_the_type_their_parameter_wants() {
-        let schema = json!({"properties": {
+        let schema = json!({"$defs": {"Tone": {"enum": ["calm", "loud"]}}, "properties": {
             "words": {"type": ["integer", "null"]}, "ratio": {"type": "number"}, "loud": {"type": "boolean"},
-            "tags": {"type": "array"}, "topic": {"type": "string"}, "any": {}
+            "tags": {"type": "array"}, "topic": {"type": "string"}, "any": {},
+            "tone": {"anyOf": [{"$ref": "#/$defs/Tone"}, {"type": "null"}]}
         }});
-        let args = json!({"words": "300", "ratio": "2", "loud": "true", "tags": "[\"a\"]", "topic": "42", "any": "7"});
+        let args = json!({"words": "300", "ratio": "2", "loud": "true", "tags": "[\"a\"]", "topic": "42", "any": "7",
+            "tone": "calm"});
         let typed = typed_arguments(Some(&schema), args.as_object().unwrap().clone()).unwrap();
         assert_eq!(
             Value::Object(typed),
-            json!({"words": 300, "ratio": 2, "loud": true, "tags": ["a"], "topic": "42", "any": "7"})
+            json!({"words": 300, "ratio": 2, "loud": true, "tags": ["a"], "topic": "42", "any": "7", "tone": "calm"})
         );
         let bad = json!({"words": "three hundred"}).as_object().unwrap().clone();
         let err = typed_arguments(Some(&schema), bad).unwrap_err();

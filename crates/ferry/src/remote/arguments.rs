@@ -5,10 +5,8 @@
 
 use crate::UsageError;
 use ferry_client::{Prompt, Tool};
+use ferry_protocol::json_types::{allowed_types, has_type};
 use serde_json::{Map, Value};
-
-/// How deep `$ref`s and `anyOf`s are followed to find a parameter's types.
-const MAX_SCHEMA_DEPTH: usize = 8;
 
 /// Split `key=value` pairs, refusing a pair without `=` or key, and a key given twice.
 pub fn split_pairs(pairs: &[String]) -> Result<Vec<(&str, &str)>, UsageError> {
@@ -107,10 +105,9 @@ pub fn prompt_arguments(prompt: &Prompt, pairs: &[String]) -> Result<Value, Usag
 /// `raw` as a value of `param`'s type: JSON when it parses as one of the non-string types
 /// the parameter takes, else text when it takes text. `Err`: what it takes.
 fn coerce(raw: &str, param: &Value, root: &Value) -> Result<Value, String> {
-    let mut types = Vec::new();
-    if !collect_types(param, root, 0, &mut types) || types.is_empty() {
+    let Some(types) = allowed_types(param, root).filter(|t| !t.is_empty()) else {
         return Ok(json_or_text(raw)); // a schema these rules cannot read: as without one
-    }
+    };
     if let Ok(v) = serde_json::from_str::<Value>(raw) {
         if types.iter().any(|t| *t != "string" && has_type(&v, t)) {
             return Ok(v);
@@ -120,54 +117,6 @@ fn coerce(raw: &str, param: &Value, root: &Value) -> Result<Value, String> {
         return Ok(Value::String(raw.to_string()));
     }
     Err(article(&types.join(" or ")))
-}
-
-/// Add the JSON types `schema` allows to `out`; `false` when it allows any (or cannot tell).
-fn collect_types<'a>(schema: &'a Value, root: &'a Value, depth: usize, out: &mut Vec<&'a str>) -> bool {
-    if depth > MAX_SCHEMA_DEPTH {
-        return false;
-    }
-    if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
-        return match target.strip_prefix('#').and_then(|p| root.pointer(p)) {
-            Some(found) => collect_types(found, root, depth + 1, out),
-            None => false,
-        };
-    }
-    match schema.get("type") {
-        Some(Value::String(t)) => out.push(t),
-        Some(Value::Array(ts)) => out.extend(ts.iter().filter_map(Value::as_str)),
-        _ => {
-            let branches = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array);
-            if let Some(branches) = branches {
-                return branches.iter().all(|b| collect_types(b, root, depth + 1, out));
-            }
-            match (schema.get("enum").and_then(Value::as_array), schema.get("const")) {
-                (Some(values), _) => out.extend(values.iter().map(|v| -> &'a str { type_of(v) })),
-                (None, Some(value)) => out.push(type_of(value)),
-                (None, None) => return false,
-            }
-        }
-    }
-    true
-}
-
-fn type_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn has_type(v: &Value, t: &str) -> bool {
-    match t {
-        "number" => v.is_number(),
-        other => type_of(v) == other,
-    }
 }
 
 fn article(types: &str) -> String {
