@@ -1,12 +1,13 @@
-//! Newline-delimited JSON-RPC over any byte stream: the reading half shared by the
-//! stdio transport (a child process) and the in-memory one (`Client::connect_io`).
+//! Newline-delimited JSON-RPC over any byte stream, shared by the stdio transport (a
+//! child process) and the in-memory one (`Client::connect_io`): a reader that hands
+//! responses to their waiters, and a [`LineConn`] that writes messages and waits.
 
 use super::Inbox;
 use ferry_protocol::lines::{next_frame, Frame, LineSplitter};
-use ferry_protocol::{Message, RequestId, Response};
+use ferry_protocol::{Message, Request, RequestId, Response};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::oneshot;
 
 /// The longest line read from a server unless `ClientOptions::max_message_bytes` says otherwise.
@@ -53,4 +54,54 @@ pub(crate) fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
             p.clear();
         }
     });
+}
+
+/// Why a request over a [`LineConn`] got no response.
+pub(crate) enum Failure {
+    /// Writing it failed.
+    Write(std::io::Error),
+    /// The stream ended before the response came.
+    Ended,
+}
+
+/// The writing half of a line connection, with the requests waiting for responses.
+pub(crate) struct LineConn<W> {
+    writer: tokio::sync::Mutex<W>,
+    pending: Pending,
+}
+
+impl<W: AsyncWrite + Unpin + Send> LineConn<W> {
+    /// Write to `writer`; responses come from `reader`, everything else goes to `inbox`.
+    pub fn new<R: AsyncRead + Unpin + Send + 'static>(reader: R, writer: W, max: usize, inbox: Inbox) -> Self {
+        let pending: Pending = Arc::default();
+        spawn_reader(reader, max, pending.clone(), inbox);
+        Self { writer: tokio::sync::Mutex::new(writer), pending }
+    }
+
+    /// Write one message as a line.
+    pub async fn write(&self, msg: Message) -> std::io::Result<()> {
+        let mut line = msg.to_value().to_string();
+        line.push('\n');
+        let mut w = self.writer.lock().await;
+        w.write_all(line.as_bytes()).await?;
+        w.flush().await
+    }
+
+    /// Send a request and wait for its response.
+    pub async fn request(&self, req: Request) -> Result<Response, Failure> {
+        let (tx, rx) = oneshot::channel();
+        let id = req.id.clone();
+        let pending = || self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending().insert(id.clone(), tx);
+        if let Err(e) = self.write(Message::Request(req)).await {
+            pending().remove(&id);
+            return Err(Failure::Write(e));
+        }
+        rx.await.map_err(|_| Failure::Ended)
+    }
+
+    /// Close the writing side (the other end sees the stream end).
+    pub async fn shutdown(&self) {
+        let _ = self.writer.lock().await.shutdown().await;
+    }
 }

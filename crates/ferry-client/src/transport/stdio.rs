@@ -1,6 +1,6 @@
 //! A server run as a child process, speaking newline-delimited JSON-RPC.
 
-use super::lines::{spawn_reader, Pending, DEFAULT_MAX_MESSAGE};
+use super::lines::{Failure, LineConn, DEFAULT_MAX_MESSAGE};
 use super::{Hints, Inbox, Transport};
 use crate::error::ClientError;
 use async_trait::async_trait;
@@ -9,15 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, ChildStdin, Command};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// How many of the last bytes a server wrote on a piped stderr are kept, to explain its exit.
 const STDERR_TAIL: usize = 2048;
 
 pub(crate) struct StdioTransport {
-    stdin: tokio::sync::Mutex<ChildStdin>,
-    pending: Pending,
+    conn: LineConn<ChildStdin>,
     child: tokio::sync::Mutex<Child>,
     /// The end of what the server wrote on stderr, when the caller piped it.
     stderr: Option<StderrTail>,
@@ -70,24 +68,21 @@ impl StdioTransport {
         let stderr = child.stderr.take().map(StderrTail::keep);
         let stdin = child.stdin.take().ok_or_else(|| ClientError::Transport("no stdin".into()))?;
         let stdout = child.stdout.take().ok_or_else(|| ClientError::Transport("no stdout".into()))?;
-        let pending: Pending = Arc::default();
-        spawn_reader(stdout, max_message.unwrap_or(DEFAULT_MAX_MESSAGE), pending.clone(), inbox);
-        Ok(Self { stdin: tokio::sync::Mutex::new(stdin), pending, child: tokio::sync::Mutex::new(child), stderr })
+        let conn = LineConn::new(stdout, stdin, max_message.unwrap_or(DEFAULT_MAX_MESSAGE), inbox);
+        Ok(Self { conn, child: tokio::sync::Mutex::new(child), stderr })
     }
 
     async fn write(&self, msg: Message, what: &str) -> Result<(), ClientError> {
-        let mut line = msg.to_value().to_string();
-        line.push('\n');
-        let mut stdin = self.stdin.lock().await;
-        let written = match stdin.write_all(line.as_bytes()).await {
-            Ok(()) => stdin.flush().await,
-            Err(e) => Err(e),
-        };
-        drop(stdin);
-        match written {
+        match self.conn.write(msg).await {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(self.gone(what).await),
-            Err(e) => Err(ClientError::Transport(format!("{what}: writing to the server's stdin: {e}"))),
+            Err(e) => Err(self.write_failed(what, e).await),
+        }
+    }
+
+    async fn write_failed(&self, what: &str, e: std::io::Error) -> ClientError {
+        match e.kind() {
+            std::io::ErrorKind::BrokenPipe => self.gone(what).await,
+            _ => ClientError::Transport(format!("{what}: writing to the server's stdin: {e}")),
         }
     }
 
@@ -117,19 +112,11 @@ impl StdioTransport {
 #[async_trait]
 impl Transport for StdioTransport {
     async fn request(&self, req: Request, _hints: Hints) -> Result<Response, ClientError> {
-        let (tx, rx) = oneshot::channel();
-        let id = req.id.clone();
         let method = req.method.clone();
-        self.pending.lock().map_err(|_| ClientError::Transport("poisoned".into()))?.insert(id.clone(), tx);
-        if let Err(e) = self.write(Message::Request(req), &method).await {
-            if let Ok(mut p) = self.pending.lock() {
-                p.remove(&id);
-            }
-            return Err(e);
-        }
-        match rx.await {
+        match self.conn.request(req).await {
             Ok(resp) => Ok(resp),
-            Err(_) => Err(self.gone(&method).await),
+            Err(Failure::Write(e)) => Err(self.write_failed(&method, e).await),
+            Err(Failure::Ended) => Err(self.gone(&method).await),
         }
     }
 
@@ -148,10 +135,7 @@ impl Transport for StdioTransport {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.shutdown().await;
         }
-        {
-            let mut stdin = self.stdin.lock().await;
-            let _ = stdin.shutdown().await;
-        }
+        self.conn.shutdown().await;
         if tokio::time::timeout(std::time::Duration::from_secs(2), child.wait()).await.is_err() {
             let _ = child.kill().await;
         }
