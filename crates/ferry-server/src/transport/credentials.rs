@@ -5,10 +5,10 @@
 use crate::auth::{AuthError, ProtectedResource};
 use crate::server::Shared;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::response::Response as HttpResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use ferry_protocol::{ErrorCode, ErrorObject, Response};
+use ferry_protocol::{ErrorCode, ErrorObject};
 use std::collections::BTreeSet;
 
 /// A request's caller.
@@ -20,8 +20,7 @@ pub(crate) struct Authenticated {
 }
 
 fn refusal(status: StatusCode, message: String, challenge: String) -> HttpResponse {
-    let body = serde_json::to_vec(&Response::err(None, ErrorObject::invalid_request(message))).unwrap_or_default();
-    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let mut r = super::http::error_response(status, ErrorObject::invalid_request(message));
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }

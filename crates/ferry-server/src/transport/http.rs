@@ -119,7 +119,7 @@ impl Server {
     }
 }
 
-fn error_response(status: StatusCode, error: ErrorObject) -> HttpResponse {
+pub(super) fn error_response(status: StatusCode, error: ErrorObject) -> HttpResponse {
     error_reply(status, None, error)
 }
 
