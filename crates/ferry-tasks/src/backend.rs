@@ -1,5 +1,6 @@
 //! The storage-and-delivery contract every engine backend fulfils.
 
+use crate::inspect::{EngineStats, TaskDetail, TaskFilter, WorkerInfo};
 use crate::record::{Job, Outcome, TaskRecord};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,9 @@ pub enum BackendError {
     /// A `list` cursor that this backend did not hand out.
     #[error("invalid cursor")]
     InvalidCursor,
+    /// The backend does not offer this operation (an operator read-out of a custom backend).
+    #[error("not supported by this backend: {0}")]
+    Unsupported(&'static str),
 }
 
 /// A change to a running task, reported by its worker or the requestor.
@@ -147,4 +151,43 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Subscribe to task events.
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent>;
+
+    // ---- Operator read-outs (see [`crate::inspect`]). Ownership is not checked:
+    // ---- only an admin credential may reach them.
+
+    /// Whether the store is reachable and accepting work (readiness probes).
+    async fn ping(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    /// Record that a worker loop is alive and what it runs (called by [`Worker`](crate::Worker)
+    /// every heartbeat period). Backends that keep no worker list ignore it.
+    async fn worker_seen(&self, _worker: &WorkerInfo) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    /// Forget a worker that stopped cleanly.
+    async fn worker_gone(&self, _worker: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    /// Queue, tasks, throughput and workers at this moment.
+    async fn stats(&self) -> Result<EngineStats, BackendError> {
+        Err(BackendError::Unsupported("stats"))
+    }
+
+    /// Every owner's tasks that pass `filter`, oldest first, `limit` a page.
+    async fn list_all(
+        &self,
+        _filter: &TaskFilter,
+        _cursor: Option<&str>,
+        _limit: usize,
+    ) -> Result<TaskPage, BackendError> {
+        Err(BackendError::Unsupported("list_all"))
+    }
+
+    /// A task with its job, attempt, worker and timings (`None`: unknown or expired).
+    async fn detail(&self, _task_id: &str) -> Result<Option<TaskDetail>, BackendError> {
+        Err(BackendError::Unsupported("detail"))
+    }
 }

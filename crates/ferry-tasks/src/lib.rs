@@ -18,6 +18,7 @@
 //!   inside a server process and inside a `ferry worker` process.
 
 mod backend;
+pub mod inspect;
 mod limits;
 mod memory;
 mod record;
@@ -28,6 +29,7 @@ mod worker;
 pub mod testkit;
 
 pub use backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
+pub use inspect::{EngineStats, TaskDetail, TaskFilter, WorkerInfo};
 pub use limits::{StoreUsage, TaskLimits, Usage};
 pub use memory::{MemoryBackend, MemoryConfig};
 pub use record::{new_task_id, Job, Outcome, ProgressState, TaskRecord, ANONYMOUS_OWNER};
