@@ -69,6 +69,7 @@
 pub mod auth;
 pub mod component;
 mod context;
+pub mod dashboard;
 mod dispatch;
 mod error;
 pub mod extract;

@@ -46,12 +46,14 @@
 //! `--redis` URL that cannot be one), 1 for any other failure, 130 after Ctrl-C
 //! cancelled a followed task.
 
+mod dashboard;
 mod limits;
 mod login;
 mod oauth;
 pub mod remote;
 mod roles;
 
+pub use dashboard::{DashboardArgs, DashboardCommandArgs};
 pub use limits::{LimitArgs, SessionArgs};
 pub use login::{LoginArgs, LogoutArgs};
 pub use oauth::OAuthArgs;
@@ -86,6 +88,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run task handlers for jobs queued in Redis.
     Worker(WorkerArgs),
+    /// Serve the live dashboard of a Redis deployment (no MCP), on loopback by default.
+    Dashboard(DashboardCommandArgs),
     /// Call a tool on an MCP server (`--task --wait` to follow a background task).
     Call(remote::CallArgs),
     /// List a server's tools.
@@ -207,6 +211,7 @@ pub async fn run_cli_async<X: ClapArgs>(builder: ServerBuilder, cli: Cli<X>) -> 
     let result = match cli.command {
         Command::Serve(args) => roles::serve(builder, *args).await,
         Command::Worker(args) => roles::worker(builder, args).await,
+        Command::Dashboard(args) => dashboard::command(args).await,
         Command::Call(args) => remote::bounded(args.target.timeout, remote::call(args)).await,
         Command::Tools(target) => remote::bounded(target.timeout, remote::tools(target)).await,
         Command::Prompts(target) => remote::bounded(target.timeout, remote::prompts(target)).await,

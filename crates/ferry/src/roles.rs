@@ -149,6 +149,20 @@ pub struct ServeArgs {
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
+    /// Serve the live dashboard at /dashboard on the admin listener (--admin-addr,
+    /// else 127.0.0.1:8766).
+    #[arg(long, env = "FERRY_DASHBOARD")]
+    pub dashboard: bool,
+    /// Address of the admin listener (the admin API and, with --dashboard, the dashboard).
+    #[arg(long, env = "FERRY_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+    /// The admin token (`Authorization: Bearer TOKEN`), needed to cancel from the dashboard
+    /// and, off loopback, to read; without one, --dashboard makes a random one per run.
+    #[arg(long, env = "FERRY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Dashboard bounds.
+    #[command(flatten)]
+    pub dashboard_limits: crate::DashboardArgs,
 }
 
 /// Options of `worker`.
@@ -170,7 +184,7 @@ pub struct WorkerArgs {
 
 /// Connect to Redis. A URL that cannot be one fails at once (a usage error); an unreachable
 /// Redis is retried with backoff for `--redis-wait-secs`, saying so.
-async fn connect(store: &StoreArgs, url: &str) -> Result<RedisBackend, Error> {
+pub(crate) async fn connect(store: &StoreArgs, url: &str) -> Result<RedisBackend, Error> {
     if let Err(e) = redis::IntoConnectionInfo::into_connection_info(url) {
         return Err(UsageError(format!(
             "--redis '{url}' is not a Redis URL ({e}); write it as redis://HOST:PORT, rediss://HOST:PORT or unix:///PATH"
@@ -256,6 +270,9 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     if let Some(resource) = args.oauth.resource()? {
         builder = builder.protect(resource);
     }
+    if args.stdio && args.dashboard {
+        return Err(UsageError("--dashboard needs HTTP: it cannot go with --stdio".into()).into());
+    }
     let server = builder.build()?;
     if args.stdio {
         server.serve_stdio().await?;
@@ -266,15 +283,29 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     eprintln!("ferry: MCP at http://{}/mcp, tasks on {store}", listener.local_addr()?);
     let check_host = listener.local_addr()?.ip().is_loopback();
     let options = HttpOptions { check_host, limits: args.limits.connection(), ..HttpOptions::default() };
+    let limits = args.limits.connection();
+    let admin = async {
+        if !args.dashboard {
+            return std::future::pending().await;
+        }
+        let addr = match args.admin_addr {
+            Some(addr) => addr,
+            None => crate::dashboard::DEFAULT_DASHBOARD_ADDR.parse()?,
+        };
+        let listener = crate::dashboard::bind(addr).await?;
+        crate::dashboard::serve(server.backend(), listener, args.admin_token.clone(), &args.dashboard_limits, &limits)
+            .await
+    };
     tokio::select! {
         r = server.serve_listener_with(listener, options) => r?,
+        r = admin => r?,
         _ = shutdown_signal() => eprintln!("ferry: shutting down"),
     }
     Ok(())
 }
 
 /// Why `serve` cannot listen, naming the address (and what to do when it is taken).
-fn bind_error(addr: SocketAddr, e: std::io::Error) -> Error {
+pub(crate) fn bind_error(addr: SocketAddr, e: std::io::Error) -> Error {
     let hint = match e.kind() {
         std::io::ErrorKind::AddrInUse => {
             "; another process listens there: stop it, or pick another --addr (port 0 picks a free one)"
@@ -348,7 +379,7 @@ pub(crate) async fn worker(builder: ServerBuilder, args: WorkerArgs) -> Result<(
 }
 
 /// SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
