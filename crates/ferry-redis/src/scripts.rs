@@ -1,6 +1,7 @@
 //! The Lua scripts that change several keys at once, atomically.
 
-/// Store the record if new, within the limits; index it, queue the job, announce it.
+/// Store the record if new, within the limits; index it (its owner's index, and the
+/// operator index of every task), queue the job, announce it.
 /// Returns `{1}`, `{0}` for a duplicate id, or `{-1, own count, own bytes, total count, total bytes}`
 /// when a limit refuses it (the caller words the refusal).
 pub(crate) const SUBMIT: &str = r"
@@ -21,24 +22,27 @@ redis.call('HINCRBY', KEYS[5], 'n', 1)
 redis.call('HINCRBY', KEYS[5], 'b', bytes)
 local seq = redis.call('INCR', KEYS[4])
 redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[7] ~= '' then
-  -- The index lives as long as its tasks: no expiry while one runs; remember the
-  -- expiry it had, for when the last running one ends.
-  local had = redis.call('PEXPIRETIME', KEYS[3])
-  redis.call('ZADD', KEYS[3], seq, ARGV[3])
-  if redis.call('HINCRBY', KEYS[5], 'o:' .. ARGV[7], 1) == 1 then
+-- An index (sorted by sequence) lives as long as its tasks: no expiry while one runs
+-- (counted in field `count` of the live hash); remember the expiry it had, in field
+-- `until`, for when the last running one ends.
+local function index_add(key, count, until_field)
+  local had = redis.call('PEXPIRETIME', key)
+  redis.call('ZADD', key, seq, ARGV[3])
+  if redis.call('HINCRBY', KEYS[5], count, 1) == 1 then
     -- -2: a new index; -1: one holding a task kept without limit.
-    if had ~= -2 then redis.call('HSET', KEYS[5], 'u:' .. ARGV[7], had) end
-    redis.call('PERSIST', KEYS[3])
+    if had ~= -2 then redis.call('HSET', KEYS[5], until_field, had) end
+    redis.call('PERSIST', key)
   end
   -- Keep the index from filling with expired ids when nobody lists it: check the
   -- two oldest ids and two at random, and drop those whose task is gone.
-  local sample = redis.call('ZRANGE', KEYS[3], 0, 1)
-  for _, id in ipairs(redis.call('ZRANDMEMBER', KEYS[3], 2)) do table.insert(sample, id) end
+  local sample = redis.call('ZRANGE', key, 0, 1)
+  for _, id in ipairs(redis.call('ZRANDMEMBER', key, 2)) do table.insert(sample, id) end
   for _, id in ipairs(sample) do
-    if redis.call('EXISTS', ARGV[5] .. id) == 0 then redis.call('ZREM', KEYS[3], id) end
+    if redis.call('EXISTS', ARGV[5] .. id) == 0 then redis.call('ZREM', key, id) end
   end
 end
+if ARGV[7] ~= '' then index_add(KEYS[3], 'o:' .. ARGV[7], 'u:' .. ARGV[7]) end
+index_add(KEYS[6], 'O', 'U')
 redis.call('XADD', KEYS[2], '*', 'job', ARGV[4])
 redis.call('PUBLISH', ARGV[14], ARGV[1])
 return {1}
@@ -47,7 +51,13 @@ return {1}
 /// Replace the record only if it is still what we read; announce the new state.
 /// With a task id in ARGV[5], also release its job (ack and delete the stream entry).
 /// When the new state ends the task (ARGV[6] = expiry ms, or -1 for never): start
-/// its TTL and release what it held against the limits and its owner's index.
+/// its TTL and release what it held against the limits and its indexes.
+///
+/// For the operator read-outs (ARGV[10] = new status, ARGV[11] = now ms, ARGV[12] = id):
+/// keep the set of tasks waiting for input (KEYS[6]); when the task ends, count it in
+/// this second's counter of its outcome (KEYS[8], kept two minutes) and keep it in the
+/// set of ended tasks of its outcome (KEYS[7], by expiry; dropped when expired) until
+/// its record expires.
 pub(crate) const SWAP: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur ~= ARGV[1] then return 0 end
@@ -58,8 +68,13 @@ if ARGV[5] ~= '' then
   if entry then
     redis.call('XACK', KEYS[3], ARGV[4], entry)
     redis.call('XDEL', KEYS[3], entry)
-    redis.call('HDEL', KEYS[2], ARGV[5])
+    redis.call('HDEL', KEYS[2], ARGV[5], ARGV[5] .. '@')
   end
+end
+if ARGV[10] == 'input_required' then
+  redis.call('SADD', KEYS[6], ARGV[12])
+else
+  redis.call('SREM', KEYS[6], ARGV[12])
 end
 if ARGV[6] ~= '' then
   local at = tonumber(ARGV[6])
@@ -72,18 +87,51 @@ if ARGV[6] ~= '' then
   down('b:' .. ARGV[7], bytes)
   down('n', 1)
   down('b', bytes)
-  if ARGV[9] ~= '' then
-    local owner = ARGV[9]
-    local u = tonumber(redis.call('HGET', KEYS[4], 'u:' .. owner) or '0')
+  -- The index no longer needs to outlive this task beyond its expiry.
+  local function index_end(key, count, until_field)
+    local u = tonumber(redis.call('HGET', KEYS[4], until_field) or '0')
     if u ~= -1 and (at <= 0 or at > u) then u = at end
-    if redis.call('HINCRBY', KEYS[4], 'o:' .. owner, -1) <= 0 then
-      redis.call('HDEL', KEYS[4], 'o:' .. owner, 'u:' .. owner)
-      if u > 0 then redis.call('PEXPIREAT', KEYS[5], u) end
+    if redis.call('HINCRBY', KEYS[4], count, -1) <= 0 then
+      redis.call('HDEL', KEYS[4], count, until_field)
+      if u > 0 then redis.call('PEXPIREAT', key, u) end
     else
-      redis.call('HSET', KEYS[4], 'u:' .. owner, u)
+      redis.call('HSET', KEYS[4], until_field, u)
     end
   end
+  if ARGV[9] ~= '' then index_end(KEYS[5], 'o:' .. ARGV[9], 'u:' .. ARGV[9]) end
+  -- (A task submitted before the operator index existed is not in it, nor counted.)
+  if redis.call('ZSCORE', KEYS[9], ARGV[12]) then index_end(KEYS[9], 'O', 'U') end
+  -- Throughput: this second's count of the outcome.
+  redis.call('INCR', KEYS[8])
+  redis.call('EXPIRE', KEYS[8], 120)
+  -- Ended tasks kept, by outcome: the set expires with the last of them.
+  local had = redis.call('PEXPIRETIME', KEYS[7])
+  redis.call('ZADD', KEYS[7], at > 0 and at or '+inf', ARGV[12])
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. ARGV[11])
+  if at <= 0 then
+    redis.call('PERSIST', KEYS[7])
+  elseif had == -2 or (had > 0 and at > had) then
+    redis.call('PEXPIREAT', KEYS[7], at)
+  end
 end
+return 1
+";
+
+/// Record a worker's report (KEYS[1]: hash name -> JSON, KEYS[2]: sorted set name ->
+/// last report ms; ARGV: name, JSON, now ms, how long a silent worker stays listed ms).
+/// Forgets up to 100 workers silent longer than that; both keys expire when no worker
+/// has reported for that long.
+pub(crate) const WORKER_SEEN: &str = r"
+local cutoff = tonumber(ARGV[3]) - tonumber(ARGV[4])
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff, 'LIMIT', 0, 100)
+for _, name in ipairs(old) do
+  redis.call('HDEL', KEYS[1], name)
+  redis.call('ZREM', KEYS[2], name)
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
 ";
 

@@ -101,7 +101,9 @@ async fn no_key_outlives_the_tasks_of_sessions_that_went_away() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let mut conn = raw().await;
     let left: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap();
-    let mut left: Vec<String> = left.into_iter().filter(|k| !k.ends_with(":jobs") && !k.ends_with(":seq")).collect();
+    // The per-second throughput counters (`P:done:...`) expire on their own two minutes on.
+    let mut left: Vec<String> =
+        left.into_iter().filter(|k| !k.ends_with(":jobs") && !k.ends_with(":seq") && !k.contains(":done:")).collect();
     left.sort();
     assert_eq!(left, Vec::<String>::new(), "after the TTLs nothing is left");
 }

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// How long a worker that stopped reporting is still listed (as lapsed), ms: an hour.
+pub const WORKER_LISTED_MS: u64 = 3_600_000;
+
 /// The engine as a whole, at one moment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -131,6 +134,20 @@ pub struct TaskDetail {
     /// Do-not-start-before time of a delayed job, epoch ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before_ms: Option<u64>,
+}
+
+impl TaskDetail {
+    /// The detail of `record` alone (no job, worker or timings yet).
+    pub fn new(record: TaskRecord) -> Self {
+        Self { record, arguments: None, attempt: None, worker: None, claimed_at_ms: None, not_before_ms: None }
+    }
+
+    /// Take the arguments, attempt and do-not-start-before time of the task's job.
+    pub fn set_job(&mut self, job: &crate::Job) {
+        self.arguments = Some(job.arguments.clone());
+        self.attempt = Some(job.attempt);
+        self.not_before_ms = job.not_before;
+    }
 }
 
 #[cfg(test)]
