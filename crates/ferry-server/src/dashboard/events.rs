@@ -233,3 +233,54 @@ async fn forward(
 fn tokio_stream_of(rx: mpsc::Receiver<Frame>) -> impl Stream<Item = Frame> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|frame| (frame, rx)) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    async fn next(rx: &mut mpsc::Receiver<Frame>) -> Frame {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a frame in time").expect("open")
+    }
+
+    fn record(name: &str) -> TaskRecord {
+        let mut r = TaskRecord::new("owner", "tools/call", name, 1_000);
+        r.outcome = Some(Outcome::Result { value: serde_json::json!({"secret": "payload"}), is_error: false });
+        r.status = TaskStatus::Completed;
+        r
+    }
+
+    #[test]
+    fn a_summary_leaves_out_the_outcome_payload() {
+        let json = serde_json::to_string(&TaskSummary::of(&record("slow"))).unwrap();
+        assert!(json.contains("\"outcome\":\"result\""), "{json}");
+        assert!(json.contains("\"name\":\"slow\""), "{json}");
+        assert!(!json.contains("payload"), "{json}");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_falls_behind_drops_task_events_and_is_told_to_resync() {
+        let (events, events_rx) = broadcast::channel(64);
+        let (stats, stats_rx) = watch::channel(None);
+        let (tx, mut rx) = mpsc::channel(1);
+        let permits = Arc::new(Semaphore::new(1));
+        let permit = permits.clone().try_acquire_owned().unwrap();
+        let forwarding = tokio::spawn(forward(events_rx, stats_rx, tx, permit));
+        for name in ["a", "b", "c"] {
+            events.send(TaskEvent::Changed(record(name))).unwrap();
+        }
+        // Nothing read yet: "a" fills the channel, "b" and "c" are dropped.
+        while !events.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(next(&mut rx).await, Frame::Task(json) if json.contains("\"name\":\"a\"")));
+        // The next thing to pass (a snapshot) first delivers the resync owed.
+        stats.send_replace(Some(Frame::Stats("{}".into())));
+        assert!(matches!(next(&mut rx).await, Frame::Resync));
+        drop(rx);
+        // The stream closed: the forwarder ends and gives its slot back.
+        events.send(TaskEvent::Changed(record("d"))).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), forwarding).await.expect("the forwarder ends").unwrap();
+        assert_eq!(permits.available_permits(), 1);
+    }
+}

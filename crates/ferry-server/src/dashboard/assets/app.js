@@ -307,7 +307,9 @@
     const h = state.history;
     clear(box);
     const now = h.length ? h[h.length - 1].at : Date.now();
-    const start = now - HISTORY_MS;
+    // The last minute at first, growing with the history to five minutes.
+    const span = Math.min(HISTORY_MS, Math.max(60 * 1000, h.length ? now - h[0].at : 0));
+    const start = now - span;
     let max = 0;
     for (const p of h) for (const s of series) max = Math.max(max, p[s.key]);
     max = niceMax(max);
@@ -316,7 +318,7 @@
       const y = (H * i) / 4;
       root.appendChild(svg('line', { x1: 0, x2: W, y1: y, y2: y, class: 'grid-line' }));
     }
-    const x = (at) => ((at - start) / HISTORY_MS) * W;
+    const x = (at) => ((at - start) / span) * W;
     const y = (v) => H - (v / max) * H;
     for (const s of series) {
       if (h.length < 2) continue;
@@ -331,7 +333,8 @@
     }
     box.appendChild(root);
     box.appendChild(el('span', 'axis axis-max', String(max)));
-    box.appendChild(el('span', 'axis axis-start', '5 min ago'));
+    const mins = Math.round(span / 60000);
+    box.appendChild(el('span', 'axis axis-start', mins + ' min ago'));
     box.appendChild(el('span', 'axis axis-end', 'now'));
   }
   function niceMax(v) {
