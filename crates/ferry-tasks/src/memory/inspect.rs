@@ -65,7 +65,11 @@ impl MemoryBackend {
         let mut st = self.state();
         st.sweep(now);
         st.workers.retain(|_, w| now.saturating_sub(w.last_seen_ms) <= WORKER_LISTED_MS);
-        let mut tasks_by_status: BTreeMap<String, u64> = BTreeMap::new();
+        let mut tasks_by_status: BTreeMap<String, u64> = [TaskStatus::Working, TaskStatus::InputRequired]
+            .iter()
+            .chain(&ENDED)
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect();
         for entry in st.tasks.values() {
             *tasks_by_status.entry(entry.record.status.as_str().to_string()).or_default() += 1;
         }
