@@ -152,17 +152,11 @@ pub struct ServeArgs {
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
-    /// Serve the live dashboard at /dashboard on the admin listener (--admin-addr,
-    /// else 127.0.0.1:8766).
+    /// Serve the live dashboard at /dashboard on the admin listener (--admin-addr, else
+    /// 127.0.0.1:8766). Without --admin-token, a token for cancelling is made for this run
+    /// and printed in the dashboard's URL.
     #[arg(long, env = "FERRY_DASHBOARD")]
     pub dashboard: bool,
-    /// Address of the admin listener (the admin API and, with --dashboard, the dashboard).
-    #[arg(long, env = "FERRY_ADMIN_ADDR")]
-    pub admin_addr: Option<SocketAddr>,
-    /// The admin token (`Authorization: Bearer TOKEN`), needed to cancel from the dashboard
-    /// and, off loopback, to read; without one, --dashboard makes a random one per run.
-    #[arg(long, env = "FERRY_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
     /// Dashboard bounds.
     #[command(flatten)]
     pub dashboard_limits: crate::DashboardArgs,
@@ -278,11 +272,9 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     if let Some(resource) = args.oauth.resource()? {
         builder = builder.protect(resource);
     }
-    if args.stdio && args.dashboard {
-        return Err(UsageError("--dashboard needs HTTP: it cannot go with --stdio".into()).into());
-    }
     let server = builder.build()?;
-    let admin = args.admin.start(server.backend()).await?;
+    let dashboard = args.dashboard.then_some(&args.dashboard_limits);
+    let admin = args.admin.start(server.backend(), dashboard).await?;
     let admin = async move {
         match admin {
             Some(serving) => serving.await.map_err(|e| format!("the admin listener failed: {e}")),
@@ -301,19 +293,6 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     eprintln!("ferry: MCP at http://{}/mcp, tasks on {store}", listener.local_addr()?);
     let check_host = listener.local_addr()?.ip().is_loopback();
     let options = HttpOptions { check_host, limits: args.limits.connection(), ..HttpOptions::default() };
-    let limits = args.limits.connection();
-    let admin = async {
-        if !args.dashboard {
-            return std::future::pending().await;
-        }
-        let addr = match args.admin_addr {
-            Some(addr) => addr,
-            None => crate::dashboard::DEFAULT_DASHBOARD_ADDR.parse()?,
-        };
-        let listener = crate::dashboard::bind(addr).await?;
-        crate::dashboard::serve(server.backend(), listener, args.admin_token.clone(), &args.dashboard_limits, &limits)
-            .await
-    };
     tokio::select! {
         r = server.serve_listener_with(listener, options) => r?,
         r = admin => r?,

@@ -116,7 +116,7 @@ async fn open_browser(driver: &str, chromium: &str) -> Browser {
         json!({
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1440,1100", "--hide-scrollbars", "--force-device-scale-factor=1"]
+                     "--window-size=1680,1000", "--hide-scrollbars", "--force-device-scale-factor=1"]
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -263,6 +263,25 @@ async fn scenario(browser: &Browser, mcp: &str, dash: &str) {
     search.clear().await.expect("clearing");
     search.send_keys(" ").await.expect("typing");
     until("all tasks after the search", || row(browser, &steady_id)).await;
+
+    // More work, so that the screenshot shows a busy engine.
+    let mut more = Vec::new();
+    for (steps, delay) in [(40, 250), (30, 350), (60, 150)] {
+        more.push(task(&client, "progress", json!({"steps": steps, "delay_ms": delay})).await);
+    }
+    more.push(task(&client, "sleep", json!({"ms": 30_000})).await);
+    more.push(task(&client, "add", json!({"a": 2, "b": 3})).await);
+    let busy = more[0].id().expect("a task id").to_string();
+    until("the new tasks to show progress", || async {
+        let (_, pct) = row_state(browser, &busy).await?;
+        (!pct.is_empty() && pct != "0%").then_some(())
+    })
+    .await;
+    until("the stats to count them running", || async {
+        let running = browser.find(Locator::Id("m-running")).await.ok()?.text().await.ok()?;
+        (running.parse::<u32>().ok()? >= 4).then_some(())
+    })
+    .await;
 
     // The detail panel of the long task, with its arguments.
     row(browser, &long_id).await.expect("its row").click().await.expect("a click");

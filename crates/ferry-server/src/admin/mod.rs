@@ -4,7 +4,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /admin/api/status` | [`EngineStats`](crate::engine::EngineStats): queue, workers, throughput |
-//! | `GET /admin/api/tasks?status=&name=&owner=&minAgeMs=&maxAgeMs=&search=&cursor=&limit=` | `{"tasks": [...], "nextCursor": ...}`, every owner's tasks, oldest first (records without their `outcome`; `limit` 1..=500, default 50) |
+//! | `GET /admin/api/tasks?status=&name=&owner=&minAgeMs=&maxAgeMs=&search=&cursor=&limit=` | `{"tasks": [...], "nextCursor": ...}`, every owner's tasks, oldest first (records without their outcome's payload; `limit` 1..=500, default 50) |
 //! | `GET /admin/api/tasks/{id}` | [`TaskDetail`](crate::engine::TaskDetail) (404 when unknown) |
 //! | `POST /admin/api/tasks/{id}/cancel` | the cancelled record (409 with the record when it had already ended) |
 //!

@@ -2,13 +2,14 @@
 
 use super::{Admin, AdminError};
 use crate::engine::inspect::parse_statuses;
-use crate::engine::{EngineStats, TaskDetail, TaskFilter, TaskRecord, TaskStatus};
+use crate::engine::{EngineStats, Outcome, TaskDetail, TaskFilter, TaskRecord, TaskStatus};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use ferry_protocol::ErrorObject;
 use serde_json::json;
 
 /// Tasks per page of `GET /admin/api/tasks` unless `limit` says otherwise.
@@ -39,10 +40,14 @@ async fn tasks(
     Ok(Json(json!({ "tasks": tasks, "nextCursor": page.next_cursor })).into_response())
 }
 
-/// A listing shows records without their outcome (a result may be large): the task's
-/// own route gives it whole.
+/// A listing shows records without their outcome's payload (a result may be large), only
+/// how they ended (`{"type": "result", "is_error": .., "value": null}`, or the error without
+/// its `data`): the task's own route gives it whole.
 fn without_outcome(mut record: TaskRecord) -> TaskRecord {
-    record.outcome = None;
+    record.outcome = record.outcome.map(|outcome| match outcome {
+        Outcome::Result { is_error, .. } => Outcome::Result { value: serde_json::Value::Null, is_error },
+        Outcome::Error { error } => Outcome::Error { error: ErrorObject { data: None, ..error } },
+    });
     record
 }
 

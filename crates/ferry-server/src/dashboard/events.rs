@@ -126,6 +126,11 @@ impl Feed {
         })
     }
 
+    /// Most streams at once.
+    pub(super) fn max_streams(&self) -> usize {
+        self.config.max_event_streams
+    }
+
     /// A new stream, or `None` when [`DashboardConfig::max_event_streams`] are open.
     pub(super) fn open(
         self: &Arc<Self>,

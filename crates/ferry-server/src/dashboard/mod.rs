@@ -4,8 +4,14 @@
 //!
 //! The page reads the admin API (`/admin/api/status`, `/admin/api/tasks`, ...) of the
 //! same listener, follows the event stream, and cancels a task with the admin token
-//! the operator types in (kept in the tab's `sessionStorage`). Mount [`router`] next
-//! to the admin API's router, on the admin listener only: nothing here is for MCP callers.
+//! the operator types in (kept in the tab's `sessionStorage`). [`router`] is the admin
+//! API with the dashboard added: serve it on the admin listener only, never the MCP port.
+//!
+//! Credentials are the admin API's ([`AdminConfig`]): the event stream is a read; the
+//! page's own files hold no data and are served to anyone who reaches the listener (a
+//! browser cannot send a bearer token when it navigates). Where reads are open (a
+//! loopback listener), requests must name a loopback host (`Host: localhost:…`,
+//! `127.0.0.1:…`), so a web page cannot reach the API through DNS rebinding.
 //!
 //! Every answer carries `Content-Security-Policy: default-src 'self'` (no inline
 //! script or style, no other origin), `X-Content-Type-Options: nosniff` and
@@ -14,8 +20,10 @@
 
 pub mod events;
 
-use axum::extract::State;
+use crate::admin::{self, AdminConfig};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -30,14 +38,9 @@ pub const DEFAULT_MAX_EVENT_STREAMS: usize = 16;
 /// Events one stream holds for a slow reader by default before dropping (then `resync`).
 pub const DEFAULT_EVENT_BUFFER: usize = 256;
 
-/// Settings of the dashboard's routes.
+/// Settings of the dashboard (who may use it is the admin API's [`AdminConfig`]).
 #[derive(Debug, Clone)]
 pub struct DashboardConfig {
-    /// The admin token (`Authorization: Bearer`); without one, nothing but open reads.
-    pub admin_token: Option<String>,
-    /// Whether reads (the page, the event stream) are open without the token. Writes
-    /// (cancel) always need it.
-    pub open_reads: bool,
     /// Most event streams at once; more get `503` [default: 16].
     pub max_event_streams: usize,
     /// Events one stream buffers for a slow reader before it drops them and sends `resync` [default: 256].
@@ -51,8 +54,6 @@ pub struct DashboardConfig {
 impl Default for DashboardConfig {
     fn default() -> Self {
         Self {
-            admin_token: None,
-            open_reads: false,
             max_event_streams: DEFAULT_MAX_EVENT_STREAMS,
             event_buffer: DEFAULT_EVENT_BUFFER,
             stats_every: Duration::from_secs(1),
@@ -70,22 +71,33 @@ const FAVICON_SVG: &str = include_str!("assets/favicon.svg");
 const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
                    form-action 'self'; frame-ancestors 'none'";
 
-/// Routes: `GET /dashboard` (and its files under `/dashboard/`), `GET /admin/api/events`.
-pub fn router(backend: Arc<dyn Backend>, config: DashboardConfig) -> Router {
-    let feed = events::Feed::new(backend, config.clone());
-    Router::new()
+/// The admin API ([`admin::router_with`]) with the dashboard: `GET /dashboard` and its
+/// files under `/dashboard/`, and `GET /admin/api/events` behind the admin credential.
+pub fn router(backend: Arc<dyn Backend>, admin: AdminConfig, config: DashboardConfig) -> Router {
+    let open_reads = admin.open_reads;
+    let feed = events::Feed::new(backend.clone(), config);
+    let events = Router::new().route("/admin/api/events", get(move || event_stream(feed.clone())));
+    let page = Router::new()
         .route("/dashboard", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
         .route("/dashboard/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
         .route("/dashboard/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
         .route("/dashboard/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
-        .route("/dashboard/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG) }))
-        .route("/admin/api/events", get(event_stream))
-        .with_state(Arc::new(Routes { feed, config }))
+        .route("/dashboard/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG) }));
+    let router = admin::router_with(backend, admin, events).merge(page);
+    if open_reads {
+        router.layer(axum::middleware::from_fn(loopback_host_only))
+    } else {
+        router
+    }
 }
 
-struct Routes {
-    feed: Arc<events::Feed>,
-    config: DashboardConfig,
+/// DNS-rebinding protection for a listener whose reads are open: only loopback host names.
+async fn loopback_host_only(request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    if crate::transport::is_loopback_host(host) {
+        return next.run(request).await;
+    }
+    refusal(StatusCode::FORBIDDEN, "this admin listener answers only to a loopback host name (localhost, 127.0.0.1)")
 }
 
 /// One embedded file, with the page's security headers.
@@ -104,16 +116,13 @@ fn secure(headers: &mut HeaderMap) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
-async fn event_stream(State(routes): State<Arc<Routes>>, headers: HeaderMap) -> Response {
-    if !routes.config.open_reads && !has_token(&headers, routes.config.admin_token.as_deref()) {
-        return refusal(StatusCode::UNAUTHORIZED, "reading needs the admin token (Authorization: Bearer)");
-    }
-    let mut response = match routes.feed.open() {
+async fn event_stream(feed: Arc<events::Feed>) -> Response {
+    let mut response = match feed.open() {
         Some(sse) => sse.into_response(),
         None => {
             let mut r = refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &format!("too many event streams open (at most {})", routes.config.max_event_streams),
+                &format!("too many dashboard event streams open (at most {})", feed.max_streams()),
             );
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return r;
@@ -127,21 +136,6 @@ async fn event_stream(State(routes): State<Arc<Routes>>, headers: HeaderMap) -> 
 fn refusal(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "error": message }).to_string();
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
     secure(response.headers_mut());
     response
-}
-
-/// Whether the request carries `Authorization: Bearer <token>` (compared in constant time).
-fn has_token(headers: &HeaderMap, token: Option<&str>) -> bool {
-    let Some(token) = token else { return false };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or_default();
-    given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }

@@ -16,6 +16,7 @@ mod media;
 pub(crate) mod sse;
 mod stdio;
 
+pub(crate) use http::is_loopback_host;
 pub use http::HttpOptions;
 pub use listener::ConnectionLimits;
 

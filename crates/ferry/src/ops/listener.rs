@@ -56,13 +56,16 @@ pub fn admin_token(token: Option<&str>, file: Option<&std::path::Path>) -> Resul
 }
 
 impl AdminArgs {
-    /// Bind the admin listener if asked for, and return the future serving it (or `None`).
+    /// Bind the admin listener if asked for (`--admin-addr`, or `--dashboard`: then with the
+    /// dashboard, by default on loopback), and return the future serving it (or `None`).
     pub async fn start(
         &self,
         backend: Arc<dyn Backend>,
+        dashboard: Option<&crate::DashboardArgs>,
     ) -> Result<Option<impl std::future::Future<Output = std::io::Result<()>>>, Error> {
         let token = admin_token(self.admin_token.as_deref(), self.admin_token_file.as_deref())?;
-        let Some(addr) = self.admin_addr else {
+        let default = dashboard.map(|_| crate::dashboard::DEFAULT_DASHBOARD_ADDR);
+        let Some(addr) = self.admin_addr.or(default) else {
             if token.is_some() {
                 tracing::warn!("an admin token is set but --admin-addr is not: the admin API is off");
             }
@@ -83,10 +86,14 @@ impl AdminArgs {
         let access = match (&token, open_reads) {
             (Some(_), true) => "reads open on loopback, changes need the admin token",
             (Some(_), false) => "everything needs the admin token",
+            (None, _) if dashboard.is_some() => "reads open on loopback, changes need the token in the dashboard's URL",
             (None, _) => "reads open on loopback, changes refused (no --admin-token)",
         };
         eprintln!("ferry: admin API at http://{bound}/admin/api/ ({access})");
-        let router = admin::router(backend, AdminConfig { token, open_reads });
+        let router = match dashboard {
+            Some(args) => crate::dashboard::router(backend, token, open_reads, args, bound)?,
+            None => admin::router(backend, AdminConfig { token, open_reads }),
+        };
         Ok(Some(admin::serve(listener, router)))
     }
 }

@@ -143,8 +143,9 @@
     return true;
   }
 
+  // A status change seen live (the first sight of a task is its creation, not a change).
   function noteChange(old, t) {
-    if (old && old.status === t.status) return;
+    if (!old || old.status === t.status) return;
     let list = state.seen.get(t.id);
     if (!list) { list = []; state.seen.set(t.id, list); }
     if (list.length < 50) list.push({ at: t.updatedAt || Date.now(), status: t.status, message: t.statusMessage });
@@ -408,7 +409,7 @@
   }
 
   function taskProgress(t) {
-    if (t.status === 'completed') return { pct: 100, label: '100%', cls: 'done' };
+    if (t.status === 'completed') return { pct: 100, label: '100%', cls: t.outcome === 'toolError' ? 'err' : 'done' };
     if (t.total && t.total > 0 && t.progress != null) {
       const pct = Math.max(0, Math.min(100, (t.progress / t.total) * 100));
       return { pct, label: Math.round(pct) + '%', cls: TERMINAL.has(t.status) ? 'bad' : '' };
@@ -499,6 +500,7 @@
     state.selected = id;
     state.detail = null;
     $('detail').hidden = false;
+    document.body.classList.add('drawer-open');
     $('d-action-note').textContent = '';
     for (const [rid, tr] of state.rows) tr.classList.toggle('selected', rid === id);
     const known = state.tasks.get(id);
@@ -510,6 +512,7 @@
     state.selected = null;
     state.detail = null;
     $('detail').hidden = true;
+    document.body.classList.remove('drawer-open');
     for (const tr of state.rows.values()) tr.classList.remove('selected');
   }
 
