@@ -23,7 +23,7 @@
 //! | `P:input` | set | tasks waiting for input (`input_required`), for `stats` |
 //! | `P:kept:{status}` | sorted set (score = expiry ms) | ended tasks kept, per outcome, for `stats`; expires with the last of them |
 //! | `P:done:{status}:{second}` | counter | tasks that ended in that second, per outcome (throughput); expires after two minutes |
-//! | `P:workers` / `P:workers:seen` | hash name -> JSON / sorted set name -> last report | worker loops' reports; a worker silent for an hour is forgotten; both expire an hour after the last report |
+//! | `P:worker-reports` / `P:worker-reports:seen` | hash name -> JSON / sorted set name -> last report | worker loops' reports; a worker silent for an hour is forgotten; both expire an hour after the last report |
 //! | `P:events` | pub/sub channel | every new record state, for every process |
 //! | `P:notes` | pub/sub channel | handlers' notifications for their callers (log messages from workers) |
 //!
@@ -146,8 +146,8 @@ impl Keys {
             notes: format!("{prefix}:notes"),
             all: format!("{prefix}:all"),
             input: format!("{prefix}:input"),
-            workers: format!("{prefix}:workers"),
-            workers_seen: format!("{prefix}:workers:seen"),
+            workers: format!("{prefix}:worker-reports"),
+            workers_seen: format!("{prefix}:worker-reports:seen"),
         }
     }
     fn task(&self, id: &str) -> String {
