@@ -19,11 +19,11 @@
 //! | `P:owner:{owner}` | sorted set (score = sequence) | the owner's tasks, for `list`; no expiry while one runs, then expires with the last of them; expired ids pruned on list and, by sampling, on submit |
 //! | `P:live` | hash | what unfinished tasks hold: `n`/`b` in total, `n:{account}`/`b:{account}` per owner (count, argument bytes), `o:{owner}`/`u:{owner}` (unfinished tasks of an index, and how long the index must outlive them); a field goes when it reaches zero |
 //! | `P:seq` | counter | submission sequence (list cursors) |
-//! | `P:all` | sorted set (score = sequence) | every task, for the operator listing (`list_all`); lives like an owner index (`O`/`U` fields of `P:live`) |
+//! | `P:all` | sorted set (score = sequence) | every task, for the operator listing (`list_all`); no expiry while a task runs, then expires with the last ended one; expired ids pruned on list and, by sampling, every 16th submit |
 //! | `P:input` | set | tasks waiting for input (`input_required`), for `stats` |
 //! | `P:kept:{status}` | sorted set (score = expiry ms) | ended tasks kept, per outcome, for `stats`; expires with the last of them |
 //! | `P:done:{status}:{second}` | counter | tasks that ended in that second, per outcome (throughput); expires after two minutes |
-//! | `P:workers` / `P:workers:seen` | hash name -> JSON / sorted set name -> last report | worker loops' reports; a worker silent for an hour is forgotten; both expire an hour after the last report |
+//! | `P:worker-reports` / `P:worker-reports:seen` | hash name -> JSON / sorted set name -> last report | worker loops' reports; a worker silent for an hour is forgotten; both expire an hour after the last report |
 //! | `P:events` | pub/sub channel | every new record state, for every process |
 //! | `P:notes` | pub/sub channel | handlers' notifications for their callers (log messages from workers) |
 //!
@@ -54,7 +54,7 @@ use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{
     Backend, BackendError, EngineStats, Job, Notice, Outcome, TaskDetail, TaskEvent, TaskFilter, TaskLimits, TaskPage,
-    TaskRecord, TaskUpdate, Usage, WorkerInfo,
+    TaskRecord, TaskStatus, TaskUpdate, Usage, WorkerInfo,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncCommands, Client, Script};
@@ -146,8 +146,8 @@ impl Keys {
             notes: format!("{prefix}:notes"),
             all: format!("{prefix}:all"),
             input: format!("{prefix}:input"),
-            workers: format!("{prefix}:workers"),
-            workers_seen: format!("{prefix}:workers:seen"),
+            workers: format!("{prefix}:worker-reports"),
+            workers_seen: format!("{prefix}:worker-reports:seen"),
         }
     }
     fn task(&self, id: &str) -> String {
@@ -328,6 +328,7 @@ impl RedisBackend {
         for _ in 0..64 {
             let Some(old): Option<String> = conn.get(&key).await.map_err(unavailable)? else { return Ok(None) };
             let mut rec: TaskRecord = decode(&old)?;
+            let was_waiting = rec.status == TaskStatus::InputRequired;
             if rec.status.is_terminal() || !f(&mut rec) {
                 return Ok(Some(rec));
             }
@@ -335,6 +336,11 @@ impl RedisBackend {
             rec.updated_at = now.max(rec.updated_at);
             let new = encode(&rec)?;
             let status = rec.status.as_str();
+            let waiting = match (was_waiting, rec.status == TaskStatus::InputRequired) {
+                (false, true) => "add",
+                (true, false) => "rem",
+                _ => "",
+            };
             let ended = rec.status.is_terminal();
             let expires = match (ended, rec.expires_at()) {
                 (false, _) => String::new(),
@@ -353,6 +359,9 @@ impl RedisBackend {
                 .key(k.kept(status))
                 .key(k.done(status, now / 1000))
                 .key(&k.all)
+                .key(k.kept("completed"))
+                .key(k.kept("failed"))
+                .key(k.kept("cancelled"))
                 .arg(&old)
                 .arg(&new)
                 .arg(&k.events)
@@ -362,7 +371,7 @@ impl RedisBackend {
                 .arg(rec.account())
                 .arg(rec.argument_bytes)
                 .arg(if indexed(&rec) { rec.owner.as_str() } else { "" })
-                .arg(status)
+                .arg(waiting)
                 .arg(now)
                 .arg(id)
                 .invoke_async(&mut conn)

@@ -22,27 +22,36 @@ redis.call('HINCRBY', KEYS[5], 'n', 1)
 redis.call('HINCRBY', KEYS[5], 'b', bytes)
 local seq = redis.call('INCR', KEYS[4])
 redis.call('SET', KEYS[1], ARGV[1])
--- An index (sorted by sequence) lives as long as its tasks: no expiry while one runs
--- (counted in field `count` of the live hash); remember the expiry it had, in field
--- `until`, for when the last running one ends.
-local function index_add(key, count, until_field)
-  local had = redis.call('PEXPIRETIME', key)
-  redis.call('ZADD', key, seq, ARGV[3])
-  if redis.call('HINCRBY', KEYS[5], count, 1) == 1 then
+if ARGV[7] ~= '' then
+  -- The index lives as long as its tasks: no expiry while one runs; remember the
+  -- expiry it had, for when the last running one ends.
+  local had = redis.call('PEXPIRETIME', KEYS[3])
+  redis.call('ZADD', KEYS[3], seq, ARGV[3])
+  if redis.call('HINCRBY', KEYS[5], 'o:' .. ARGV[7], 1) == 1 then
     -- -2: a new index; -1: one holding a task kept without limit.
-    if had ~= -2 then redis.call('HSET', KEYS[5], until_field, had) end
-    redis.call('PERSIST', key)
+    if had ~= -2 then redis.call('HSET', KEYS[5], 'u:' .. ARGV[7], had) end
+    redis.call('PERSIST', KEYS[3])
   end
   -- Keep the index from filling with expired ids when nobody lists it: check the
   -- two oldest ids and two at random, and drop those whose task is gone.
-  local sample = redis.call('ZRANGE', key, 0, 1)
-  for _, id in ipairs(redis.call('ZRANDMEMBER', key, 2)) do table.insert(sample, id) end
+  local sample = redis.call('ZRANGE', KEYS[3], 0, 1)
+  for _, id in ipairs(redis.call('ZRANDMEMBER', KEYS[3], 2)) do table.insert(sample, id) end
   for _, id in ipairs(sample) do
-    if redis.call('EXISTS', ARGV[5] .. id) == 0 then redis.call('ZREM', key, id) end
+    if redis.call('EXISTS', ARGV[5] .. id) == 0 then redis.call('ZREM', KEYS[3], id) end
   end
 end
-if ARGV[7] ~= '' then index_add(KEYS[3], 'o:' .. ARGV[7], 'u:' .. ARGV[7]) end
-index_add(KEYS[6], 'O', 'U')
+-- The operator index of every task: no expiry while a task runs (the swap that ends
+-- the last one sets it). Every 16th submission drops the ids of expired tasks among
+-- its eight oldest and eight at random (amortized, it stays within about twice what it indexes).
+redis.call('ZADD', KEYS[6], seq, ARGV[3])
+if all_n == 0 then redis.call('PERSIST', KEYS[6]) end
+if seq % 16 == 0 then
+  local sample = redis.call('ZRANGE', KEYS[6], 0, 7)
+  for _, id in ipairs(redis.call('ZRANDMEMBER', KEYS[6], 8)) do table.insert(sample, id) end
+  for _, id in ipairs(sample) do
+    if redis.call('EXISTS', ARGV[5] .. id) == 0 then redis.call('ZREM', KEYS[6], id) end
+  end
+end
 redis.call('XADD', KEYS[2], '*', 'job', ARGV[4])
 redis.call('PUBLISH', ARGV[14], ARGV[1])
 return {1}
@@ -51,13 +60,15 @@ return {1}
 /// Replace the record only if it is still what we read; announce the new state.
 /// With a task id in ARGV[5], also release its job (ack and delete the stream entry).
 /// When the new state ends the task (ARGV[6] = expiry ms, or -1 for never): start
-/// its TTL and release what it held against the limits and its indexes.
+/// its TTL and release what it held against the limits and its owner's index.
 ///
-/// For the operator read-outs (ARGV[10] = new status, ARGV[11] = now ms, ARGV[12] = id):
-/// keep the set of tasks waiting for input (KEYS[6]); when the task ends, count it in
-/// this second's counter of its outcome (KEYS[8], kept two minutes) and keep it in the
-/// set of ended tasks of its outcome (KEYS[7], by expiry; dropped when expired) until
-/// its record expires.
+/// For the operator read-outs (ARGV[10] = `add`/`rem`/empty: the task starts or stops
+/// waiting for input; ARGV[11] = now ms; ARGV[12] = id): keep the set of tasks waiting
+/// for input (KEYS[6]); when the task ends, count it in this second's counter of its
+/// outcome (KEYS[8], kept two minutes) and keep it in the set of ended tasks of its
+/// outcome (KEYS[7], by expiry; expired ones dropped once a second) until its record
+/// expires. When the last unfinished task ends, the operator index (KEYS[9]) expires
+/// with the latest-expiring ended task (KEYS[10..12]: the ended sets of every outcome).
 pub(crate) const SWAP: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur ~= ARGV[1] then return 0 end
@@ -71,47 +82,57 @@ if ARGV[5] ~= '' then
     redis.call('HDEL', KEYS[2], ARGV[5], ARGV[5] .. '@')
   end
 end
-if ARGV[10] == 'input_required' then
+if ARGV[10] == 'add' then
   redis.call('SADD', KEYS[6], ARGV[12])
-else
+elseif ARGV[10] == 'rem' then
   redis.call('SREM', KEYS[6], ARGV[12])
 end
 if ARGV[6] ~= '' then
   local at = tonumber(ARGV[6])
   if at > 0 then redis.call('PEXPIREAT', KEYS[1], at) end
   local function down(field, by)
-    if redis.call('HINCRBY', KEYS[4], field, -by) <= 0 then redis.call('HDEL', KEYS[4], field) end
+    local left = redis.call('HINCRBY', KEYS[4], field, -by)
+    if left <= 0 then redis.call('HDEL', KEYS[4], field) end
+    return left
   end
   local bytes = tonumber(ARGV[8])
   down('n:' .. ARGV[7], 1)
   down('b:' .. ARGV[7], bytes)
-  down('n', 1)
+  local running = down('n', 1)
   down('b', bytes)
-  -- The index no longer needs to outlive this task beyond its expiry.
-  local function index_end(key, count, until_field)
-    local u = tonumber(redis.call('HGET', KEYS[4], until_field) or '0')
+  if ARGV[9] ~= '' then
+    local owner = ARGV[9]
+    local u = tonumber(redis.call('HGET', KEYS[4], 'u:' .. owner) or '0')
     if u ~= -1 and (at <= 0 or at > u) then u = at end
-    if redis.call('HINCRBY', KEYS[4], count, -1) <= 0 then
-      redis.call('HDEL', KEYS[4], count, until_field)
-      if u > 0 then redis.call('PEXPIREAT', key, u) end
+    if redis.call('HINCRBY', KEYS[4], 'o:' .. owner, -1) <= 0 then
+      redis.call('HDEL', KEYS[4], 'o:' .. owner, 'u:' .. owner)
+      if u > 0 then redis.call('PEXPIREAT', KEYS[5], u) end
     else
-      redis.call('HSET', KEYS[4], until_field, u)
+      redis.call('HSET', KEYS[4], 'u:' .. owner, u)
     end
   end
-  if ARGV[9] ~= '' then index_end(KEYS[5], 'o:' .. ARGV[9], 'u:' .. ARGV[9]) end
-  -- (A task submitted before the operator index existed is not in it, nor counted.)
-  if redis.call('ZSCORE', KEYS[9], ARGV[12]) then index_end(KEYS[9], 'O', 'U') end
-  -- Throughput: this second's count of the outcome.
-  redis.call('INCR', KEYS[8])
-  redis.call('EXPIRE', KEYS[8], 120)
-  -- Ended tasks kept, by outcome: the set expires with the last of them.
+  -- Throughput: this second's count of the outcome. Ended tasks kept, by outcome: the
+  -- set expires with the last of them; its expired members go once a second.
+  local first = redis.call('INCR', KEYS[8]) == 1
+  if first then redis.call('EXPIRE', KEYS[8], 120) end
   local had = redis.call('PEXPIRETIME', KEYS[7])
   redis.call('ZADD', KEYS[7], at > 0 and at or '+inf', ARGV[12])
-  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. ARGV[11])
+  if first then redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. ARGV[11]) end
   if at <= 0 then
     redis.call('PERSIST', KEYS[7])
   elseif had == -2 or (had > 0 and at > had) then
     redis.call('PEXPIREAT', KEYS[7], at)
+  end
+  if running <= 0 then
+    local last = 0
+    for i = 10, 12 do
+      local top = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+      if top[2] then
+        local score = tonumber(top[2])
+        if score == nil or score == math.huge then last = -1 elseif last ~= -1 and score > last then last = score end
+      end
+    end
+    if last > 0 then redis.call('PEXPIREAT', KEYS[9], last) end
   end
 end
 return 1

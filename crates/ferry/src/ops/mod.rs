@@ -15,4 +15,4 @@ mod tasks;
 pub use listener::{admin_token, AdminArgs};
 pub use source::{Cancelled, Source, SourceArgs};
 pub use status::{status, StatusArgs};
-pub use tasks::{admin, AdminCommand, ListArgs, TaskArgs, TasksCommand};
+pub use tasks::{admin, AdminCommand, ListArgs, Statuses, TaskArgs, TasksCommand};

@@ -33,22 +33,53 @@ pub async fn status(args: StatusArgs) -> Result<(), Error> {
     };
     let source = args.source.connect().await?;
     let clear = every.is_some() && !args.json && std::io::stdout().is_terminal();
-    loop {
-        let stats = source.stats().await?;
-        let text = if args.json { serde_json::to_string(&stats)? + "\n" } else { render(&stats, &source.describe()) };
-        let mut out = std::io::stdout().lock();
-        if clear {
-            out.write_all(b"\x1b[2J\x1b[H")?;
+    let mut hinted = false;
+    // Watching, Ctrl-C ends the command (listened for once, so it is not lost between refreshes).
+    let interrupted = async {
+        match every {
+            Some(_) => drop(tokio::signal::ctrl_c().await),
+            None => std::future::pending().await,
         }
-        out.write_all(text.as_bytes())?;
-        out.flush()?;
-        drop(out);
+    };
+    tokio::pin!(interrupted);
+    loop {
+        let read = tokio::select! {
+            read = source.stats() => read,
+            _ = &mut interrupted => return Ok(()),
+        };
+        match read {
+            Ok(stats) => {
+                if !hinted && matches!(source, super::Source::Redis(_)) && looks_empty(&stats) {
+                    hinted = true;
+                    let prefix = &args.source.prefix;
+                    eprintln!("ferry: nothing under prefix '{prefix}' yet: is --prefix (FERRY_PREFIX) right?");
+                }
+                let text =
+                    if args.json { serde_json::to_string(&stats)? + "\n" } else { render(&stats, &source.describe()) };
+                let mut out = std::io::stdout().lock();
+                if clear {
+                    out.write_all(b"\x1b[2J\x1b[H")?;
+                }
+                out.write_all(text.as_bytes())?;
+                out.flush()?;
+            }
+            // Watching goes on through a passing outage, saying so.
+            Err(e) if every.is_some() => eprintln!("ferry: {e} (trying again)"),
+            Err(e) => return Err(e),
+        }
         let Some(every) = every else { return Ok(()) };
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut interrupted => return Ok(()),
         }
     }
+}
+
+/// No worker, no task, no job: a fresh deployment, or the wrong prefix.
+fn looks_empty(s: &EngineStats) -> bool {
+    s.workers.is_empty()
+        && s.queued + s.delayed + s.running == 0
+        && s.tasks_by_status.values().chain(s.ended_last_minute.values()).all(|n| *n == 0)
 }
 
 /// The read-out for people.

@@ -39,8 +39,8 @@ pub struct ListArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// Only these statuses, comma-separated (working, input_required, completed, failed, cancelled).
-    #[arg(long, value_name = "LIST", value_parser = parse_statuses)]
-    pub status: Option<Vec<TaskStatus>>,
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| parse_statuses(s).map(Statuses))]
+    pub status: Option<Statuses>,
     /// Only tasks of this tool (or prompt name, or resource URI).
     #[arg(long, value_name = "NAME")]
     pub tool: Option<String>,
@@ -67,6 +67,10 @@ pub struct ListArgs {
     pub json: bool,
 }
 
+/// The statuses of `--status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statuses(pub Vec<TaskStatus>);
+
 /// Options of `admin tasks show` and `cancel`.
 #[derive(ClapArgs, Debug)]
 pub struct TaskArgs {
@@ -92,7 +96,7 @@ pub async fn admin(command: AdminCommand) -> Result<(), Error> {
 
 async fn list(args: ListArgs) -> Result<(), Error> {
     let filter = TaskFilter {
-        status: args.status.unwrap_or_default(),
+        status: args.status.map(|s| s.0).unwrap_or_default(),
         name: args.tool,
         owner: args.owner,
         min_age_ms: args.older_than,
