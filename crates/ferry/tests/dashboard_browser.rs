@@ -116,7 +116,7 @@ async fn open_browser(driver: &str, chromium: &str) -> Browser {
         json!({
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1680,1000", "--hide-scrollbars", "--force-device-scale-factor=1"]
+                     "--window-size=1680,1250", "--hide-scrollbars", "--force-device-scale-factor=1"]
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
