@@ -65,10 +65,12 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// `ferry serve --dashboard` on free ports: (process, MCP URL, dashboard base URL, log).
-fn start_server() -> (Proc, String, String, Arc<Mutex<Vec<String>>>) {
+/// `ferry serve --dashboard` on free ports, the dashboard on `admin_ip`: (process, MCP URL,
+/// dashboard base URL on 127.0.0.1, log).
+fn start_server(admin_ip: &str) -> (Proc, String, String, Arc<Mutex<Vec<String>>>) {
+    let admin_addr = format!("{admin_ip}:0");
     let mut child = Command::new(FERRY)
-        .args(["serve", "--addr", "127.0.0.1:0", "--dashboard", "--admin-addr", "127.0.0.1:0", "--admin-token", TOKEN])
+        .args(["serve", "--addr", "127.0.0.1:0", "--dashboard", "--admin-addr", &admin_addr, "--admin-token", TOKEN])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -82,7 +84,8 @@ fn start_server() -> (Proc, String, String, Arc<Mutex<Vec<String>>>) {
             mcp = Some(rest.split(',').next().unwrap_or_default().to_string());
         }
         if let Some(rest) = line.split("dashboard at ").nth(1) {
-            dash = Some(rest.split_whitespace().next().unwrap_or_default().trim_end_matches("/dashboard").to_string());
+            let url = rest.split_whitespace().next().unwrap_or_default().trim_end_matches("/dashboard");
+            dash = Some(url.replace("0.0.0.0", "127.0.0.1"));
         }
         log.lock().unwrap().push(line);
     }
@@ -168,22 +171,56 @@ fn screenshot_path() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_tasks_live_and_cancels_one() {
     let Some((chromium, driver_program)) = browser_programs() else { return };
-    let (_server, mcp, dash, log) = start_server();
+    let (_server, mcp, dash, log) = start_server("127.0.0.1");
+    // A second deployment whose admin listener is not on loopback: reading needs the token too.
+    let (_protected, protected_mcp, protected_dash, protected_log) = start_server("0.0.0.0");
     let (_driver, driver) = start_driver(&driver_program);
     let browser = open_browser(&driver, &chromium).await;
-    let result = run(&browser, &mcp, &dash).await;
+    let b = browser.clone();
+    let result = tokio::spawn(async move {
+        scenario(&b, &mcp, &dash).await;
+        protected(&b, &protected_mcp, &protected_dash).await;
+    })
+    .await;
     let _ = browser.close().await;
-    if let Err(panic) = result {
+    // A panic was caught so that the browser is closed and the logs shown.
+    if let Err(e) = result {
         eprintln!("server log:\n{}", log.lock().unwrap().join("\n"));
-        std::panic::resume_unwind(panic);
+        eprintln!("protected server log:\n{}", protected_log.lock().unwrap().join("\n"));
+        std::panic::resume_unwind(e.into_panic());
     }
 }
 
-/// The test proper (a panic is caught so that the browser is closed and the log shown).
-async fn run(browser: &Browser, mcp: &str, dash: &str) -> Result<(), Box<dyn std::any::Any + Send>> {
-    let browser = browser.clone();
-    let (mcp, dash) = (mcp.to_string(), dash.to_string());
-    tokio::spawn(async move { scenario(&browser, &mcp, &dash).await }).await.map_err(|e| e.into_panic())
+/// A dashboard whose reads need the token: it says so, asks for it, then goes live.
+async fn protected(browser: &Browser, mcp: &str, dash: &str) {
+    browser.goto(&format!("{dash}/dashboard")).await.expect("the protected dashboard loads");
+    let banner = until("the page to say it needs the token", || async {
+        let banner = browser.find(Locator::Id("banner")).await.ok()?;
+        banner.is_displayed().await.ok()?.then_some(banner)
+    })
+    .await;
+    assert!(banner.text().await.unwrap().contains("needs the admin token to read"));
+    browser.find(Locator::Id("banner-action")).await.unwrap().click().await.expect("the banner's button");
+    let input = until("the token dialog", || async {
+        let input = browser.find(Locator::Id("token-input")).await.ok()?;
+        input.is_displayed().await.ok()?.then_some(input)
+    })
+    .await;
+    input.send_keys(TOKEN).await.expect("typing the token");
+    browser.find(Locator::Id("token-save")).await.unwrap().click().await.expect("Save is clicked");
+    until("the event stream is live with the token", || async {
+        let class = browser.find(Locator::Id("conn")).await.ok()?.attr("class").await.ok()??;
+        class.contains("conn-live").then_some(())
+    })
+    .await;
+    let client = Client::connect_http(mcp, ClientOptions::default()).await.expect("the client connects");
+    let quick = task(&client, "add", json!({"a": 1, "b": 2})).await;
+    let id = quick.id().expect("a task id").to_string();
+    until("the task on the protected page", || async {
+        (row_state(browser, &id).await?.0 == "completed").then_some(())
+    })
+    .await;
+    assert!(!browser.find(Locator::Id("banner")).await.unwrap().is_displayed().await.unwrap());
 }
 
 async fn scenario(browser: &Browser, mcp: &str, dash: &str) {
