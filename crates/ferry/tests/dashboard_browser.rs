@@ -155,6 +155,26 @@ async fn row_state(browser: &Browser, id: &str) -> Option<(String, String)> {
     Some((status, pct))
 }
 
+/// Type the admin token into the page's token dialog (once it shows) and save it.
+async fn enter_token(browser: &Browser) {
+    let input = until("the token dialog", || async {
+        let input = browser.find(Locator::Id("token-input")).await.ok()?;
+        input.is_displayed().await.ok()?.then_some(input)
+    })
+    .await;
+    input.send_keys(TOKEN).await.expect("typing the token");
+    browser.find(Locator::Id("token-save")).await.unwrap().click().await.expect("Save is clicked");
+}
+
+/// The live indicator says the event stream is open.
+async fn until_live(browser: &Browser) {
+    until("the event stream is live", || async {
+        let class = browser.find(Locator::Id("conn")).await.ok()?.attr("class").await.ok()??;
+        class.contains("conn-live").then_some(())
+    })
+    .await;
+}
+
 async fn task(client: &Client, tool: &str, args: Value) -> TaskHandle<CallToolResult> {
     client.call_tool_task(tool, args).await.expect("the task starts")
 }
@@ -201,18 +221,8 @@ async fn protected(browser: &Browser, mcp: &str, dash: &str) {
     .await;
     assert!(banner.text().await.unwrap().contains("needs the admin token to read"));
     browser.find(Locator::Id("banner-action")).await.unwrap().click().await.expect("the banner's button");
-    let input = until("the token dialog", || async {
-        let input = browser.find(Locator::Id("token-input")).await.ok()?;
-        input.is_displayed().await.ok()?.then_some(input)
-    })
-    .await;
-    input.send_keys(TOKEN).await.expect("typing the token");
-    browser.find(Locator::Id("token-save")).await.unwrap().click().await.expect("Save is clicked");
-    until("the event stream is live with the token", || async {
-        let class = browser.find(Locator::Id("conn")).await.ok()?.attr("class").await.ok()??;
-        class.contains("conn-live").then_some(())
-    })
-    .await;
+    enter_token(browser).await;
+    until_live(browser).await;
     let client = Client::connect_http(mcp, ClientOptions::default()).await.expect("the client connects");
     let quick = task(&client, "add", json!({"a": 1, "b": 2})).await;
     let id = quick.id().expect("a task id").to_string();
@@ -235,11 +245,7 @@ async fn scenario(browser: &Browser, mcp: &str, dash: &str) {
     browser.goto(&format!("{dash}/dashboard")).await.expect("the dashboard loads");
     // Marks this page load: still there at the end means nothing reloaded the page.
     browser.execute("window.__ferryLoad = 'first';", vec![]).await.expect("script runs");
-    until("the event stream is live", || async {
-        let class = browser.find(Locator::Id("conn")).await.ok()?.attr("class").await.ok()??;
-        class.contains("conn-live").then_some(())
-    })
-    .await;
+    until_live(browser).await;
 
     let client = Client::connect_http(mcp, ClientOptions::default()).await.expect("the client connects");
     // A task that finishes soon after reporting progress, one to cancel, one whose tool fails.
@@ -338,13 +344,7 @@ async fn scenario(browser: &Browser, mcp: &str, dash: &str) {
 
     // Cancel from the page: it asks for the admin token, then cancels.
     browser.find(Locator::Id("d-cancel")).await.unwrap().click().await.expect("Cancel is clicked");
-    let input = until("the token dialog", || async {
-        let input = browser.find(Locator::Id("token-input")).await.ok()?;
-        input.is_displayed().await.ok()?.then_some(input)
-    })
-    .await;
-    input.send_keys(TOKEN).await.expect("typing the token");
-    browser.find(Locator::Id("token-save")).await.unwrap().click().await.expect("Save is clicked");
+    enter_token(browser).await;
     until("the task to be cancelled in the store", || async {
         (long.get().await.ok()?.status == TaskStatus::Cancelled).then_some(())
     })
