@@ -44,10 +44,12 @@ mod claim;
 mod consumers;
 mod events;
 mod inspect;
+mod keys;
 mod scripts;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+use keys::Keys;
 use scripts::{PROMOTE, SUBMIT, SWAP};
 
 use async_trait::async_trait;
@@ -113,56 +115,6 @@ impl RedisConfig {
     pub fn redelivery_timeout(mut self, t: Duration) -> Self {
         self.redelivery_timeout = t;
         self
-    }
-}
-
-struct Keys {
-    prefix: String,
-    jobs: String,
-    group: String,
-    inflight: String,
-    delayed: String,
-    seq: String,
-    live: String,
-    events: String,
-    notes: String,
-    all: String,
-    input: String,
-    workers: String,
-    workers_seen: String,
-}
-
-impl Keys {
-    fn new(prefix: &str) -> Self {
-        Self {
-            prefix: prefix.to_string(),
-            jobs: format!("{prefix}:jobs"),
-            group: format!("{prefix}:workers"),
-            inflight: format!("{prefix}:inflight"),
-            delayed: format!("{prefix}:delayed"),
-            seq: format!("{prefix}:seq"),
-            live: format!("{prefix}:live"),
-            events: format!("{prefix}:events"),
-            notes: format!("{prefix}:notes"),
-            all: format!("{prefix}:all"),
-            input: format!("{prefix}:input"),
-            workers: format!("{prefix}:worker-reports"),
-            workers_seen: format!("{prefix}:worker-reports:seen"),
-        }
-    }
-    fn task(&self, id: &str) -> String {
-        format!("{}:task:{id}", self.prefix)
-    }
-    fn owner(&self, owner: &str) -> String {
-        format!("{}:owner:{owner}", self.prefix)
-    }
-    /// Ended tasks kept, of one outcome.
-    fn kept(&self, status: &str) -> String {
-        format!("{}:kept:{status}", self.prefix)
-    }
-    /// Tasks of one outcome that ended in `second` (epoch seconds).
-    fn done(&self, status: &str, second: u64) -> String {
-        format!("{}:done:{status}:{second}", self.prefix)
     }
 }
 

@@ -124,9 +124,20 @@ async fn guard(State(admin): State<Admin>, request: Request, next: Next) -> Resp
     }
 }
 
-/// Serve `router` on `listener` until the future ends (for the admin listener of `ferry serve`).
+/// Most connections the admin listener keeps open at once (16 per client address); more
+/// wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Serve `router` on `listener` until the future is dropped (the admin listener of
+/// `ferry serve`), within the MCP listener's bounds on slow clients (a request head within
+/// 10 s, at most 64 KiB) and at most [`MAX_CONNECTIONS`] connections.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router).await
+    let limits = crate::transport::ConnectionLimits {
+        max_connections: Some(MAX_CONNECTIONS),
+        max_connections_per_client: Some(16),
+        ..Default::default()
+    };
+    crate::transport::serve_router(listener, router, &limits).await
 }
 
 /// An admin API refusal or failure, answered as `{"error": "..."}` with its status.

@@ -18,6 +18,7 @@ mod stdio;
 
 pub(crate) use http::is_loopback_host;
 pub use http::HttpOptions;
+pub(crate) use listener::serve as serve_router;
 pub use listener::ConnectionLimits;
 
 /// The id of a message that could not be classified, when it can still be read:
