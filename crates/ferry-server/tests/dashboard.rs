@@ -2,10 +2,9 @@
 //! bound and content, on a real listener (the browser test is `crates/ferry/tests/dashboard_browser.rs`).
 
 use ferry_protocol::time_fmt::now_ms;
-use ferry_server::admin::AdminConfig;
+use ferry_server::admin::{self, AdminConfig};
 use ferry_server::dashboard::{self, DashboardConfig};
 use ferry_server::engine::{Backend, Job, MemoryBackend, TaskRecord, TaskUpdate};
-use ferry_server::transport::{serve_router, ConnectionLimits};
 use futures::StreamExt;
 use serde_json::json;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ async fn start(backend: Arc<dyn Backend>, open_reads: bool, config: DashboardCon
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = dashboard::router(backend, AdminConfig { token: Some(TOKEN.into()), open_reads }, config);
-    tokio::spawn(async move { serve_router(listener, router, &ConnectionLimits::default()).await });
+    tokio::spawn(admin::serve(listener, router));
     base
 }
 

@@ -4,10 +4,9 @@
 
 use crate::{Error, StoreArgs, UsageError};
 use clap::Args as ClapArgs;
-use ferry_server::admin::AdminConfig;
+use ferry_server::admin::{self, AdminConfig};
 use ferry_server::dashboard::{self, DashboardConfig};
 use ferry_server::engine::Backend;
-use ferry_server::transport::{serve_router, ConnectionLimits};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,9 +65,8 @@ pub(crate) async fn command(args: DashboardCommandArgs) -> Result<(), Error> {
         tokio::net::TcpListener::bind(args.addr).await.map_err(|e| crate::roles::bind_error(args.addr, e))?;
     let bound = listener.local_addr()?;
     let router = router(backend, token, loopback, &args.dashboard, bound)?;
-    let limits = ConnectionLimits::default();
     tokio::select! {
-        r = serve_router(listener, router, &limits) => r?,
+        r = admin::serve(listener, router) => r?,
         _ = crate::roles::shutdown_signal() => eprintln!("ferry: shutting down"),
     }
     Ok(())

@@ -33,13 +33,3 @@ pub(crate) fn readable_id(bytes: &[u8]) -> Option<ferry_protocol::RequestId> {
     }
     serde_json::from_slice::<Envelope>(bytes).ok()?.id
 }
-
-/// Serve any router (the admin API, the dashboard) on a bound listener within the same
-/// connection bounds as MCP ([`ConnectionLimits`]: connection count, slow request heads).
-pub async fn serve_router(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    limits: &ConnectionLimits,
-) -> std::io::Result<()> {
-    listener::serve(listener, router, limits).await
-}
