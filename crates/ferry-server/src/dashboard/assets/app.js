@@ -195,11 +195,19 @@
 
   // ---------- the event stream (fetch, so that it can carry the token) ----------
   let backoff = 500;
+  let following = false;    // a stream is open or a reconnection is scheduled
   async function follow() {
+    following = true;
     let opened = false;
     try {
       const r = await fetch('/admin/api/events', { headers: headers(), cache: 'no-store' });
-      if (r.status === 401) { setConn('down', 'Admin token needed'); showNeedToken(); return; }
+      if (r.status === 401) {
+        // Not retried: a token entered later starts it again.
+        following = false;
+        setConn('down', 'Admin token needed');
+        showNeedToken();
+        return;
+      }
       if (!r.ok || !r.body) throw new Error('event stream: ' + r.status);
       opened = true;
       backoff = 500;
@@ -624,6 +632,9 @@
         setToken('');
         note.textContent = 'The admin token was refused.';
         askToken(cancelSelected);
+      } else if (e.status === 409) {
+        note.textContent = 'It had already ended.';
+        loadDetail();
       } else {
         note.textContent = 'Could not cancel: ' + e.message;
       }
@@ -680,13 +691,19 @@
     document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !$('token-dialog').open) closeDetail(); });
     $('d-cancel').addEventListener('click', cancelSelected);
     $('token-button').addEventListener('click', () => askToken(null));
-    $('banner-action').addEventListener('click', () => askToken(() => { hideNeedToken(); loadTasks(); follow(); }));
+    $('banner-action').addEventListener('click', () => askToken(null));
     $('token-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const t = $('token-input').value.trim();
       if (!t) return;
       setToken(t);
       $('token-dialog').close();
+      // Reads were refused: try again with the token.
+      if (state.needToken) {
+        hideNeedToken();
+        loadTasks();
+        if (!following) follow();
+      }
       const then = state.afterToken;
       state.afterToken = null;
       if (then) then();
