@@ -309,7 +309,7 @@ async fn scenario(browser: &Browser, mcp: &str, dash: &str) {
 
     // More work, so that the screenshot shows a busy engine.
     let mut more = Vec::new();
-    for (steps, delay) in [(40, 250), (30, 350), (60, 150)] {
+    for (steps, delay) in [(40, 500), (30, 700), (60, 300)] {
         more.push(task(&client, "progress", json!({"steps": steps, "delay_ms": delay})).await);
     }
     more.push(task(&client, "sleep", json!({"ms": 30_000})).await);
@@ -322,7 +322,7 @@ async fn scenario(browser: &Browser, mcp: &str, dash: &str) {
     .await;
     until("the stats to count them running", || async {
         let running = browser.find(Locator::Id("m-running")).await.ok()?.text().await.ok()?;
-        (running.parse::<u32>().ok()? >= 4).then_some(())
+        (running.parse::<u32>().ok()? >= 3).then_some(())
     })
     .await;
 

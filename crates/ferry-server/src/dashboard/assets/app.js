@@ -152,8 +152,15 @@
   }
 
   let loadSeq = 0;
+  const loading = new Set(); // per load in flight: the tasks events brought meanwhile
   async function loadTasks() {
     const seq = ++loadSeq;
+    const meanwhile = new Map();
+    loading.add(meanwhile);
+    try { await fillTasks(seq, meanwhile); } finally { loading.delete(meanwhile); }
+  }
+
+  async function fillTasks(seq, meanwhile) {
     const found = [];
     let cursor = null;
     try {
@@ -178,6 +185,10 @@
       const old = state.tasks.get(t.id);
       next.set(t.id, newer(old, t) ? t : old);
     }
+    // A listing read before a change that an event already brought must not undo it.
+    for (const [id, t] of meanwhile) {
+      if (matches(t) && newer(next.get(id), t)) next.set(id, t);
+    }
     state.tasks = next;
     hideNeedToken();
     renderTasks();
@@ -189,6 +200,7 @@
     if (!newer(old, t)) return;
     noteChange(old, t);
     if (matches(t)) state.tasks.set(t.id, t); else state.tasks.delete(t.id);
+    for (const meanwhile of loading) meanwhile.set(t.id, t);
     scheduleRender();
     if (state.selected === t.id) { renderDetailSummary(t); scheduleDetail(); }
   }
