@@ -40,6 +40,9 @@ async fn the_page_and_its_files_are_served_with_the_security_headers() {
     for (path, kind) in [
         ("/dashboard", "text/html"),
         ("/dashboard/app.js", "text/javascript"),
+        ("/dashboard/api.js", "text/javascript"),
+        ("/dashboard/chart.js", "text/javascript"),
+        ("/dashboard/util.js", "text/javascript"),
         ("/dashboard/app.css", "text/css"),
         ("/dashboard/favicon.svg", "image/svg+xml"),
     ] {
@@ -54,9 +57,13 @@ async fn the_page_and_its_files_are_served_with_the_security_headers() {
     }
     // Data reads stay behind the token.
     assert_eq!(reqwest::get(format!("{base}/admin/api/tasks")).await.unwrap().status(), 401);
-    // The script never reads task text as markup, and loads nothing from elsewhere.
-    let js = reqwest::get(format!("{base}/dashboard/app.js")).await.unwrap().text().await.unwrap();
-    assert!(!js.contains("innerHTML") && !js.contains("outerHTML") && !js.contains("insertAdjacentHTML"));
+    // The scripts never read task text as markup, and load nothing from elsewhere.
+    for file in ["app.js", "api.js", "chart.js", "util.js"] {
+        let js = reqwest::get(format!("{base}/dashboard/{file}")).await.unwrap().text().await.unwrap();
+        assert!(!js.contains("innerHTML") && !js.contains("outerHTML") && !js.contains("insertAdjacentHTML"), "{file}");
+        let js = js.replace("'http://www.w3.org/2000/svg'", ""); // a namespace name, not a URL to load
+        assert!(!js.contains("eval(") && !js.contains("http://") && !js.contains("https://"), "{file}");
+    }
     let html = reqwest::get(format!("{base}/dashboard")).await.unwrap().text().await.unwrap();
     assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script>"), "{html}");
 }

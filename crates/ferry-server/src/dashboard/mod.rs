@@ -63,9 +63,17 @@ impl Default for DashboardConfig {
 }
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
-const APP_JS: &str = include_str!("assets/app.js");
-const APP_CSS: &str = include_str!("assets/app.css");
-const FAVICON_SVG: &str = include_str!("assets/favicon.svg");
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The page's files under `/dashboard/`: name, content type, contents (ES modules, no build step).
+const FILES: [(&str, &str, &str); 6] = [
+    ("app.js", JS, include_str!("assets/app.js")),
+    ("api.js", JS, include_str!("assets/api.js")),
+    ("chart.js", JS, include_str!("assets/chart.js")),
+    ("util.js", JS, include_str!("assets/util.js")),
+    ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
+    ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
+];
 
 /// The page's own files, the only things it loads.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
@@ -77,12 +85,12 @@ pub fn router(backend: Arc<dyn Backend>, admin: AdminConfig, config: DashboardCo
     let open_reads = admin.open_reads;
     let feed = events::Feed::new(backend.clone(), config);
     let events = Router::new().route("/admin/api/events", get(move || event_stream(feed.clone())));
-    let page = Router::new()
+    let mut page = Router::new()
         .route("/dashboard", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
-        .route("/dashboard/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
-        .route("/dashboard/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/dashboard/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
-        .route("/dashboard/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG) }));
+        .route("/dashboard/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }));
+    for (name, content_type, body) in FILES {
+        page = page.route(&format!("/dashboard/{name}"), get(move || async move { asset(content_type, body) }));
+    }
     let router = admin::router_with(backend, admin, events).merge(page);
     if open_reads {
         router.layer(axum::middleware::from_fn(loopback_host_only))
