@@ -55,8 +55,11 @@ async fn the_page_and_its_files_are_served_with_the_security_headers() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
     }
-    // Data reads stay behind the token.
-    assert_eq!(reqwest::get(format!("{base}/admin/api/tasks")).await.unwrap().status(), 401);
+    // Data reads stay behind the token; the admin API's answers carry the same headers.
+    let refused = reqwest::get(format!("{base}/admin/api/tasks")).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["x-content-type-options"], "nosniff");
+    assert!(refused.headers().contains_key("content-security-policy"));
     // The scripts never read task text as markup, and load nothing from elsewhere.
     for file in ["app.js", "api.js", "chart.js", "util.js"] {
         let js = reqwest::get(format!("{base}/dashboard/{file}")).await.unwrap().text().await.unwrap();
@@ -87,6 +90,7 @@ async fn the_event_stream_needs_the_admin_token_unless_reads_are_open() {
     let rebound =
         client.get(format!("{open}/admin/api/events")).header("host", "evil.example:80").send().await.unwrap();
     assert_eq!(rebound.status(), 403);
+    assert_eq!(rebound.headers()["x-content-type-options"], "nosniff");
     let rebound = client.get(format!("{open}/admin/api/tasks")).header("host", "evil.example").send().await.unwrap();
     assert_eq!(rebound.status(), 403);
 }

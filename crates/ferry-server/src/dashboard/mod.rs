@@ -13,10 +13,11 @@
 //! loopback listener), requests must name a loopback host (`Host: localhost:…`,
 //! `127.0.0.1:…`), so a web page cannot reach the API through DNS rebinding.
 //!
-//! Every answer carries `Content-Security-Policy: default-src 'self'` (no inline
-//! script or style, no other origin), `X-Content-Type-Options: nosniff` and
-//! `Referrer-Policy: no-referrer`; the page builds its DOM with `textContent`, so task
-//! names and messages (which callers choose) are never read as markup.
+//! Every answer of this router (the admin API's too) carries `Content-Security-Policy:
+//! default-src 'self'` (no inline script or style, no other origin), `X-Content-Type-Options:
+//! nosniff`, `Referrer-Policy: no-referrer` and `X-Frame-Options: DENY`; the page builds
+//! its DOM with `textContent`, so task names and messages (which callers choose) are never
+//! read as markup.
 
 pub mod events;
 
@@ -91,12 +92,15 @@ pub fn router(backend: Arc<dyn Backend>, admin: AdminConfig, config: DashboardCo
     for (name, content_type, body) in FILES {
         page = page.route(&format!("/dashboard/{name}"), get(move || async move { asset(content_type, body) }));
     }
-    let router = admin::router_with(backend, admin, events).merge(page);
+    let mut router = admin::router_with(backend, admin, events).merge(page);
     if open_reads {
-        router.layer(axum::middleware::from_fn(loopback_host_only))
-    } else {
-        router
+        router = router.layer(axum::middleware::from_fn(loopback_host_only));
     }
+    // Outermost, so that refusals get the headers too.
+    router.layer(axum::middleware::map_response(|mut response: Response| async move {
+        secure(response.headers_mut());
+        response
+    }))
 }
 
 /// DNS-rebinding protection for a listener whose reads are open: only loopback host names.
@@ -110,13 +114,10 @@ async fn loopback_host_only(request: Request, next: Next) -> Response {
 
 /// One embedded file, with the page's security headers.
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response();
-    secure(response.headers_mut());
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
-/// Add the security headers every dashboard answer carries.
+/// Add the security headers every answer of the dashboard's router carries.
 fn secure(headers: &mut HeaderMap) {
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -136,14 +137,11 @@ async fn event_stream(feed: Arc<events::Feed>) -> Response {
             return r;
         }
     };
-    secure(response.headers_mut());
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 fn refusal(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "error": message }).to_string();
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    secure(response.headers_mut());
-    response
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
