@@ -101,6 +101,7 @@ async fn submit(b: &MemoryBackend, name: &str, args: Value) -> String {
         context: json!({}),
         attempt: 1,
         not_before: None,
+        trace: None,
     };
     b.submit(rec, job).await.unwrap();
     id
