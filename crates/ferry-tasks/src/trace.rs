@@ -96,7 +96,8 @@ pub fn set_parent(span: &Span, parent: &TraceContext) {
 pub fn task_span(job: &Job, worker: &str) -> Span {
     let otel_name = match job.kind.as_str() {
         "tools/call" => format!("execute_tool {}", job.name),
-        "prompts/get" => format!("prompts/get {}", job.name),
+        // Prompts and background jobs (`jobs/run`) are registered by name: few names.
+        "prompts/get" | "jobs/run" => format!("{} {}", job.kind, job.name),
         // A resource URI may carry anything (template arguments): not in the name.
         other => other.to_string(),
     };

@@ -341,3 +341,58 @@ fn a_bad_otlp_endpoint_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_stdio_the_traceparent_in_meta_is_the_parent() {
+    use std::io::{BufRead, BufReader, Write};
+    let collector = Collector::start().await;
+    let trace = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let parent = "10f067aa0ba902b8";
+    let endpoint = collector.endpoint.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(FERRY)
+            .args(["serve", "--stdio"])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+            .env_remove("OTEL_SDK_DISABLED")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ferry serve --stdio starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let messages = [
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                "name": "add", "arguments": {"a": 20, "b": 22},
+                "_meta": {"traceparent": format!("00-{trace}-{parent}-01")}}}),
+        ];
+        for m in messages {
+            writeln!(stdin, "{m}").expect("written");
+        }
+        let mut answer = Value::Null;
+        for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+            let v: Value = serde_json::from_str(&line.expect("a line")).expect("json");
+            if v["id"] == 2 {
+                answer = v;
+                break;
+            }
+        }
+        drop(stdin); // end of input: the server stops, flushing its spans
+        let _ = child.wait();
+        answer
+    })
+    .await
+    .expect("the stdio session ran");
+    assert_eq!(answer["result"]["content"][0]["text"], "42", "{answer}");
+    let request = collector
+        .wait_for("the stdio request span", |s| {
+            s.iter().find(|g| g.kind == SERVER && g.attr("mcp.method.name") == Some("tools/call")).cloned()
+        })
+        .await;
+    assert_eq!((request.trace_id.as_str(), request.parent.as_str()), (trace, parent), "{request:#?}");
+    assert_eq!(request.attr("network.transport"), Some("pipe"));
+    assert_eq!(request.service(), "ferry-demo-serve");
+}
