@@ -12,9 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::span::Id;
 
+/// A span given a parent: its id, its name and the parent.
+type Parented = (Option<Id>, &'static str, TraceContext);
+
 /// Remembers which span was given which parent.
 #[derive(Clone, Default)]
-struct Recording(Arc<Mutex<Vec<(Option<Id>, &'static str, TraceContext)>>>);
+struct Recording(Arc<Mutex<Vec<Parented>>>);
 
 impl Propagator for Recording {
     fn context_of(&self, _span: &tracing::Span) -> Option<TraceContext> {
@@ -26,8 +29,11 @@ impl Propagator for Recording {
     }
 }
 
+/// Which span the handler of a task ran in.
+type Ran = Arc<Mutex<Vec<(String, Option<Id>)>>>;
+
 /// Says which span the handler ran in.
-struct Whoami(Arc<Mutex<Vec<(String, Option<Id>)>>>);
+struct Whoami(Ran);
 
 #[async_trait]
 impl Executor for Whoami {
@@ -63,7 +69,7 @@ async fn a_run_is_a_child_of_the_context_its_job_carries() {
     assert!(trace::enabled());
 
     let b = MemoryBackend::default();
-    let ran = Arc::new(Mutex::new(Vec::new()));
+    let ran: Ran = Arc::default();
     let config = WorkerConfig { claim_wait: Duration::from_millis(50), ..WorkerConfig::default() };
     let w = Worker::new(Arc::new(b.clone()), Arc::new(Whoami(ran.clone())), config).start();
     let parent = TraceContext {
