@@ -112,3 +112,18 @@ fn a_bad_log_format_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--log-format"), "{out:?}");
 }
+
+#[test]
+fn worker_log_format_json_reports_errors_as_json_lines() {
+    let out = std::process::Command::new(FERRY)
+        .args(["worker", "--log-format", "json"])
+        .env_remove("FERRY_REDIS_URL")
+        .output()
+        .expect("ferry runs");
+    assert_eq!(out.status.code(), Some(2), "no --redis: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> =
+        stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let error = lines.iter().find(|l| l["level"] == "ERROR").expect("an error line");
+    assert!(error["fields"]["message"].as_str().is_some_and(|m| m.contains("--redis")), "{error}");
+}
