@@ -396,3 +396,22 @@ async fn over_stdio_the_traceparent_in_meta_is_the_parent() {
     assert_eq!(request.attr("network.transport"), Some("pipe"));
     assert_eq!(request.service(), "ferry-demo-serve");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_the_embedded_engine_a_task_run_is_a_child_of_its_request_too() {
+    let collector = Collector::start().await;
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", Some(collector.endpoint.as_str())),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None),
+        ("OTEL_SERVICE_NAME", Some("embedded")),
+        ("OTEL_SDK_DISABLED", None),
+        ("OTEL_BSP_SCHEDULE_DELAY", Some("200")),
+    ];
+    let served = serve_with_env(&[], &env);
+    let task = add_as_task(&served.url, ClientOptions::default()).await;
+    let (request, run) = collector.wait_for("spans of the task", |s| spans_of_task(s, &task)).await;
+    assert_eq!(run.trace_id, request.trace_id);
+    assert!(descends_from(&collector.spans(), &run, &request));
+    assert_eq!((request.service(), run.service()), ("embedded", "embedded"), "OTEL_SERVICE_NAME wins");
+    terminate(served);
+}
