@@ -11,9 +11,9 @@
 //! and an error status. Argument values are never recorded.
 //!
 //! The span's parent is the caller's W3C trace context when it sends one:
-//! `params._meta.traceparent`/`tracestate` (the MCP convention, so it wins) or else
-//! the HTTP `traceparent`/`tracestate` headers. It only takes effect when a
-//! propagator is installed ([`ferry_tasks::trace`]).
+//! `params._meta.traceparent`/`tracestate` (the MCP convention, so it wins; a different
+//! HTTP `traceparent` is then linked) or else the HTTP `traceparent`/`tracestate`
+//! headers. It only takes effect when a propagator is installed ([`ferry_tasks::trace`]).
 
 use crate::dispatch::{Call, Incoming};
 use crate::server::Shared;
@@ -70,24 +70,38 @@ pub(crate) fn request(shared: &Arc<Shared>, req: &Request, inc: &Incoming) -> Sp
         }
     }
     if trace::enabled() {
-        if let Some(parent) = remote_parent(params, inc) {
-            trace::set_parent(&span, &parent);
+        let (from_meta, from_header) = remote_contexts(params, inc);
+        match (from_meta, from_header) {
+            (Some(parent), header) => {
+                trace::set_parent(&span, &parent);
+                // The transport's context is linked, as the MCP conventions ask.
+                if let Some(header) = header.filter(|h| h.traceparent != parent.traceparent) {
+                    trace::add_link(&span, &header);
+                }
+            }
+            (None, Some(parent)) => trace::set_parent(&span, &parent),
+            (None, None) => {}
         }
     }
     span
 }
 
-/// The caller's trace context: `params._meta` first, then the HTTP headers.
-fn remote_parent(params: Option<&serde_json::Map<String, Value>>, inc: &Incoming) -> Option<TraceContext> {
+/// The caller's trace contexts: in `params._meta` (the MCP one, the parent) and in the
+/// HTTP headers (the transport's).
+fn remote_contexts(
+    params: Option<&serde_json::Map<String, Value>>,
+    inc: &Incoming,
+) -> (Option<TraceContext>, Option<TraceContext>) {
     let meta = params.and_then(|p| p.get("_meta")).and_then(Value::as_object);
     let from_meta = meta.and_then(|m| {
         let parent = m.get("traceparent")?.as_str()?;
         TraceContext::from_untrusted(parent, m.get("tracestate").and_then(Value::as_str))
     });
-    from_meta.or_else(|| {
-        let h = inc.http.as_ref()?;
-        TraceContext::from_untrusted(h.traceparent.as_deref()?, h.tracestate.as_deref())
-    })
+    let from_header = inc
+        .http
+        .as_ref()
+        .and_then(|h| TraceContext::from_untrusted(h.traceparent.as_deref()?, h.tracestate.as_deref()));
+    (from_meta, from_header)
 }
 
 /// What classifying the request told: its era and session.

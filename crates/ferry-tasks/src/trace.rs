@@ -62,6 +62,10 @@ pub trait Propagator: Send + Sync + 'static {
     /// Make `span` a child of the remote `parent`. Called before the span is first
     /// entered; a malformed `parent` is ignored.
     fn set_parent(&self, span: &Span, parent: &TraceContext);
+
+    /// Link `span` to another context it relates to without being its child (the
+    /// transport's context when the request's own one is the parent). Nothing by default.
+    fn add_link(&self, _span: &Span, _linked: &TraceContext) {}
 }
 
 static PROPAGATOR: OnceLock<Box<dyn Propagator>> = OnceLock::new();
@@ -85,6 +89,13 @@ pub fn current() -> Option<TraceContext> {
 pub fn set_parent(span: &Span, parent: &TraceContext) {
     if let Some(p) = PROPAGATOR.get() {
         p.set_parent(span, parent);
+    }
+}
+
+/// Link `span` to `linked` (nothing without a propagator).
+pub fn add_link(span: &Span, linked: &TraceContext) {
+    if let Some(p) = PROPAGATOR.get() {
+        p.add_link(span, linked);
     }
 }
 

@@ -210,14 +210,26 @@ impl Propagator for OtelPropagator {
     }
 
     fn set_parent(&self, span: &tracing::Span, parent: &TraceContext) {
-        let mut carrier = HashMap::from([("traceparent".to_string(), parent.traceparent.clone())]);
-        if let Some(state) = &parent.tracestate {
-            carrier.insert("tracestate".to_string(), state.clone());
-        }
-        let cx = self.0.extract(&carrier);
+        let cx = self.extract(parent);
         // A malformed traceparent extracts to no span: the span stays a root.
         if cx.span().span_context().is_valid() {
             let _ = span.set_parent(cx);
         }
+    }
+
+    fn add_link(&self, span: &tracing::Span, linked: &TraceContext) {
+        // An invalid context is not linked (`add_link` checks).
+        span.add_link(self.extract(linked).span().span_context().clone());
+    }
+}
+
+impl OtelPropagator {
+    /// The OpenTelemetry context of W3C strings (an empty one when they are malformed).
+    fn extract(&self, context: &TraceContext) -> opentelemetry::Context {
+        let mut carrier = HashMap::from([("traceparent".to_string(), context.traceparent.clone())]);
+        if let Some(state) = &context.tracestate {
+            carrier.insert("tracestate".to_string(), state.clone());
+        }
+        self.0.extract(&carrier)
     }
 }

@@ -31,6 +31,8 @@ struct Got {
     name: String,
     kind: i32,
     attributes: HashMap<String, String>,
+    /// `trace_id-span_id` of each link.
+    links: Vec<String>,
     resource: HashMap<String, String>,
 }
 
@@ -89,6 +91,7 @@ async fn receive(
                     name: s.name,
                     kind: s.kind,
                     attributes: text(&s.attributes),
+                    links: s.links.iter().map(|l| format!("{}-{}", hex(&l.trace_id), hex(&l.span_id))).collect(),
                     resource: resource.clone(),
                 });
             }
@@ -241,6 +244,7 @@ async fn a_task_run_in_a_worker_joins_the_trace_of_the_request_that_created_it()
         let (request, run) = collector.wait_for("spans of the task", |s| spans_of_task(s, &task)).await;
         assert_eq!(request.trace_id, client_trace, "{mode:?}: {request:#?}");
         assert_eq!(request.parent, client_span, "the request span is the client's span's child: {request:#?}");
+        assert!(request.links.is_empty(), "one context, no link: {request:#?}");
         assert_eq!(run.trace_id, client_trace, "{mode:?}: the run is in the client's trace: {run:#?}");
         assert!(descends_from(&collector.spans(), &run, &request), "{run:#?} under {request:#?}");
         // Each from its own process.
@@ -301,6 +305,7 @@ async fn a_task_run_in_a_worker_joins_the_trace_of_the_request_that_created_it()
         })
         .await;
     assert_eq!((request.trace_id.as_str(), request.parent.as_str()), (meta_trace, meta_span), "{request:#?}");
+    assert_eq!(request.links, vec![format!("{client_trace}-{client_span}")], "the header's context is linked");
     assert_eq!(request.attr("mcp.protocol.version"), Some("2026-07-28"));
 
     worker.terminate();
