@@ -18,6 +18,9 @@
 //! how long a finished task takes to reach its caller, per client style (see `latency.rs`).
 //!
 //! `-- abuse [ATTACK]` replays the hardening attacks against `ferry serve` (see `abuse.rs`).
+//!
+//! `-- otlp-sink [ADDR]` accepts and drops OTLP trace exports, for runs with trace export
+//! on (`OTEL_EXPORTER_OTLP_ENDPOINT` set for the `role` processes; see `otlp_sink.rs`).
 
 /// With the `jemalloc` feature, as `ferry` built with it.
 #[cfg(feature = "jemalloc")]
@@ -27,6 +30,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod abuse;
 mod client;
 mod latency;
+mod otlp_sink;
 mod redis;
 mod soak;
 
@@ -55,6 +59,10 @@ fn main() -> Result<(), Error> {
     if args.first().map(String::as_str) == Some("abuse") {
         let rt = tokio::runtime::Runtime::new()?;
         return rt.block_on(abuse::run(args.get(1).cloned()));
+    }
+    if args.first().map(String::as_str) == Some("otlp-sink") {
+        let rt = tokio::runtime::Runtime::new()?;
+        return rt.block_on(otlp_sink::run(args.get(1).cloned()));
     }
     if args.first().map(String::as_str) == Some("latency") {
         let options = latency::Options::from_args(&args[1..])?;

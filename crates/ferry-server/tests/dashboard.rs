@@ -139,6 +139,7 @@ async fn task_changes_and_stats_reach_the_stream_without_arguments() {
         context: json!({}),
         attempt: 1,
         not_before: None,
+        trace: None,
     };
     // Submitted after the stream is open (its subscription is made before the answer).
     backend.submit(record, job).await.unwrap();

@@ -23,6 +23,7 @@ mod limits;
 mod memory;
 mod record;
 mod shrink;
+pub mod trace;
 mod worker;
 
 #[cfg(feature = "testkit")]

@@ -1,5 +1,6 @@
 //! The long-running roles: `serve` (answer MCP requests) and `worker` (run task jobs from Redis).
 
+use crate::telemetry::say;
 use crate::{Error, LimitArgs, SessionArgs, UsageError};
 use clap::Args as ClapArgs;
 use ferry_redis::{RedisBackend, RedisConfig};
@@ -71,6 +72,10 @@ pub struct LogArgs {
     /// Wins over RUST_LOG; without either, `info`.
     #[arg(long = "log-level", value_name = "FILTER", env = "RUST_LOG", value_parser = parse_log_filter)]
     pub filter: Option<String>,
+    /// Log line format on stderr: text, or json (one object per line with the fields of
+    /// the request or task span it happened in).
+    #[arg(long = "log-format", value_name = "FORMAT", env = "FERRY_LOG_FORMAT", value_enum, default_value_t)]
+    pub format: crate::LogFormat,
 }
 
 /// Check a log filter at parse time, so a typo is refused rather than ignored.
@@ -290,13 +295,13 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     }
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| bind_error(args.addr, e))?;
     // The bound address (port 0 picks a free one), for people and for scripts.
-    eprintln!("ferry: MCP at http://{}/mcp, tasks on {store}", listener.local_addr()?);
+    say("INFO", &format!("MCP at http://{}/mcp, tasks on {store}", listener.local_addr()?));
     let check_host = listener.local_addr()?.ip().is_loopback();
     let options = HttpOptions { check_host, limits: args.limits.connection(), ..HttpOptions::default() };
     tokio::select! {
         r = server.serve_listener_with(listener, options) => r?,
         r = admin => r?,
-        _ = shutdown_signal() => eprintln!("ferry: shutting down"),
+        _ = shutdown_signal() => say("INFO", "shutting down"),
     }
     Ok(())
 }
@@ -376,13 +381,16 @@ pub(crate) async fn worker(builder: ServerBuilder, args: WorkerArgs) -> Result<(
     if let Some(name) = args.name {
         config.name = name;
     }
-    eprintln!(
-        "ferry: worker '{}' running tasks from Redis at {url} (prefix '{}', concurrency {})",
-        config.name, args.store.prefix, config.concurrency
+    say(
+        "INFO",
+        &format!(
+            "worker '{}' running tasks from Redis at {url} (prefix '{}', concurrency {})",
+            config.name, args.store.prefix, config.concurrency
+        ),
     );
     let handle = Worker::new(backend, server.executor(), config).start();
     shutdown_signal().await;
-    eprintln!("ferry: stopping: no new jobs; running jobs may finish for {}s", args.shutdown_grace_secs);
+    say("INFO", &format!("stopping: no new jobs; running jobs may finish for {}s", args.shutdown_grace_secs));
     handle.shutdown().await;
     Ok(())
 }
