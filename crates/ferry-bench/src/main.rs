@@ -69,7 +69,14 @@ fn main() -> Result<(), Error> {
         // The load client: this process and every thread its runtime starts.
         plan.client.pin_self()?;
         let rt = tokio::runtime::Runtime::new()?;
-        return rt.block_on(perf::run(plan));
+        // On SIGINT/SIGTERM drop the run, and with it the servers it started (their
+        // `Drop` kills them), rather than leave them running.
+        return rt.block_on(async {
+            tokio::select! {
+                done = perf::run(plan) => done,
+                signal = perf::terminated() => Err(format!("stopped by {}", signal?).into()),
+            }
+        });
     }
     if args.first().map(String::as_str) == Some("role") {
         // `role serve ...` / `role worker ...`: the ferry command line over the demo.

@@ -315,6 +315,17 @@ fn chrono_now() -> String {
     format!("{:02}:{:02}:{:02}", (t / 3600) % 24, (t / 60) % 60, t % 60)
 }
 
+/// The first SIGINT or SIGTERM; its name.
+pub async fn terminated() -> Result<&'static str, Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    })
+}
+
 /// Load average as `/proc/loadavg` gives it (first three figures).
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
