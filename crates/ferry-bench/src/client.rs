@@ -60,6 +60,36 @@ pub async fn wait_for(http: &reqwest::Client, url: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Wait until an MCP server at `url` accepts `initialize` (a Redis front end
+/// answers HTTP only once it reached Redis); an error after `within`.
+pub async fn wait_initialized(http: &reqwest::Client, url: &Arc<String>, within: Duration) -> Result<(), Error> {
+    let started = Instant::now();
+    while Client::new(http, url).initialize().await.is_err() {
+        if started.elapsed() > within {
+            return Err(format!("the server at {url} did not start within {} s", within.as_secs()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// `ferry serve|worker` options for a bench deployment on Redis: its own key prefix,
+/// and bounds far above what one bench client submits.
+pub fn bench_store_args<'a>(redis: &'a str, prefix: &'a str) -> [&'a str; 10] {
+    [
+        "--redis",
+        redis,
+        "--prefix",
+        prefix,
+        "--concurrency",
+        "64",
+        "--max-live-tasks",
+        "1000000",
+        "--max-live-tasks-per-client",
+        "1000000",
+    ]
+}
+
 /// One MCP client: a session (2025-11-25) after [`initialize`](Client::initialize),
 /// stateless 2026-07-28 requests without.
 pub struct Client {
@@ -168,9 +198,24 @@ impl Client {
         Ok(())
     }
 
+    /// Form A as issue 11 measures it: tools/call add + params.task (TTL `ttl_ms`), then
+    /// tasks/result (blocks until the end). Two requests.
+    pub async fn round_trip_a_blocking(&mut self, ttl_ms: u64) -> Result<(), Error> {
+        let created = self
+            .post("tools/call", json!({"name": "add", "arguments": {"a": 2, "b": 3}, "task": {"ttl": ttl_ms}}), None)
+            .await?;
+        let id = created["task"]["taskId"].as_str().ok_or("no task id")?.to_string();
+        let result = self.post("tasks/result", json!({"taskId": id}), None).await?;
+        if result["content"][0]["text"] != "5" {
+            return Err(format!("unexpected result {result}").into());
+        }
+        Ok(())
+    }
+
     /// Form B: tools/call add (a task), then tasks/get every `poll` until completed
-    /// (the result inlined); `Duration::ZERO` polls back to back.
-    pub async fn round_trip_b(&mut self, poll: Duration) -> Result<(), Error> {
+    /// (the result inlined); `Duration::ZERO` polls back to back. Returns the number
+    /// of tasks/get requests.
+    pub async fn round_trip_b(&mut self, poll: Duration) -> Result<u64, Error> {
         let meta = json!({
             "io.modelcontextprotocol/protocolVersion": MODERN,
             "io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}},
@@ -179,14 +224,16 @@ impl Client {
             .post("tools/call", json!({"name": "add", "arguments": {"a": 2, "b": 3}, "_meta": meta}), Some("add"))
             .await?;
         let id = created["taskId"].as_str().ok_or("no task id")?.to_string();
+        let mut polls = 0;
         loop {
             let t = self.post("tasks/get", json!({"taskId": id, "_meta": meta}), Some(&id)).await?;
+            polls += 1;
             match t["status"].as_str() {
                 Some("completed") => {
                     if t["result"]["content"][0]["text"] != "5" {
                         return Err(format!("unexpected result {t}").into());
                     }
-                    return Ok(());
+                    return Ok(polls);
                 }
                 Some("working") if poll.is_zero() => tokio::task::yield_now().await,
                 Some("working") => tokio::time::sleep(poll).await,

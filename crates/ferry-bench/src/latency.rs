@@ -20,7 +20,7 @@
 //! two columns share the machine's noise. Only the server side comes from `EXE`; the
 //! measuring client is always this binary.
 
-use crate::client::{free_addr, wait_for, Client, Error, ServerProcess, MODERN};
+use crate::client::{free_addr, wait_for, wait_initialized, Client, Error, ServerProcess, MODERN};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -103,13 +103,7 @@ impl Deployment {
         let mut procs = vec![spawn(exe, &[&["role", "worker", "--name", "w1"][..], &store].concat())?];
         procs.push(spawn(exe, &[&["role", "serve", "--addr", &addr, "--no-local-worker"][..], &store].concat())?);
         let url = Arc::new(format!("http://{addr}/mcp"));
-        let started = Instant::now();
-        while Client::new(http, &url).initialize().await.is_err() {
-            if started.elapsed() > Duration::from_secs(20) {
-                return Err("the Redis front end did not start".into());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_initialized(http, &url, Duration::from_secs(20)).await?;
         Ok(Self { _procs: procs, url, prefix: Some(prefix) })
     }
 }

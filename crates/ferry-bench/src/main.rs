@@ -21,6 +21,9 @@
 //!
 //! `-- otlp-sink [ADDR]` accepts and drops OTLP trace exports, for runs with trace export
 //! on (`OTEL_EXPORTER_OTLP_ENDPOINT` set for the `role` processes; see `otlp_sink.rs`).
+//! `-- perf [--server-cpus 0] [--client-cpus 1] [--secs 10] [--rounds 3] [--json]` prints
+//! issue 11's figures: Ferry next to a bare hyper server (the machine's HTTP limit), both
+//! engines, and the ratios the issue sets goals for (see `perf.rs`; `-- perf --help`).
 
 /// With the `jemalloc` feature, as `ferry` built with it.
 #[cfg(feature = "jemalloc")]
@@ -29,9 +32,15 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod abuse;
 mod client;
+mod figures;
 mod latency;
 mod otlp_sink;
+mod limit;
+mod perf;
+mod perf_redis;
+mod pin;
 mod redis;
+mod report;
 mod soak;
 
 use client::{free_addr, rss_kib, spawn_server, wait_for, Client, Error, ServerProcess};
@@ -47,6 +56,30 @@ fn main() -> Result<(), Error> {
         let addr: SocketAddr = args.get(1).ok_or("serve needs an address")?.parse()?;
         let stats = flag("--stats-every-ms").map(|s| s.parse()).transpose()?.map(Duration::from_millis);
         return serve(addr, stats);
+    }
+    if args.first().map(String::as_str) == Some("limit") {
+        let addr: SocketAddr = args.get(1).ok_or("limit needs an address")?.parse()?;
+        return limit::serve(addr);
+    }
+    if args.first().map(String::as_str) == Some("perf") {
+        let plan = match perf::Plan::from_args(&args[1..]) {
+            Ok(plan) => plan,
+            Err(e) => match e.downcast::<clap::Error>() {
+                Ok(help) => help.exit(), // --help, or a usage error worded by clap
+                Err(e) => return Err(e),
+            },
+        };
+        // The load client: this process and every thread its runtime starts.
+        plan.client.pin_self()?;
+        let rt = tokio::runtime::Runtime::new()?;
+        // On SIGINT/SIGTERM drop the run, and with it the servers it started (their
+        // `Drop` kills them), rather than leave them running.
+        return rt.block_on(async {
+            tokio::select! {
+                done = perf::run(plan) => done,
+                signal = perf::terminated() => Err(format!("stopped by {}", signal?).into()),
+            }
+        });
     }
     if args.first().map(String::as_str) == Some("role") {
         // `role serve ...` / `role worker ...`: the ferry command line over the demo.

@@ -1,7 +1,7 @@
 //! The distributed setup: a front end with no local worker and two worker
 //! processes sharing Redis, plus `redis-benchmark` XADD figures for comparison.
 
-use crate::client::{free_addr, Client, Error, ServerProcess};
+use crate::client::{bench_store_args, free_addr, wait_initialized, Client, Error, ServerProcess};
 use serde_json::json;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -12,18 +12,7 @@ pub async fn redis_bench(url: String, tasks: usize) -> Result<(), Error> {
     let prefix = format!("ferry-bench-{}", std::process::id());
     let exe = std::env::current_exe()?;
     // One client submits them all: lift the per-client bound on unfinished tasks.
-    let store = [
-        "--redis",
-        url.as_str(),
-        "--prefix",
-        prefix.as_str(),
-        "--concurrency",
-        "64",
-        "--max-live-tasks",
-        "1000000",
-        "--max-live-tasks-per-client",
-        "1000000",
-    ];
+    let store = bench_store_args(&url, &prefix);
     let mut procs = Vec::new();
     for name in ["w1", "w2"] {
         let child =
@@ -39,17 +28,7 @@ pub async fn redis_bench(url: String, tasks: usize) -> Result<(), Error> {
     procs.push(ServerProcess(child));
     let url_http = Arc::new(format!("http://{addr}/mcp"));
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
-    let started = Instant::now();
-    loop {
-        let probe = Client::new(&http, &url_http).initialize().await;
-        if probe.is_ok() {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            return Err("server did not start".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_initialized(&http, &url_http, Duration::from_secs(20)).await?;
     let concurrency = 64;
     let per_client = tasks.div_ceil(concurrency);
     let begin = Instant::now();

@@ -185,7 +185,7 @@ async fn drive(mut c: Client, kind: Kind, end: Instant, poll: Duration, session_
         }
         let (result, counter) = match kind {
             Kind::A => (c.round_trip_a().await, &counts.a),
-            Kind::B => (c.round_trip_b(poll).await, &counts.b),
+            Kind::B => (c.round_trip_b(poll).await.map(|_| ()), &counts.b),
             Kind::Plain => (c.plain_call().await, &counts.plain),
         };
         done += 1;
