@@ -126,6 +126,13 @@ pub(crate) type Reply = Result<Value, ErrorObject>;
 
 /// Answer a request. `None`: the request was cancelled and gets no response.
 pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Response> {
+    let timer = crate::metrics::RequestTimer::start(&req.method);
+    let response = answer(shared, req, inc).await;
+    timer.finish(response.as_ref());
+    response
+}
+
+async fn answer(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Response> {
     let id = req.id.clone();
     let call = match classify(shared, req, inc) {
         Ok(Classified::Call(call)) => *call,

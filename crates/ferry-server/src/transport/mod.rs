@@ -17,6 +17,7 @@ pub(crate) mod sse;
 mod stdio;
 
 pub use http::HttpOptions;
+pub(crate) use listener::serve as serve_router;
 pub use listener::ConnectionLimits;
 
 /// The id of a message that could not be classified, when it can still be read:
