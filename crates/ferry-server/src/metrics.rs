@@ -117,6 +117,8 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         let handle = builder.install_recorder().map_err(|e| e.to_string())?;
         describe();
         ferry_tasks::metrics::describe();
+        ferry_tasks::metrics::cache_handles();
+        REQUEST_HANDLES.get_or_init(RequestHandles::default);
         gauge!(SSE_STREAMS).increment(0.0); // shown from the first scrape on, at 0
         let upkeep = handle.clone();
         let spawned = std::thread::Builder::new().name("ferry-metrics-upkeep".into()).spawn(move || loop {
@@ -146,48 +148,98 @@ pub(crate) fn count_parse_refusal(error: &ferry_protocol::ErrorObject) {
     }
 }
 
-/// The `method` label of a request method.
-pub(crate) fn method_label(method: &str) -> &'static str {
-    METHODS.iter().find(|m| **m == method).copied().unwrap_or("other")
-}
+/// The values of the `outcome` label.
+const OUTCOMES: &[&str] = &[
+    "ok",
+    "cancelled",
+    "parse_error",
+    "invalid_request",
+    "method_not_found",
+    "invalid_params",
+    "internal_error",
+    "resource_not_found",
+    "header_mismatch",
+    "missing_capability",
+    "unsupported_version",
+    "limit_exceeded",
+    "insufficient_scope",
+    "request_cancelled",
+    "other_error",
+];
 
-/// The `outcome` label of an answer (`None`: cancelled, nothing sent).
-pub(crate) fn outcome_label(response: Option<&Response>) -> &'static str {
-    let Some(response) = response else { return "cancelled" };
-    let Some(error) = &response.error else { return "ok" };
+/// The `outcome` label of an answer (`None`: cancelled, nothing sent), as its index in [`OUTCOMES`].
+fn outcome_index(response: Option<&Response>) -> usize {
+    let Some(response) = response else { return 1 };
+    let Some(error) = &response.error else { return 0 };
     match error.code {
-        ErrorCode::PARSE_ERROR => "parse_error",
-        ErrorCode::INVALID_REQUEST => "invalid_request",
-        ErrorCode::METHOD_NOT_FOUND => "method_not_found",
-        ErrorCode::INVALID_PARAMS => "invalid_params",
-        ErrorCode::INTERNAL_ERROR => "internal_error",
-        ErrorCode::RESOURCE_NOT_FOUND => "resource_not_found",
-        ErrorCode::HEADER_MISMATCH => "header_mismatch",
-        ErrorCode::MISSING_CLIENT_CAPABILITY => "missing_capability",
-        ErrorCode::UNSUPPORTED_VERSION => "unsupported_version",
-        ErrorCode::LIMIT_EXCEEDED => "limit_exceeded",
-        ErrorCode::INSUFFICIENT_SCOPE => "insufficient_scope",
-        ErrorCode::REQUEST_CANCELLED => "request_cancelled",
-        _ => "other_error",
+        ErrorCode::PARSE_ERROR => 2,
+        ErrorCode::INVALID_REQUEST => 3,
+        ErrorCode::METHOD_NOT_FOUND => 4,
+        ErrorCode::INVALID_PARAMS => 5,
+        ErrorCode::INTERNAL_ERROR => 6,
+        ErrorCode::RESOURCE_NOT_FOUND => 7,
+        ErrorCode::HEADER_MISMATCH => 8,
+        ErrorCode::MISSING_CLIENT_CAPABILITY => 9,
+        ErrorCode::UNSUPPORTED_VERSION => 10,
+        ErrorCode::LIMIT_EXCEEDED => 11,
+        ErrorCode::INSUFFICIENT_SCOPE => 12,
+        ErrorCode::REQUEST_CANCELLED => 13,
+        _ => 14,
     }
 }
 
+/// The request metrics' handles by method and outcome, registered on first use, once
+/// [`install`] installed our recorder: a request then costs two array lookups and two
+/// atomic updates. Without it (no recorder, or another one), the facade's macros.
+struct RequestHandles {
+    /// By `method * OUTCOMES.len() + outcome`; `METHODS.len()` is `other`.
+    counts: Vec<OnceLock<metrics::Counter>>,
+    durations: Vec<OnceLock<metrics::Histogram>>,
+}
+
+impl Default for RequestHandles {
+    fn default() -> Self {
+        let methods = METHODS.len() + 1;
+        Self {
+            counts: (0..methods * OUTCOMES.len()).map(|_| OnceLock::new()).collect(),
+            durations: (0..methods).map(|_| OnceLock::new()).collect(),
+        }
+    }
+}
+
+static REQUEST_HANDLES: OnceLock<RequestHandles> = OnceLock::new();
+
 /// Times one request from the dispatcher's start to its answer.
 pub(crate) struct RequestTimer {
-    method: &'static str,
+    /// Index in [`METHODS`] (its length: `other`).
+    method: usize,
     started: Instant,
 }
 
 impl RequestTimer {
     /// Start timing a request of `method`.
     pub fn start(method: &str) -> Self {
-        Self { method: method_label(method), started: Instant::now() }
+        let method = METHODS.iter().position(|m| *m == method).unwrap_or(METHODS.len());
+        Self { method, started: Instant::now() }
     }
 
     /// Count the answer and its latency.
     pub fn finish(self, response: Option<&Response>) {
-        counter!(REQUESTS, "method" => self.method, "outcome" => outcome_label(response)).increment(1);
-        histogram!(REQUEST_SECONDS, "method" => self.method).record(self.started.elapsed().as_secs_f64());
+        let took = self.started.elapsed().as_secs_f64();
+        let outcome = outcome_index(response);
+        let method = METHODS.get(self.method).copied().unwrap_or("other");
+        let count = || counter!(REQUESTS, "method" => method, "outcome" => OUTCOMES[outcome]);
+        let duration = || histogram!(REQUEST_SECONDS, "method" => method);
+        match REQUEST_HANDLES.get() {
+            Some(h) => {
+                h.counts[self.method * OUTCOMES.len() + outcome].get_or_init(count).increment(1);
+                h.durations[self.method].get_or_init(duration).record(took);
+            }
+            None => {
+                count().increment(1);
+                duration().record(took);
+            }
+        }
     }
 }
 
@@ -340,10 +392,10 @@ mod tests {
 
     #[test]
     fn labels_come_from_fixed_sets() {
-        assert_eq!(method_label("tools/call"), "tools/call");
-        assert_eq!(method_label("tools/call-01hx"), "other");
+        assert_eq!(METHODS[RequestTimer::start("tools/call").method], "tools/call");
+        assert_eq!(RequestTimer::start("tools/call-01hx").method, METHODS.len(), "other");
         let err = Response::err(None, ferry_protocol::ErrorObject::invalid_params("x"));
-        assert_eq!(outcome_label(Some(&err)), "invalid_params");
-        assert_eq!(outcome_label(None), "cancelled");
+        assert_eq!(OUTCOMES[outcome_index(Some(&err))], "invalid_params");
+        assert_eq!(OUTCOMES[outcome_index(None)], "cancelled");
     }
 }

@@ -41,8 +41,9 @@
 use crate::backend::Backend;
 use crate::inspect::EngineStats;
 use ferry_protocol::TaskStatus;
-use metrics::{counter, gauge, histogram};
-use std::sync::Arc;
+use metrics::{counter, gauge, histogram, Counter, Histogram};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 /// Counter: tasks created, by `component`.
@@ -174,40 +175,104 @@ pub fn describe() {
     describe_gauge!(ENGINE_STATS_UP, "1 when the last read of the engine's stats succeeded");
 }
 
+/// The handles of one component's metrics, each registered with the recorder on first use.
+#[derive(Default)]
+struct Handles {
+    created: OnceLock<Counter>,
+    /// completed, failed, cancelled.
+    ended: [OnceLock<Counter>; 3],
+    ran: OnceLock<Histogram>,
+    waited: OnceLock<Histogram>,
+    retried: OnceLock<Counter>,
+    timed_out: OnceLock<Counter>,
+}
+
+/// Handles by component, once [`cache_handles`] was called: an event then costs a
+/// hash lookup of the name, not a label vector and a key built, hashed and looked up
+/// in the recorder. Bounded like the labels (registered names); past [`MOST_CACHED`]
+/// names, events go through the facade's macros instead.
+static CACHE: OnceLock<RwLock<HashMap<String, Arc<Handles>>>> = OnceLock::new();
+
+/// Most component names whose handles are kept.
+const MOST_CACHED: usize = 4096;
+
+/// Keep handles per component from now on. Call it after installing a recorder (a
+/// handle taken before would stay the no-op one); `ferry_server::metrics::install` does.
+pub fn cache_handles() {
+    CACHE.get_or_init(Default::default);
+}
+
+/// The handles of `component`, when caching is on and there is room.
+fn handles(component: &str) -> Option<Arc<Handles>> {
+    let cache = CACHE.get()?;
+    if let Some(h) = cache.read().unwrap_or_else(|e| e.into_inner()).get(component) {
+        return Some(h.clone());
+    }
+    let mut all = cache.write().unwrap_or_else(|e| e.into_inner());
+    if all.len() >= MOST_CACHED && !all.contains_key(component) {
+        return None;
+    }
+    Some(all.entry(component.to_string()).or_default().clone())
+}
+
 /// A task was created.
 pub fn task_created(component: &str) {
-    counter!(TASKS_CREATED, "component" => component.to_string()).increment(1);
+    let make = || counter!(TASKS_CREATED, "component" => component.to_string());
+    match handles(component) {
+        Some(h) => h.created.get_or_init(make).increment(1),
+        None => make().increment(1),
+    }
 }
 
 /// A task ended with `status` (a non-terminal status is ignored).
 pub fn task_ended(component: &str, status: TaskStatus) {
-    let status = match status {
-        TaskStatus::Completed => "completed",
-        TaskStatus::Failed => "failed",
-        TaskStatus::Cancelled => "cancelled",
+    let (i, status) = match status {
+        TaskStatus::Completed => (0, "completed"),
+        TaskStatus::Failed => (1, "failed"),
+        TaskStatus::Cancelled => (2, "cancelled"),
         _ => return,
     };
-    counter!(TASKS_ENDED, "component" => component.to_string(), "status" => status).increment(1);
+    let make = || counter!(TASKS_ENDED, "component" => component.to_string(), "status" => status);
+    match handles(component) {
+        Some(h) => h.ended[i].get_or_init(make).increment(1),
+        None => make().increment(1),
+    }
 }
 
 /// One run of a handler took `took`.
 pub fn task_ran(component: &str, took: Duration) {
-    histogram!(TASK_RUN_SECONDS, "component" => component.to_string()).record(took.as_secs_f64());
+    let make = || histogram!(TASK_RUN_SECONDS, "component" => component.to_string());
+    match handles(component) {
+        Some(h) => h.ran.get_or_init(make).record(took.as_secs_f64()),
+        None => make().record(took.as_secs_f64()),
+    }
 }
 
 /// A task waited `waited` for its first run.
 pub fn task_waited(component: &str, waited: Duration) {
-    histogram!(TASK_QUEUE_WAIT_SECONDS, "component" => component.to_string()).record(waited.as_secs_f64());
+    let make = || histogram!(TASK_QUEUE_WAIT_SECONDS, "component" => component.to_string());
+    match handles(component) {
+        Some(h) => h.waited.get_or_init(make).record(waited.as_secs_f64()),
+        None => make().record(waited.as_secs_f64()),
+    }
 }
 
 /// A run failed transiently and was queued again.
 pub fn task_retried(component: &str) {
-    counter!(TASK_RETRIES, "component" => component.to_string()).increment(1);
+    let make = || counter!(TASK_RETRIES, "component" => component.to_string());
+    match handles(component) {
+        Some(h) => h.retried.get_or_init(make).increment(1),
+        None => make().increment(1),
+    }
 }
 
 /// A run was stopped by its timeout.
 pub fn task_timed_out(component: &str) {
-    counter!(TASK_TIMEOUTS, "component" => component.to_string()).increment(1);
+    let make = || counter!(TASK_TIMEOUTS, "component" => component.to_string());
+    match handles(component) {
+        Some(h) => h.timed_out.get_or_init(make).increment(1),
+        None => make().increment(1),
+    }
 }
 
 /// `n` jobs were redelivered (backends call this where they take over a silent worker's jobs).
