@@ -43,6 +43,12 @@ impl RedisBackend {
         let parsed: Vec<(&str, Option<Job>)> = entries.iter().map(|e| (e.id.as_str(), Self::parse_job(e))).collect();
         let readable: Vec<(String, String)> =
             parsed.iter().filter_map(|(entry, j)| j.as_ref().map(|j| (j.task_id.clone(), entry.to_string()))).collect();
+        // With each entry id, when it was claimed (`id@`), for the operator's `detail`.
+        let now = now_ms().to_string();
+        let in_flight: Vec<(String, String)> = readable
+            .iter()
+            .flat_map(|(id, entry)| [(id.clone(), entry.clone()), (format!("{id}@"), now.clone())])
+            .collect();
         let raws: Vec<Option<String>> = if readable.is_empty() {
             Vec::new()
         } else {
@@ -50,7 +56,7 @@ impl RedisBackend {
             let (raws,): (Vec<Option<String>>,) = redis::pipe()
                 .cmd("MGET")
                 .arg(&keys)
-                .hset_multiple(&k.inflight, &readable)
+                .hset_multiple(&k.inflight, &in_flight)
                 .ignore()
                 .query_async(&mut conn)
                 .await
@@ -90,7 +96,8 @@ impl RedisBackend {
                 pipe.cmd("XDEL").arg(&k.jobs).arg(entry).ignore();
             }
             if !gone.is_empty() {
-                pipe.hdel(&k.inflight, &gone).ignore();
+                let fields: Vec<String> = gone.iter().flat_map(|id| [id.clone(), format!("{id}@")]).collect();
+                pipe.hdel(&k.inflight, &fields).ignore();
             }
             pipe.query_async::<()>(&mut conn).await.map_err(unavailable)?;
         }

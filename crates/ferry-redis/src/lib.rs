@@ -14,11 +14,16 @@
 //! |---|---|---|
 //! | `P:task:{id}` | string (JSON [`TaskRecord`]) | the task; no expiry while it runs, expires `ttl` after it ended |
 //! | `P:jobs` | stream, group `P:workers` | work: `XADD` on submit, `XREADGROUP` by workers, `XACK` when done |
-//! | `P:inflight` | hash `task id -> entry id` | which stream entry a running task came from |
+//! | `P:inflight` | hash `task id -> entry id`, `task id@ -> claimed ms` | which stream entry a running task came from, and when it was claimed |
 //! | `P:delayed` | sorted set (score = due ms) | retries waiting for their backoff |
 //! | `P:owner:{owner}` | sorted set (score = sequence) | the owner's tasks, for `list`; no expiry while one runs, then expires with the last of them; expired ids pruned on list and, by sampling, on submit |
 //! | `P:live` | hash | what unfinished tasks hold: `n`/`b` in total, `n:{account}`/`b:{account}` per owner (count, argument bytes), `o:{owner}`/`u:{owner}` (unfinished tasks of an index, and how long the index must outlive them); a field goes when it reaches zero |
 //! | `P:seq` | counter | submission sequence (list cursors) |
+//! | `P:all` | sorted set (score = sequence) | every task, for the operator listing (`list_all`); no expiry while a task runs, then expires with the last ended one; expired ids pruned on list and, by sampling, every 16th submit |
+//! | `P:input` | set | tasks waiting for input (`input_required`), for `stats` |
+//! | `P:kept:{status}` | sorted set (score = expiry ms) | ended tasks kept, per outcome, for `stats`; expires with the last of them |
+//! | `P:done:{status}:{second}` | counter | tasks that ended in that second, per outcome (throughput); expires after two minutes |
+//! | `P:worker-reports` / `P:worker-reports:seen` | hash name -> JSON / sorted set name -> last report | worker loops' reports; a worker silent for an hour is forgotten; both expire an hour after the last report |
 //! | `P:events` | pub/sub channel | every new record state, for every process |
 //! | `P:notes` | pub/sub channel | handlers' notifications for their callers (log messages from workers) |
 //!
@@ -38,16 +43,20 @@
 mod claim;
 mod consumers;
 mod events;
+mod inspect;
+mod keys;
 mod scripts;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+use keys::Keys;
 use scripts::{PROMOTE, SUBMIT, SWAP};
 
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{
-    Backend, BackendError, Job, Notice, Outcome, TaskEvent, TaskLimits, TaskPage, TaskRecord, TaskUpdate, Usage,
+    Backend, BackendError, EngineStats, Job, Notice, Outcome, TaskDetail, TaskEvent, TaskFilter, TaskLimits, TaskPage,
+    TaskRecord, TaskStatus, TaskUpdate, Usage, WorkerInfo,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncCommands, Client, Script};
@@ -109,40 +118,6 @@ impl RedisConfig {
     }
 }
 
-struct Keys {
-    prefix: String,
-    jobs: String,
-    group: String,
-    inflight: String,
-    delayed: String,
-    seq: String,
-    live: String,
-    events: String,
-    notes: String,
-}
-
-impl Keys {
-    fn new(prefix: &str) -> Self {
-        Self {
-            prefix: prefix.to_string(),
-            jobs: format!("{prefix}:jobs"),
-            group: format!("{prefix}:workers"),
-            inflight: format!("{prefix}:inflight"),
-            delayed: format!("{prefix}:delayed"),
-            seq: format!("{prefix}:seq"),
-            live: format!("{prefix}:live"),
-            events: format!("{prefix}:events"),
-            notes: format!("{prefix}:notes"),
-        }
-    }
-    fn task(&self, id: &str) -> String {
-        format!("{}:task:{id}", self.prefix)
-    }
-    fn owner(&self, owner: &str) -> String {
-        format!("{}:owner:{owner}", self.prefix)
-    }
-}
-
 /// Tasks and their work in Redis.
 ///
 /// ```no_run
@@ -167,6 +142,7 @@ struct Inner {
     submit: Script,
     swap: Script,
     promote: Script,
+    worker_seen: Script,
     listener: tokio::task::JoinHandle<()>,
     /// When this process last looked for stale consumers (epoch ms).
     last_prune_ms: std::sync::atomic::AtomicU64,
@@ -226,6 +202,7 @@ impl RedisBackend {
                 submit: Script::new(SUBMIT),
                 swap: Script::new(SWAP),
                 promote: Script::new(PROMOTE),
+                worker_seen: Script::new(scripts::WORKER_SEEN),
                 listener,
                 last_prune_ms: Default::default(),
             }),
@@ -306,11 +283,19 @@ impl RedisBackend {
         for _ in 0..64 {
             let Some(old): Option<String> = conn.get(&key).await.map_err(unavailable)? else { return Ok(None) };
             let mut rec: TaskRecord = decode(&old)?;
+            let was_waiting = rec.status == TaskStatus::InputRequired;
             if rec.status.is_terminal() || !f(&mut rec) {
                 return Ok(Some(rec));
             }
-            rec.updated_at = now_ms().max(rec.updated_at);
+            let now = now_ms();
+            rec.updated_at = now.max(rec.updated_at);
             let new = encode(&rec)?;
+            let status = rec.status.as_str();
+            let waiting = match (was_waiting, rec.status == TaskStatus::InputRequired) {
+                (false, true) => "add",
+                (true, false) => "rem",
+                _ => "",
+            };
             let ended = rec.status.is_terminal();
             let expires = match (ended, rec.expires_at()) {
                 (false, _) => String::new(),
@@ -325,6 +310,13 @@ impl RedisBackend {
                 .key(&k.jobs)
                 .key(&k.live)
                 .key(k.owner(&rec.owner))
+                .key(&k.input)
+                .key(k.kept(status))
+                .key(k.done(status, now / 1000))
+                .key(&k.all)
+                .key(k.kept("completed"))
+                .key(k.kept("failed"))
+                .key(k.kept("cancelled"))
                 .arg(&old)
                 .arg(&new)
                 .arg(&k.events)
@@ -334,6 +326,9 @@ impl RedisBackend {
                 .arg(rec.account())
                 .arg(rec.argument_bytes)
                 .arg(if indexed(&rec) { rec.owner.as_str() } else { "" })
+                .arg(waiting)
+                .arg(now)
+                .arg(id)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -360,7 +355,7 @@ impl RedisBackend {
                 .arg(&k.jobs)
                 .arg(&entry)
                 .ignore()
-                .hdel(&k.inflight, task_id)
+                .hdel(&k.inflight, &[task_id.to_string(), format!("{task_id}@")])
                 .ignore()
                 .query_async::<()>(&mut conn)
                 .await
@@ -396,6 +391,7 @@ impl RedisBackend {
             .key(k.owner(&record.owner))
             .key(&k.seq)
             .key(&k.live)
+            .key(&k.all)
             .arg(encode(&record)?)
             .arg(&record.id)
             .arg(&record.id)
@@ -478,60 +474,7 @@ impl RedisBackend {
     }
 
     async fn list_once(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError> {
-        let k = &self.inner.keys;
-        let mut start: u64 = match cursor {
-            None => 0,
-            Some(c) => c.parse().map_err(|_| BackendError::InvalidCursor)?,
-        };
-        let limit = limit.max(1);
-        let index = k.owner(owner);
-        let mut conn = self.conn();
-        if cursor.is_some() {
-            let issued: Option<u64> = conn.get(&k.seq).await.map_err(unavailable)?;
-            if start > issued.unwrap_or(0) + 1 {
-                return Err(BackendError::InvalidCursor);
-            }
-        }
-        let mut page = TaskPage::default();
-        loop {
-            let batch: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                .arg(&index)
-                .arg(start)
-                .arg("+inf")
-                .arg("BYSCORE")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit + 1)
-                .arg("WITHSCORES")
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            if batch.is_empty() {
-                return Ok(page);
-            }
-            let keys: Vec<String> = batch.iter().map(|(id, _)| k.task(id)).collect();
-            let raws: Vec<Option<String>> =
-                redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(unavailable)?;
-            let mut gone = Vec::new();
-            for ((id, seq), raw) in batch.iter().zip(raws) {
-                let Some(raw) = raw else {
-                    gone.push(id.clone());
-                    continue;
-                };
-                if page.tasks.len() == limit {
-                    page.next_cursor = Some((*seq as u64).to_string());
-                    break;
-                }
-                page.tasks.push(decode(&raw)?);
-            }
-            if !gone.is_empty() {
-                let _: () = conn.zrem(&index, gone).await.map_err(unavailable)?;
-            }
-            if page.next_cursor.is_some() || batch.len() <= limit {
-                return Ok(page);
-            }
-            start = batch.last().map(|(_, s)| *s as u64 + 1).unwrap_or(start);
-        }
+        self.page_index(&self.inner.keys.owner(owner), cursor, limit, &|_| true, usize::MAX).await
     }
 }
 
@@ -644,5 +587,30 @@ impl Backend for RedisBackend {
             Ok(Err(e)) => Err(unavailable(e)),
             Err(_) => Err(BackendError::Unavailable(format!("Redis did not answer PING within {PING_TIMEOUT:?}"))),
         }
+    }
+
+    async fn worker_seen(&self, worker: &WorkerInfo) -> Result<(), BackendError> {
+        again(|| self.worker_seen_once(worker)).await
+    }
+
+    async fn worker_gone(&self, worker: &str) -> Result<(), BackendError> {
+        again(|| self.worker_gone_once(worker)).await
+    }
+
+    async fn stats(&self) -> Result<EngineStats, BackendError> {
+        again(|| self.stats_once()).await
+    }
+
+    async fn list_all(
+        &self,
+        filter: &TaskFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<TaskPage, BackendError> {
+        again(|| self.list_all_once(filter, cursor, limit)).await
+    }
+
+    async fn detail(&self, task_id: &str) -> Result<Option<TaskDetail>, BackendError> {
+        again(|| self.detail_once(task_id)).await
     }
 }

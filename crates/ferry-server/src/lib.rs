@@ -52,6 +52,8 @@
 //!
 //! ## Where things are
 //! * [`component`] — tools, prompts, resources and the handler traits.
+//! * [`admin`] — the operator's HTTP API (status, every task, cancel), served on a
+//!   listener of its own.
 //! * [`extract`] — injected parameters: [`Context`], [`Args`], [`State`],
 //!   [`Dep`] (providers with cleanup), [`Progress`], [`TaskHandle`], [`Prepared`]
 //!   (what a tool's prepare step returned).
@@ -66,6 +68,7 @@
 //! The task engine (store, queue, workers) is the `ferry-tasks` crate; the
 //! in-memory backend is the default and a Redis backend can replace it.
 
+pub mod admin;
 pub mod auth;
 pub mod component;
 mod context;

@@ -119,6 +119,20 @@ async fn metrics_move_as_tasks_run_and_carry_no_ids() {
     assert!(delta("ferry_requests_total", &[("method", "tasks/get"), ("outcome", "ok")]) >= 4.0);
     assert!(delta("ferry_request_duration_seconds", &[("method", "tasks/cancel")]) >= 1.0);
     assert!(after.get("ferry_sessions", &[]) >= 1.0, "the session just opened is counted");
+    // Gauges from the engine's stats (this server's embedded engine), read at most once a
+    // second: a scrape within a second of the last one shows that one's.
+    let deadline = Instant::now() + CAP;
+    loop {
+        let now = Scrape::take(&base).await;
+        let (completed, cancelled) =
+            (now.get("ferry_tasks", &[("status", "completed")]), now.get("ferry_tasks", &[("status", "cancelled")]));
+        if completed >= 3.0 && cancelled >= 1.0 {
+            assert_eq!(now.get("ferry_engine_stats_up", &[]), 1.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "ferry_tasks shows {completed} completed, {cancelled} cancelled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     ids.push(session);
     after.assert_no_label_holds(&ids);

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// How long a worker that stopped reporting is still listed (as lapsed), ms: an hour.
+pub const WORKER_LISTED_MS: u64 = 3_600_000;
+
 /// The engine as a whole, at one moment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,6 +113,32 @@ impl TaskFilter {
     }
 }
 
+/// The statuses of a comma-separated list (`working,failed`; `input-required` is
+/// taken for `input_required`), or a message naming the one that is not a status.
+pub fn parse_statuses(list: &str) -> Result<Vec<TaskStatus>, String> {
+    const ALL: [TaskStatus; 5] = [
+        TaskStatus::Working,
+        TaskStatus::InputRequired,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ];
+    let mut out = Vec::new();
+    for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let word = word.to_lowercase().replace('-', "_");
+        match ALL.iter().find(|s| s.as_str() == word) {
+            Some(s) if !out.contains(s) => out.push(*s),
+            Some(_) => {}
+            None => {
+                return Err(format!(
+                    "'{word}' is not a task status (working, input_required, completed, failed, cancelled)"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Everything known about one task, for an operator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -133,6 +162,20 @@ pub struct TaskDetail {
     pub not_before_ms: Option<u64>,
 }
 
+impl TaskDetail {
+    /// The detail of `record` alone (no job, worker or timings yet).
+    pub fn new(record: TaskRecord) -> Self {
+        Self { record, arguments: None, attempt: None, worker: None, claimed_at_ms: None, not_before_ms: None }
+    }
+
+    /// Take the arguments, attempt and do-not-start-before time of the task's job.
+    pub fn set_job(&mut self, job: &crate::Job) {
+        self.arguments = Some(job.arguments.clone());
+        self.attempt = Some(job.attempt);
+        self.not_before_ms = job.not_before;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +195,16 @@ mod tests {
         assert!(!TaskFilter { max_age_ms: Some(3_999), ..Default::default() }.matches(&rec, 5_000));
         assert!(TaskFilter { search: Some("halfway".into()), ..Default::default() }.matches(&rec, 5_000));
         assert!(!TaskFilter { search: Some("nowhere".into()), ..Default::default() }.matches(&rec, 5_000));
+    }
+
+    #[test]
+    fn statuses_are_read_from_a_list_and_a_stranger_is_named() {
+        assert_eq!(
+            parse_statuses("working, Input-Required,failed,working").unwrap(),
+            [TaskStatus::Working, TaskStatus::InputRequired, TaskStatus::Failed]
+        );
+        assert!(parse_statuses("").unwrap().is_empty());
+        assert!(parse_statuses("working,done").unwrap_err().contains("'done'"));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use crate::{Backend, BackendError, Job, Notice, Outcome, TaskEvent, TaskRecord, TaskStatus, TaskUpdate};
+use crate::{
+    Backend, BackendError, Job, Notice, Outcome, TaskEvent, TaskFilter, TaskRecord, TaskStatus, TaskUpdate, WorkerInfo,
+};
 use ferry_protocol::time_fmt::now_ms;
 use serde_json::json;
 use std::time::Duration;
@@ -270,6 +272,169 @@ pub async fn silent_worker_job_is_redelivered_with_next_attempt(b: &dyn Backend)
     assert_eq!(again.attempt, 2);
 }
 
+/// Contract (operator read-outs): the counts of `stats` follow tasks as they are
+/// submitted, claimed, delayed, completed, failed and cancelled.
+pub async fn operator_stats_follow_tasks(b: &dyn Backend) {
+    let empty = b.stats().await.unwrap();
+    assert_eq!((empty.queued, empty.delayed, empty.running), (0, 0, 0));
+    assert_eq!(empty.oldest_queued_age_ms, None);
+    assert!(empty.tasks_by_status.values().all(|n| *n == 0), "{:?}", empty.tasks_by_status);
+    let tasks: Vec<(TaskRecord, Job)> = (0..5).map(|i| task(if i % 2 == 0 { "a" } else { "b" })).collect();
+    for (rec, job) in &tasks {
+        b.submit(rec.clone(), job.clone()).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let s = b.stats().await.unwrap();
+    assert_eq!((s.queued, s.delayed, s.running), (5, 0, 0));
+    assert!(s.oldest_queued_age_ms.is_some_and(|age| age < 60_000), "{:?}", s.oldest_queued_age_ms);
+    assert_eq!(count(&s.tasks_by_status, "working"), 5);
+    assert!(s.at_ms >= tasks[0].0.created_at);
+    // Claim three: one completes, one fails, one waits for a retry.
+    let claimed = b.claim_batch("w-stats", 3, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let s = b.stats().await.unwrap();
+    assert_eq!((s.queued, s.running), (2, 3));
+    b.complete(&claimed[0].task_id, Outcome::Result { value: json!({}), is_error: false }).await.unwrap();
+    let error = ferry_protocol::ErrorObject::internal("boom");
+    b.complete(&claimed[1].task_id, Outcome::Error { error }).await.unwrap();
+    b.requeue("w-stats", claimed[2].clone(), Duration::from_secs(60)).await.unwrap();
+    let queued: Vec<&str> =
+        tasks.iter().map(|(r, _)| r.id.as_str()).filter(|id| !claimed.iter().any(|j| j.task_id == *id)).collect();
+    b.cancel(queued[0]).await.unwrap();
+    b.update(queued[1], TaskUpdate::RequestInput { key: "k".into(), request: json!({"method": "x"}) }).await.unwrap();
+    let s = b.stats().await.unwrap();
+    assert_eq!((s.delayed, s.running), (1, 0));
+    assert_eq!(count(&s.tasks_by_status, "working"), 1, "{:?}", s.tasks_by_status);
+    assert_eq!(count(&s.tasks_by_status, "input_required"), 1, "{:?}", s.tasks_by_status);
+    assert_eq!(count(&s.tasks_by_status, "completed"), 1, "{:?}", s.tasks_by_status);
+    assert_eq!(count(&s.tasks_by_status, "failed"), 1, "{:?}", s.tasks_by_status);
+    assert_eq!(count(&s.tasks_by_status, "cancelled"), 1, "{:?}", s.tasks_by_status);
+    for outcome in ["completed", "failed", "cancelled"] {
+        assert_eq!(count(&s.ended_last_minute, outcome), 1, "{outcome}: {:?}", s.ended_last_minute);
+    }
+    // A second end of an ended task counts nothing.
+    b.cancel(&claimed[0].task_id).await.unwrap();
+    assert_eq!(count(&b.stats().await.unwrap().ended_last_minute, "cancelled"), 1);
+}
+
+fn count(map: &std::collections::BTreeMap<String, u64>, key: &str) -> u64 {
+    map.get(key).copied().unwrap_or(0)
+}
+
+/// Contract (operator read-outs): `list_all` sees every owner's tasks, oldest first,
+/// filtered, in pages (a page may hold fewer than `limit` while a cursor follows).
+pub async fn operator_list_all_filters_and_pages(b: &dyn Backend) {
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let (mut rec, mut job) = task(["alice", "bob", crate::ANONYMOUS_OWNER][i % 3]);
+        if i == 3 {
+            rec.name = "slow".into();
+            job.name = "slow".into();
+        }
+        if i < 2 {
+            rec.created_at -= 600_000; // ten minutes old
+            rec.updated_at = rec.created_at;
+        }
+        ids.push(rec.id.clone());
+        b.submit(rec, job).await.unwrap();
+    }
+    b.update(&ids[4], TaskUpdate::Message("Resizing the Photos".into())).await.unwrap();
+    b.complete(&ids[5], Outcome::Result { value: json!({}), is_error: false }).await.unwrap();
+    let all = collect(b, &TaskFilter::default(), 2).await;
+    assert_eq!(all, ids, "every owner, oldest first");
+    let only = |f: TaskFilter| async move { collect(b, &f, 3).await };
+    let completed = only(TaskFilter { status: vec![TaskStatus::Completed], ..Default::default() }).await;
+    assert_eq!(completed, [ids[5].clone()]);
+    let working = only(TaskFilter { status: vec![TaskStatus::Working, TaskStatus::Failed], ..Default::default() });
+    assert_eq!(working.await.len(), 6);
+    let bob = only(TaskFilter { owner: Some("bob".into()), ..Default::default() }).await;
+    assert_eq!(bob, [ids[1].clone(), ids[4].clone()]);
+    assert_eq!(only(TaskFilter { name: Some("slow".into()), ..Default::default() }).await, [ids[3].clone()]);
+    assert_eq!(only(TaskFilter { search: Some("photos".into()), ..Default::default() }).await, [ids[4].clone()]);
+    let id_part = ids[6][4..14].to_uppercase();
+    assert_eq!(only(TaskFilter { search: Some(id_part), ..Default::default() }).await, [ids[6].clone()]);
+    let old = only(TaskFilter { min_age_ms: Some(300_000), ..Default::default() }).await;
+    assert_eq!(old, ids[..2]);
+    let new = only(TaskFilter { max_age_ms: Some(300_000), ..Default::default() }).await;
+    assert_eq!(new, ids[2..]);
+    assert!(matches!(b.list_all(&TaskFilter::default(), Some("nope"), 2).await, Err(BackendError::InvalidCursor)));
+}
+
+/// Every id `list_all` gives for `filter`, page by page.
+async fn collect(b: &dyn Backend, filter: &TaskFilter, limit: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100 {
+        let page = b.list_all(filter, cursor.as_deref(), limit).await.unwrap();
+        assert!(page.tasks.len() <= limit);
+        ids.extend(page.tasks.into_iter().map(|t| t.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return ids;
+        }
+    }
+    panic!("list_all kept handing out cursors");
+}
+
+/// Contract (operator read-outs): `detail` shows a task's job while it exists, and
+/// the worker holding it and since when while it runs.
+pub async fn operator_detail_while_running_and_after(b: &dyn Backend) {
+    assert!(b.detail("no-such-task").await.unwrap().is_none());
+    let (rec, job) = task("alice");
+    b.submit(rec.clone(), job).await.unwrap();
+    let queued = b.detail(&rec.id).await.unwrap().unwrap();
+    assert_eq!(queued.record.id, rec.id);
+    assert_eq!((queued.arguments, queued.attempt), (Some(json!({"a": 1})), Some(1)));
+    assert_eq!(queued.worker, None);
+    let before = now_ms();
+    let claimed = b.claim("w-detail", Duration::from_secs(2)).await.unwrap().unwrap();
+    let running = b.detail(&rec.id).await.unwrap().unwrap();
+    assert_eq!(running.worker.as_deref(), Some("w-detail"));
+    assert!(running.claimed_at_ms.is_some_and(|at| at + 1000 >= before && at <= now_ms()), "{running:?}");
+    assert_eq!(running.arguments, Some(json!({"a": 1})));
+    // Handed back for a retry a minute from now: delayed, with its next run due.
+    let mut retry = claimed;
+    retry.attempt = 2;
+    b.requeue("w-detail", retry, Duration::from_secs(60)).await.unwrap();
+    let delayed = b.detail(&rec.id).await.unwrap().unwrap();
+    assert_eq!((delayed.attempt, delayed.worker.clone()), (Some(2), None));
+    assert!(delayed.not_before_ms.is_some_and(|at| at > now_ms() + 30_000), "{delayed:?}");
+    b.complete(&rec.id, Outcome::Result { value: json!({"ok": true}), is_error: false }).await.unwrap();
+    let done = b.detail(&rec.id).await.unwrap().unwrap();
+    assert_eq!(done.record.status, TaskStatus::Completed);
+    assert_eq!((done.worker, done.claimed_at_ms), (None, None));
+}
+
+/// Contract (operator read-outs): workers are listed alive while they report, lapsed
+/// after three missed reports, not at all after an hour or a clean stop.
+pub async fn operator_workers_alive_then_lapsed(b: &dyn Backend) {
+    let now = now_ms();
+    let worker = |name: &str, last_seen_ms: u64| WorkerInfo {
+        name: name.into(),
+        host: "box".into(),
+        pid: 42,
+        concurrency: 8,
+        running: vec!["t1".into()],
+        started_at_ms: now - 7_200_000,
+        last_seen_ms,
+        report_every_ms: 1_000,
+        alive: true,
+    };
+    b.worker_seen(&worker("w-live", now)).await.unwrap();
+    b.worker_seen(&worker("w-lapsed", now - 10_000)).await.unwrap();
+    b.worker_seen(&worker("w-gone-long-ago", now - 2 * 3_600_000)).await.unwrap();
+    b.worker_seen(&worker("w-stopped", now)).await.unwrap();
+    b.worker_gone("w-stopped").await.unwrap();
+    let s = b.stats().await.unwrap();
+    let listed: Vec<(String, bool)> = s.workers.iter().map(|w| (w.name.clone(), w.alive)).collect();
+    assert_eq!(listed, [("w-lapsed".to_string(), false), ("w-live".to_string(), true)]);
+    let live = s.workers.iter().find(|w| w.name == "w-live").unwrap();
+    assert_eq!(*live, worker("w-live", now));
+    // A report brings a lapsed worker back.
+    b.worker_seen(&worker("w-lapsed", now_ms())).await.unwrap();
+    assert!(b.stats().await.unwrap().workers.iter().all(|w| w.alive));
+}
+
 /// Expand to one `#[tokio::test]` per contract function, each on a fresh backend
 /// made by the (possibly `.await`ing) expression `$make`, whose value is `AsRef<dyn Backend>`.
 ///
@@ -296,6 +461,10 @@ macro_rules! backend_contract_tests {
             notifications_are_published_in_order,
             re_asking_an_answered_key_keeps_the_answer,
             silent_worker_job_is_redelivered_with_next_attempt,
+            operator_stats_follow_tasks,
+            operator_list_all_filters_and_pages,
+            operator_detail_while_running_and_after,
+            operator_workers_alive_then_lapsed,
         );
     };
     (@each $make:expr; $($name:ident,)*) => {

@@ -8,6 +8,7 @@
 //! first, then abort after a grace period) and turning panics into failures.
 
 use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskUpdate};
+use crate::inspect::WorkerInfo;
 use crate::record::{Job, Outcome};
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
@@ -269,6 +270,7 @@ impl Worker {
         let listener = tokio::spawn(cancel_listener(self.backend.subscribe(), running.clone()));
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let this = Arc::new(self);
+        let reporter = tokio::spawn(this.clone().report(running.clone()));
         loop {
             let permit = tokio::select! {
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -326,6 +328,36 @@ impl Worker {
             }
         }
         listener.abort();
+        reporter.abort();
+        let _ = reporter.await; // no report may land after the goodbye
+        if let Err(e) = this.backend.worker_gone(&this.config.name).await {
+            tracing::warn!(error = %e, "could not report this worker's stop");
+        }
+    }
+
+    /// Tell the backend this worker is alive and what it runs: at start and every
+    /// heartbeat period (for `ferry status`). A failed report is only logged.
+    async fn report(self: Arc<Self>, running: Running) {
+        let mut info = WorkerInfo {
+            name: self.config.name.clone(),
+            host: host_name(),
+            pid: std::process::id(),
+            concurrency: u32::try_from(self.config.concurrency.max(1)).unwrap_or(u32::MAX),
+            started_at_ms: now_ms(),
+            report_every_ms: self.config.heartbeat.as_millis().max(1) as u64,
+            ..WorkerInfo::default()
+        };
+        let mut tick = tokio::time::interval(self.config.heartbeat.max(Duration::from_millis(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            info.running = running.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+            info.running.sort();
+            info.last_seen_ms = now_ms();
+            if let Err(e) = self.backend.worker_seen(&info).await {
+                tracing::warn!(error = %e, "could not report this worker as alive");
+            }
+        }
     }
 
     async fn run_job(&self, job: Job, running: Running) {
@@ -493,6 +525,17 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// This machine's name (`HOSTNAME`, else the kernel's), or `unknown`.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn panic_message(e: tokio::task::JoinError) -> String {

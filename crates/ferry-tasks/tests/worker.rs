@@ -375,3 +375,43 @@ async fn a_handler_s_notifications_are_published_before_its_outcome() {
     assert_eq!(notices, 50, "every notification came before the outcome");
     w.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_worker_reports_itself_and_what_it_runs_then_leaves_on_a_clean_stop() {
+    let backend = Arc::new(MemoryBackend::default());
+    let config = WorkerConfig {
+        name: "w-report".into(),
+        concurrency: 4,
+        heartbeat: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    };
+    let handle = Worker::new(backend.clone(), Arc::new(TestExec::default()), config).start();
+    let rec = TaskRecord::new("s", "tools/call", "sleep", now_ms());
+    let job = Job {
+        task_id: rec.id.clone(),
+        kind: "tools/call".into(),
+        name: "sleep".into(),
+        arguments: json!({"ms": 60_000}),
+        context: json!({}),
+        attempt: 1,
+        not_before: None,
+    };
+    backend.submit(rec.clone(), job).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let worker = loop {
+        let stats = backend.stats().await.unwrap();
+        let me = stats.workers.into_iter().find(|w| w.name == "w-report");
+        if let Some(w) = me.filter(|w| w.running == [rec.id.clone()]) {
+            break w;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the worker never reported its task");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(worker.alive);
+    assert_eq!((worker.concurrency, worker.pid, worker.report_every_ms), (4, std::process::id(), 50));
+    assert!(!worker.host.is_empty() && worker.started_at_ms <= worker.last_seen_ms);
+    assert_eq!(backend.detail(&rec.id).await.unwrap().unwrap().worker.as_deref(), Some("w-report"));
+    backend.cancel(&rec.id).await.unwrap();
+    handle.shutdown().await;
+    assert!(backend.stats().await.unwrap().workers.is_empty(), "a clean stop removes the worker");
+}

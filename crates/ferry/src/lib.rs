@@ -49,6 +49,7 @@
 mod limits;
 mod login;
 mod oauth;
+pub mod ops;
 pub mod remote;
 mod roles;
 
@@ -102,6 +103,12 @@ pub enum Command {
     /// Inspect tasks on a server.
     #[command(subcommand)]
     Tasks(remote::TasksCommand),
+    /// A deployment's queue, workers, throughput and tasks (operators: reads Redis or a server's
+    /// admin listener).
+    Status(ops::StatusArgs),
+    /// Operator commands over every owner's tasks (`admin tasks list|show|cancel`).
+    #[command(subcommand)]
+    Admin(ops::AdminCommand),
     /// Sign in to a server that is an OAuth protected resource; later commands use the tokens.
     Login(LoginArgs),
     /// Forget (and revoke, where the authorization server offers it) the tokens of `ferry login`.
@@ -214,6 +221,8 @@ pub async fn run_cli_async<X: ClapArgs>(builder: ServerBuilder, cli: Cli<X>) -> 
         Command::Resources(target) => remote::bounded(target.timeout, remote::resources(target)).await,
         Command::Read(args) => remote::bounded(args.target.timeout, remote::read(args)).await,
         Command::Tasks(cmd) => remote::bounded(cmd.target().timeout, remote::tasks(cmd)).await,
+        Command::Status(args) => ops::status(args).await,
+        Command::Admin(cmd) => ops::admin(cmd).await,
         Command::Login(args) => login::login(args).await,
         Command::Logout(args) => login::logout(args).await,
     };

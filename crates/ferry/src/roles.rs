@@ -151,6 +151,9 @@ pub struct ServeArgs {
     /// Bounds of HTTP sessions and streams.
     #[command(flatten)]
     pub sessions: SessionArgs,
+    /// The admin API (operators: status, every task, cancel).
+    #[command(flatten)]
+    pub admin: crate::ops::AdminArgs,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
@@ -169,6 +172,11 @@ pub struct WorkerArgs {
     /// (e.g. 0.0.0.0:9464); without it the worker records no metrics.
     #[arg(long, env = "FERRY_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Milliseconds between heartbeats of running jobs and reports of this worker (`ferry status`
+    /// shows a worker as lapsed after three missed reports); below --redelivery-timeout-ms
+    /// [default: a third of --redelivery-timeout-ms].
+    #[arg(long, env = "FERRY_HEARTBEAT_MS", value_name = "MS")]
+    pub heartbeat_ms: Option<u64>,
     /// Task storage (Redis is required).
     #[command(flatten)]
     pub store: StoreArgs,
@@ -266,8 +274,18 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
         builder = builder.protect(resource);
     }
     let server = builder.build()?;
+    let admin = args.admin.start(server.backend()).await?;
+    let admin = async move {
+        match admin {
+            Some(serving) => serving.await.map_err(|e| format!("the admin listener failed: {e}")),
+            None => std::future::pending().await,
+        }
+    };
     if args.stdio {
-        server.serve_stdio().await?;
+        tokio::select! {
+            r = server.serve_stdio() => r?,
+            r = admin => r?,
+        }
         return Ok(());
     }
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| bind_error(args.addr, e))?;
@@ -282,6 +300,7 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     };
     tokio::select! {
         r = server.serve_listener_with(listener, options) => r?,
+        r = admin => r?,
         _ = shutdown_signal() => {
             server.probes().set_draining();
             eprintln!("ferry: shutting down");
@@ -343,10 +362,22 @@ pub(crate) async fn worker(builder: ServerBuilder, args: WorkerArgs) -> Result<(
     let backend = Arc::new(connect(&args.store, &url).await?);
     let server = builder.backend(backend.clone()).configure(|c| c.local_worker = false).build()?;
     let redelivery = Duration::from_millis(args.store.redelivery_timeout_ms);
+    // Heartbeat well within the redelivery timeout so long jobs are not stolen.
+    let heartbeat = match args.heartbeat_ms {
+        Some(ms) if ms == 0 || ms >= args.store.redelivery_timeout_ms => {
+            return Err(UsageError(format!(
+                "--heartbeat-ms {ms} must be above 0 and below --redelivery-timeout-ms ({}), or running jobs \
+                 would be handed to other workers",
+                args.store.redelivery_timeout_ms
+            ))
+            .into())
+        }
+        Some(ms) => Duration::from_millis(ms),
+        None => (redelivery / 3).max(Duration::from_millis(50)),
+    };
     let mut config = WorkerConfig {
         concurrency: args.store.concurrency,
-        // Heartbeat well within the redelivery timeout so long jobs are not stolen.
-        heartbeat: (redelivery / 3).max(Duration::from_millis(50)),
+        heartbeat,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         ..WorkerConfig::default()
     };

@@ -142,6 +142,11 @@ async fn a_worker_shows_run_and_queue_histograms_and_readiness_follows_redis() {
     assert_eq!(front_end.get("ferry_tasks_created_total", &[("component", "add")]), 3.0);
     assert!(front_end.get("ferry_requests_total", &[("method", "tools/call"), ("outcome", "ok")]) >= 3.0);
     assert_eq!(front_end.get("ferry_task_run_seconds", &[("component", "add")]), 0.0, "no local worker");
+    // Gauges from the engine's stats, read at scrape time: the store as a whole.
+    assert_eq!(worker.get("ferry_engine_stats_up", &[]), 1.0);
+    assert!(worker.get("ferry_workers_alive", &[]) >= 1.0, "the worker reported itself");
+    assert!(front_end.get("ferry_tasks", &[("status", "completed")]) >= 3.0);
+    assert_eq!(front_end.get("ferry_queue_depth", &[]), 0.0);
     worker.assert_no_label_holds(&ids);
     front_end.assert_no_label_holds(&ids);
 

@@ -7,12 +7,12 @@
 
 use serde_json::{json, Value};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{serve, Served, FERRY};
+use support::{serve, Proc, Served, FERRY};
 
 fn redis_url() -> String {
     ferry_redis::testing::redis_url()
@@ -29,22 +29,6 @@ fn require_redis(url: &str) -> redis::Connection {
             "these tests need Redis at {url} ({e}): install redis-server (apt-get install redis-server) and start it \
              (redis-server --daemonize yes), or set FERRY_TEST_REDIS_URL"
         ),
-    }
-}
-
-/// A child process killed (SIGKILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    fn signal(&self, sig: &str) {
-        let _ = Command::new("kill").args([sig, &self.0.id().to_string()]).status();
     }
 }
 
@@ -425,7 +409,8 @@ async fn sigterm_hands_running_work_back_to_the_queue() {
 
 /// Sessions that create tasks and go away leave no key behind once their tasks' TTLs
 /// are over: not the tasks, not their owner indexes, not the live counts (only the
-/// deployment's job stream and sequence counter stay).
+/// deployment's job stream and sequence counter stay, and, with an expiry of their own,
+/// the running worker's report and the last two minutes' throughput counters).
 #[tokio::test]
 async fn sessions_that_went_away_leave_no_keys_after_their_tasks_ttl() {
     let mut d = Deployment::new(&redis_url());
@@ -448,13 +433,15 @@ async fn sessions_that_went_away_leave_no_keys_after_their_tasks_ttl() {
     let mut conn = require_redis(&d.url);
     let lasting = |conn: &mut redis::Connection| -> Vec<String> {
         let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*", d.prefix)).query(conn).unwrap_or_default();
-        let mut left: Vec<String> =
-            keys.into_iter().filter(|k| !k.ends_with(":jobs") && !k.ends_with(":seq")).collect();
+        let deployment = |k: &str| k.ends_with(":jobs") || k.ends_with(":seq");
+        let operator = |k: &str| k.contains(":done:") || k.contains(":worker-reports");
+        let mut left: Vec<String> = keys.into_iter().filter(|k| !deployment(k) && !operator(k)).collect();
         left.sort();
         left
     };
     // While the results are kept, every key has an expiry.
-    for key in lasting(&mut conn) {
+    let all: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*", d.prefix)).query(&mut conn).unwrap_or_default();
+    for key in all.into_iter().filter(|k| !k.ends_with(":jobs") && !k.ends_with(":seq")) {
         let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
         assert!(ttl > 0 || ttl == -2, "{key} has no expiry ({ttl})");
     }

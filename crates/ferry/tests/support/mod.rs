@@ -21,6 +21,11 @@ pub struct Served {
 }
 
 impl Served {
+    /// The lines it wrote to stderr so far.
+    pub fn logged(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
     /// Stop the process and return all it logged on stderr (every line written
     /// before it was stopped: the pipe is drained to its end).
     pub fn stop(mut self) -> Vec<String> {
@@ -37,6 +42,23 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    /// Send it a signal (`-TERM`, `-INT`, ...).
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").args([sig, &self.0.id().to_string()]).status();
     }
 }
 

@@ -5,7 +5,10 @@
 //! (submissions beyond are refused), ended tasks are kept for their TTL within
 //! the retention bounds (the oldest of the owner keeping the most go first).
 
+mod inspect;
+
 use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
+use crate::inspect::{EngineStats, TaskDetail, TaskFilter, WorkerInfo};
 use crate::limits::{json_size, StoreUsage, TaskLimits, Usage};
 use crate::record::{Job, Outcome, TaskRecord};
 use crate::shrink::Shrink;
@@ -39,6 +42,10 @@ struct InFlight {
     last_beat: Instant,
     /// The owner it counts against while it runs.
     account: String,
+    /// The worker running it.
+    worker: String,
+    /// When it was handed to that worker, epoch ms.
+    claimed_at: u64,
 }
 
 struct Entry {
@@ -75,6 +82,10 @@ struct State {
     inflight: HashMap<String, InFlight>,
     /// When the tables may next give back room (epoch ms).
     next_shrink_ms: u64,
+    /// Tasks ended per second over the last minute (operator read-outs).
+    ended_recent: inspect::EndedWindow,
+    /// Worker loops as they last reported themselves.
+    workers: HashMap<String, WorkerInfo>,
 }
 
 impl State {
@@ -126,6 +137,7 @@ impl State {
             self.running.shrink();
             self.queue.shrink();
             self.delayed.shrink();
+            self.workers.shrink();
         }
     }
 
@@ -186,9 +198,16 @@ impl State {
     }
 
     /// A job was handed to a worker.
-    fn start(&mut self, job: &Job, account: String) {
+    fn start(&mut self, job: &Job, account: String, worker: &str) {
         *self.running.entry(account.clone()).or_default() += 1;
-        self.inflight.insert(job.task_id.clone(), InFlight { job: job.clone(), last_beat: Instant::now(), account });
+        let flight = InFlight {
+            job: job.clone(),
+            last_beat: Instant::now(),
+            account,
+            worker: worker.to_string(),
+            claimed_at: now_ms(),
+        };
+        self.inflight.insert(job.task_id.clone(), flight);
     }
 
     /// A job left its worker (finished, handed back, or silent too long); returns it.
@@ -242,8 +261,8 @@ impl State {
 /// queued jobs do not hold back another owner's next one.
 #[derive(Default)]
 struct FairQueue {
-    /// Each owner's jobs, oldest first (no empty queues kept).
-    jobs: HashMap<String, VecDeque<Job>>,
+    /// Each owner's jobs with when they were queued (epoch ms), oldest first (no empty queues kept).
+    jobs: HashMap<String, VecDeque<(u64, Job)>>,
     /// Owners with jobs, in the order they get their next turn.
     turns: VecDeque<String>,
 }
@@ -254,7 +273,7 @@ impl FairQueue {
         if queue.is_empty() {
             self.turns.push_back(account);
         }
-        queue.push_back(job);
+        queue.push_back((now_ms(), job));
     }
 
     /// The oldest job of the next owner in turn that `may_run` (owners passed over keep
@@ -267,7 +286,7 @@ impl FairQueue {
                 continue;
             }
             let queue = self.jobs.get_mut(&account)?;
-            let job = queue.pop_front();
+            let job = queue.pop_front().map(|(_, j)| j);
             if queue.is_empty() {
                 self.jobs.remove(&account);
             } else {
@@ -381,6 +400,7 @@ impl MemoryBackend {
             let record = rec.clone();
             if changed && record.status.is_terminal() {
                 st.ended(task_id, result_bytes, &self.inner.config.limits);
+                st.ended_recent.add(record.status, now);
             }
             (record, changed)
         };
@@ -446,7 +466,7 @@ impl Backend for MemoryBackend {
                     if !live {
                         continue;
                     }
-                    st.start(&job, account);
+                    st.start(&job, account, worker);
                     tracing::trace!(worker, task_id = %job.task_id, "claimed");
                     jobs.push(job);
                 }
@@ -510,29 +530,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn list(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError> {
-        let start = match cursor {
-            None => 0,
-            Some(c) => c.parse::<u64>().map_err(|_| BackendError::InvalidCursor)?,
-        };
-        let now = now_ms();
-        let mut st = self.state();
-        st.sweep(now);
-        if start > st.next_seq {
-            return Err(BackendError::InvalidCursor);
-        }
-        let mut page = TaskPage::default();
-        for (seq, id) in st.by_seq.range(start..) {
-            let Some(rec) = st.live(id, now) else { continue };
-            if rec.owner != owner {
-                continue;
-            }
-            if page.tasks.len() == limit.max(1) {
-                page.next_cursor = Some(seq.to_string());
-                break;
-            }
-            page.tasks.push(rec.clone());
-        }
-        Ok(page)
+        self.list_all_now(&TaskFilter { owner: Some(owner.to_string()), ..TaskFilter::default() }, cursor, limit)
     }
 
     async fn notify(&self, notification: Notice) -> Result<(), BackendError> {
@@ -542,6 +540,33 @@ impl Backend for MemoryBackend {
 
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
         self.inner.events.subscribe()
+    }
+
+    async fn worker_seen(&self, worker: &WorkerInfo) -> Result<(), BackendError> {
+        self.state().workers.insert(worker.name.clone(), worker.clone());
+        Ok(())
+    }
+
+    async fn worker_gone(&self, worker: &str) -> Result<(), BackendError> {
+        self.state().workers.remove(worker);
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<EngineStats, BackendError> {
+        Ok(self.stats_now())
+    }
+
+    async fn list_all(
+        &self,
+        filter: &TaskFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<TaskPage, BackendError> {
+        self.list_all_now(filter, cursor, limit)
+    }
+
+    async fn detail(&self, task_id: &str) -> Result<Option<TaskDetail>, BackendError> {
+        Ok(self.detail_now(task_id))
     }
 }
 

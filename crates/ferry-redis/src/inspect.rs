@@ -1,0 +1,349 @@
+//! The operator read-outs on Redis (see [`ferry_tasks::inspect`]).
+//!
+//! What the hot path pays: nothing but a few O(1) commands inside scripts that already
+//! run (submit adds the task to `P:all`; a swap keeps `P:input`; an ending swap bumps
+//! this second's `P:done:{status}:{second}` counter and adds the task to
+//! `P:kept:{status}`), and one small script per worker report (every heartbeat period,
+//! not per task).
+//!
+//! What a read costs:
+//! * `stats`: two round trips: one pipeline (`XLEN`, `XINFO GROUPS`, `ZCARD`, `HGET`,
+//!   `SCARD`, three `ZCOUNT`, one `MGET` of the 180 per-second counters, `HGETALL` of
+//!   the worker reports), then an `XRANGE ... COUNT 1` for the oldest waiting job.
+//! * `list_all`: walks `P:all` (every task, oldest first) from its cursor in batches
+//!   (`ZRANGE BYSCORE` + `MGET`), examining at most [`SCAN_BOUND`] tasks per call: a
+//!   narrow filter over a large store returns short pages with a cursor to go on.
+//! * `detail`: two round trips for a running task (record and in-flight entry, then the
+//!   job's stream entry and its pending-entries-list line); for a queued or delayed
+//!   task, it looks through at most [`SCAN_BOUND`] waiting jobs.
+
+use crate::{decode, encode, unavailable, RedisBackend};
+use ferry_protocol::time_fmt::now_ms;
+use ferry_tasks::inspect::WORKER_LISTED_MS;
+use ferry_tasks::{BackendError, EngineStats, Job, TaskDetail, TaskFilter, TaskPage, TaskRecord, WorkerInfo};
+use redis::streams::{StreamInfoGroupsReply, StreamPendingCountReply, StreamRangeReply};
+use redis::AsyncCommands;
+use std::collections::{BTreeMap, HashMap};
+
+/// Most tasks (or waiting jobs) one `list_all` or `detail` call examines.
+pub const SCAN_BOUND: usize = 5_000;
+
+/// The outcomes counted per second and kept per status.
+const ENDED: [&str; 3] = ["completed", "failed", "cancelled"];
+
+impl RedisBackend {
+    pub(crate) async fn stats_once(&self) -> Result<EngineStats, BackendError> {
+        let k = &self.inner.keys;
+        let now = now_ms();
+        let second = now / 1000;
+        let mut pipe = redis::pipe();
+        pipe.xlen(&k.jobs).cmd("XINFO").arg("GROUPS").arg(&k.jobs).zcard(&k.delayed).hget(&k.live, "n").scard(&k.input);
+        for status in ENDED {
+            pipe.zcount(k.kept(status), now, "+inf");
+        }
+        let done: Vec<String> = ENDED.iter().flat_map(|s| (0..60).map(move |ago| k.done(s, second - ago))).collect();
+        pipe.cmd("MGET").arg(&done).hgetall(&k.workers);
+        #[allow(clippy::type_complexity)]
+        let (len, groups, delayed, live, input, kept_c, kept_f, kept_x, counts, workers): (
+            u64,
+            StreamInfoGroupsReply,
+            u64,
+            Option<u64>,
+            u64,
+            u64,
+            u64,
+            u64,
+            Vec<Option<u64>>,
+            HashMap<String, String>,
+        ) = pipe.query_async(&mut self.conn()).await.map_err(unavailable)?;
+        let group = groups.groups.into_iter().find(|g| g.name == k.group);
+        let running = group.as_ref().map(|g| g.pending as u64).unwrap_or(0);
+        let oldest = match &group {
+            Some(g) if len > running => self.oldest_waiting(&g.last_delivered_id).await?,
+            _ => None,
+        };
+        let live = live.unwrap_or(0);
+        let tasks_by_status = BTreeMap::from([
+            ("working".to_string(), live.saturating_sub(input)),
+            ("input_required".to_string(), input),
+            ("completed".to_string(), kept_c),
+            ("failed".to_string(), kept_f),
+            ("cancelled".to_string(), kept_x),
+        ]);
+        let ended_last_minute = ENDED
+            .iter()
+            .zip(counts.chunks(60))
+            .map(|(s, c)| (s.to_string(), c.iter().map(|n| n.unwrap_or(0)).sum()))
+            .collect();
+        let mut listed = Vec::new();
+        for (name, raw) in workers {
+            match decode::<WorkerInfo>(&raw) {
+                Ok(mut w) if now.saturating_sub(w.last_seen_ms) <= WORKER_LISTED_MS => {
+                    w.alive = w.is_alive_at(now);
+                    listed.push(w);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(worker = %name, error = %e, "unreadable worker report"),
+            }
+        }
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(EngineStats {
+            at_ms: now,
+            queued: len.saturating_sub(running),
+            delayed,
+            running,
+            oldest_queued_age_ms: oldest.map(|at| now.saturating_sub(at)),
+            tasks_by_status,
+            ended_last_minute,
+            workers: listed,
+        })
+    }
+
+    /// When the first job after `last_delivered` was queued (its stream id's time).
+    async fn oldest_waiting(&self, last_delivered: &str) -> Result<Option<u64>, BackendError> {
+        let first: StreamRangeReply = self
+            .conn()
+            .xrange_count(&self.inner.keys.jobs, format!("({last_delivered}"), "+", 1)
+            .await
+            .map_err(unavailable)?;
+        Ok(first.ids.first().and_then(|e| entry_ms(&e.id)))
+    }
+
+    pub(crate) async fn list_all_once(
+        &self,
+        filter: &TaskFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<TaskPage, BackendError> {
+        let now = now_ms();
+        self.page_index(&self.inner.keys.all, cursor, limit, &|r| filter.matches(r, now), SCAN_BOUND).await
+    }
+
+    /// One page of the tasks of `index` (a sorted set of ids by sequence) that `keep`,
+    /// oldest first, from `cursor` (a sequence number); ids whose task expired are
+    /// dropped from the index on the way. After examining `bound` tasks the page ends
+    /// early, with a cursor to go on from.
+    pub(crate) async fn page_index(
+        &self,
+        index: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        keep: &(dyn Fn(&TaskRecord) -> bool + Sync),
+        bound: usize,
+    ) -> Result<TaskPage, BackendError> {
+        let k = &self.inner.keys;
+        let mut start: u64 = match cursor {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| BackendError::InvalidCursor)?,
+        };
+        let limit = limit.max(1);
+        let mut conn = self.conn();
+        if cursor.is_some() {
+            let issued: Option<u64> = conn.get(&k.seq).await.map_err(unavailable)?;
+            if start > issued.unwrap_or(0) + 1 {
+                return Err(BackendError::InvalidCursor);
+            }
+        }
+        let batch_size = (limit + 1).clamp(100, 1000);
+        let mut page = TaskPage::default();
+        let mut examined = 0;
+        loop {
+            let batch: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(index)
+                .arg(start)
+                .arg("+inf")
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(batch_size)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let Some(last) = batch.last().map(|(_, s)| *s as u64) else { return Ok(page) };
+            let keys: Vec<String> = batch.iter().map(|(id, _)| k.task(id)).collect();
+            let raws: Vec<Option<String>> =
+                redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(unavailable)?;
+            let mut gone = Vec::new();
+            for ((id, seq), raw) in batch.iter().zip(raws) {
+                let Some(raw) = raw else {
+                    gone.push(id.clone());
+                    continue;
+                };
+                let record: TaskRecord = decode(&raw)?;
+                if !keep(&record) {
+                    continue;
+                }
+                if page.tasks.len() == limit {
+                    page.next_cursor = Some((*seq as u64).to_string());
+                    break;
+                }
+                page.tasks.push(record);
+            }
+            if !gone.is_empty() {
+                let _: () = conn.zrem(index, gone).await.map_err(unavailable)?;
+            }
+            examined += batch.len();
+            if page.next_cursor.is_some() || batch.len() < batch_size {
+                return Ok(page);
+            }
+            start = last + 1;
+            if examined >= bound {
+                // Enough work for one call: the caller goes on from here.
+                page.next_cursor = Some(start.to_string());
+                return Ok(page);
+            }
+        }
+    }
+
+    pub(crate) async fn detail_once(&self, task_id: &str) -> Result<Option<TaskDetail>, BackendError> {
+        let k = &self.inner.keys;
+        let mut conn = self.conn();
+        let (raw, entry, claimed): (Option<String>, Option<String>, Option<u64>) = redis::pipe()
+            .get(k.task(task_id))
+            .hget(&k.inflight, task_id)
+            .hget(&k.inflight, format!("{task_id}@"))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let record: TaskRecord = decode(&raw)?;
+        let mut detail = TaskDetail::new(record);
+        if detail.record.status.is_terminal() {
+            return Ok(Some(detail));
+        }
+        if let Some(entry) = entry {
+            let (range, pending): (StreamRangeReply, StreamPendingCountReply) = redis::pipe()
+                .xrange(&k.jobs, &entry, &entry)
+                .xpending_count(&k.jobs, &k.group, &entry, &entry, 1)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if let Some(job) = range.ids.first().and_then(job_of) {
+                detail.set_job(&job);
+            }
+            if let Some(p) = pending.ids.first() {
+                detail.worker = Some(p.consumer.clone());
+                detail.claimed_at_ms = claimed.or_else(|| entry_ms(&entry));
+            }
+            return Ok(Some(detail));
+        }
+        if let Some((job, due)) = self.find_delayed(task_id).await? {
+            detail.set_job(&job);
+            detail.not_before_ms = Some(due.max(job.not_before.unwrap_or(0)));
+        } else if let Some(job) = self.find_queued(task_id).await? {
+            detail.set_job(&job);
+        }
+        Ok(Some(detail))
+    }
+
+    /// A task's job waiting for its retry, with when it is due.
+    async fn find_delayed(&self, task_id: &str) -> Result<Option<(Job, u64)>, BackendError> {
+        let k = &self.inner.keys;
+        let mut conn = self.conn();
+        let pattern = format!("*\"task_id\":\"{}\"*", glob_escape(task_id));
+        let mut cursor: u64 = 0;
+        let mut examined = 0;
+        loop {
+            let (next, items): (u64, Vec<(String, f64)>) = redis::cmd("ZSCAN")
+                .arg(&k.delayed)
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            for (raw, due) in items {
+                if let Ok(job) = decode::<Job>(&raw) {
+                    if job.task_id == task_id {
+                        return Ok(Some((job, due as u64)));
+                    }
+                }
+            }
+            examined += 500;
+            if next == 0 || examined >= SCAN_BOUND {
+                return Ok(None);
+            }
+            cursor = next;
+        }
+    }
+
+    /// A task's job in the queue, not yet handed to a worker.
+    async fn find_queued(&self, task_id: &str) -> Result<Option<Job>, BackendError> {
+        let k = &self.inner.keys;
+        let mut conn = self.conn();
+        let groups: StreamInfoGroupsReply =
+            redis::cmd("XINFO").arg("GROUPS").arg(&k.jobs).query_async(&mut conn).await.map_err(unavailable)?;
+        let mut from = match groups.groups.into_iter().find(|g| g.name == k.group) {
+            Some(g) => format!("({}", g.last_delivered_id),
+            None => "-".to_string(),
+        };
+        let mut examined = 0;
+        while examined < SCAN_BOUND {
+            let batch: StreamRangeReply = conn.xrange_count(&k.jobs, &from, "+", 500).await.map_err(unavailable)?;
+            for entry in &batch.ids {
+                if let Some(job) = job_of(entry).filter(|j| j.task_id == task_id) {
+                    return Ok(Some(job));
+                }
+            }
+            match batch.ids.last() {
+                Some(last) if batch.ids.len() == 500 => from = format!("({}", last.id),
+                _ => return Ok(None),
+            }
+            examined += 500;
+        }
+        Ok(None)
+    }
+
+    pub(crate) async fn worker_seen_once(&self, worker: &WorkerInfo) -> Result<(), BackendError> {
+        let k = &self.inner.keys;
+        let _: i64 = self
+            .inner
+            .worker_seen
+            .key(&k.workers)
+            .key(&k.workers_seen)
+            .arg(&worker.name)
+            .arg(encode(worker)?)
+            .arg(worker.last_seen_ms)
+            .arg(WORKER_LISTED_MS)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub(crate) async fn worker_gone_once(&self, worker: &str) -> Result<(), BackendError> {
+        let k = &self.inner.keys;
+        redis::pipe()
+            .hdel(&k.workers, worker)
+            .ignore()
+            .zrem(&k.workers_seen, worker)
+            .ignore()
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(unavailable)
+    }
+}
+
+/// The time (epoch ms) in a stream entry id `ms-seq`.
+fn entry_ms(id: &str) -> Option<u64> {
+    id.split('-').next()?.parse().ok()
+}
+
+fn job_of(entry: &redis::streams::StreamId) -> Option<Job> {
+    let raw: String = entry.get("job")?;
+    decode(&raw).ok()
+}
+
+/// `s` with the characters special to a Redis glob pattern escaped.
+fn glob_escape(s: &str) -> String {
+    s.chars().fold(String::new(), |mut out, c| {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}
