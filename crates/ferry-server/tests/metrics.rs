@@ -18,7 +18,8 @@ use support::modern_meta;
 /// What must happen eventually happens within this.
 const CAP: Duration = Duration::from_secs(30);
 
-/// A server with `sum` and `nap` (sleeps `ms`) tools that may run as tasks, serving
+/// A server with `sum`, `nap` (sleeps `ms`) and `stall` (times out, retried once) tools
+/// that may run as tasks, serving
 /// metrics and probes; its base URL.
 async fn serve(max_body: usize) -> String {
     let server = Server::builder("metrics", "1")
@@ -31,6 +32,16 @@ async fn serve(max_body: usize) -> String {
             tokio::time::sleep(Duration::from_millis(a["ms"].as_u64().unwrap_or(0))).await;
             "rested"
         }))
+        .tool(
+            ToolDef::new("stall")
+                .task_support(TaskSupport::Optional)
+                .timeout(Duration::from_millis(50))
+                .retries(1)
+                .handler(|| async {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    "never"
+                }),
+        )
         .configure(|c| c.max_body_bytes = max_body)
         .build()
         .unwrap();
@@ -142,6 +153,21 @@ async fn metrics_move_as_tasks_run_and_carry_no_ids() {
             assert!(methods.contains(m), "method label {m}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_and_retries_are_counted() {
+    let base = serve(4 * 1024 * 1024).await;
+    let before = Scrape::take(&base).await;
+    let id = start(&base, "stall", json!({})).await;
+    wait_for(&base, &id, "failed").await;
+    let after = Scrape::take(&base).await;
+    let delta = |metric: &str, labels: &[(&str, &str)]| after.get(metric, labels) - before.get(metric, labels);
+    assert_eq!(delta("ferry_task_timeouts_total", &[("component", "stall")]), 2.0, "both runs timed out");
+    assert_eq!(delta("ferry_task_retries_total", &[("component", "stall")]), 1.0, "the first was retried");
+    assert_eq!(delta("ferry_task_run_seconds", &[("component", "stall")]), 2.0);
+    assert_eq!(delta("ferry_task_queue_wait_seconds", &[("component", "stall")]), 1.0, "first run only");
+    assert_eq!(delta("ferry_tasks_ended_total", &[("component", "stall"), ("status", "failed")]), 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
