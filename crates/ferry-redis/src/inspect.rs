@@ -55,7 +55,15 @@ impl RedisBackend {
             u64,
             Vec<Option<u64>>,
             HashMap<String, String>,
-        ) = pipe.query_async(&mut self.conn()).await.map_err(unavailable)?;
+        ) = match pipe.query_async(&mut self.conn()).await {
+            Ok(reply) => reply,
+            // The queue was deleted (a purge): make it again, as claiming does, and read once more.
+            Err(e) if no_queue(&e) => {
+                self.ensure_group().await?;
+                pipe.query_async(&mut self.conn()).await.map_err(unavailable)?
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
         let group = groups.groups.into_iter().find(|g| g.name == k.group);
         let running = group.as_ref().map(|g| g.pending as u64).unwrap_or(0);
         let oldest = match &group {
@@ -275,7 +283,11 @@ impl RedisBackend {
         let k = &self.inner.keys;
         let mut conn = self.conn();
         let groups: StreamInfoGroupsReply =
-            redis::cmd("XINFO").arg("GROUPS").arg(&k.jobs).query_async(&mut conn).await.map_err(unavailable)?;
+            match redis::cmd("XINFO").arg("GROUPS").arg(&k.jobs).query_async(&mut conn).await {
+                Ok(groups) => groups,
+                Err(e) if no_queue(&e) => return Ok(None),
+                Err(e) => return Err(unavailable(e)),
+            };
         let mut from = match groups.groups.into_iter().find(|g| g.name == k.group) {
             Some(g) => format!("({}", g.last_delivered_id),
             None => "-".to_string(),
@@ -325,6 +337,12 @@ impl RedisBackend {
             .await
             .map_err(unavailable)
     }
+}
+
+/// Whether `e` says the job stream or its group does not exist.
+fn no_queue(e: &redis::RedisError) -> bool {
+    let text = e.to_string();
+    text.contains("no such key") || text.contains("NOGROUP")
 }
 
 /// The time (epoch ms) in a stream entry id `ms-seq`.

@@ -225,3 +225,15 @@ async fn workers_that_are_gone_leave_the_consumer_group() {
     assert_eq!(b.0.prune_consumers().await.unwrap(), vec!["finished".to_string()]);
     assert!(b.0.prune_consumers().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_read_outs_work_on_a_purged_deployment() {
+    let b = common::backend().await;
+    let (rec, job) = task("s");
+    b.0.submit(rec.clone(), job).await.unwrap();
+    b.0.purge().await.unwrap();
+    let stats = b.0.stats().await.unwrap();
+    assert_eq!((stats.queued, stats.running), (0, 0));
+    assert!(b.0.detail(&rec.id).await.unwrap().is_none());
+    assert!(b.0.list_all(&ferry_tasks::TaskFilter::default(), None, 10).await.unwrap().tasks.is_empty());
+}

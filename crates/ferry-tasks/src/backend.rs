@@ -176,7 +176,9 @@ pub trait Backend: Send + Sync + 'static {
         Err(BackendError::Unsupported("stats"))
     }
 
-    /// Every owner's tasks that pass `filter`, oldest first, `limit` a page.
+    /// Every owner's tasks that pass `filter`, oldest first, `limit` a page. A backend may
+    /// bound the work of one call: a page can then hold fewer than `limit` tasks while
+    /// `next_cursor` is set (go on until it is `None`).
     async fn list_all(
         &self,
         _filter: &TaskFilter,

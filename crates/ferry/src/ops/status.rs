@@ -82,15 +82,24 @@ fn looks_empty(s: &EngineStats) -> bool {
         && s.tasks_by_status.values().chain(s.ended_last_minute.values()).all(|n| *n == 0)
 }
 
+/// `N status` for each count, in the order of a task's life (others after).
+fn in_order(counts: &std::collections::BTreeMap<String, u64>) -> Vec<String> {
+    const LIFE: [&str; 5] = ["working", "input_required", "completed", "failed", "cancelled"];
+    let rank = |k: &str| LIFE.iter().position(|s| *s == k).unwrap_or(LIFE.len());
+    let mut pairs: Vec<(&String, &u64)> = counts.iter().collect();
+    pairs.sort_by_key(|(k, _)| rank(k));
+    pairs.into_iter().map(|(k, v)| format!("{v} {k}")).collect()
+}
+
 /// The read-out for people.
 pub fn render(s: &EngineStats, from: &str) -> String {
     let mut out = format!("Ferry status of {from}\n\n");
     let oldest = s.oldest_queued_age_ms.map(|a| format!(", oldest waiting {}", human_ms(a))).unwrap_or_default();
     out += &format!("Queue     {} waiting{oldest}; {} delayed; {} running\n", s.queued, s.delayed, s.running);
     let ended: u64 = s.ended_last_minute.values().sum();
-    let by: Vec<String> = s.ended_last_minute.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let by = in_order(&s.ended_last_minute);
     out += &format!("Last min  {ended} ended ({:.2}/s): {}\n", ended as f64 / 60.0, by.join(", "));
-    let tasks: Vec<String> = s.tasks_by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let tasks = in_order(&s.tasks_by_status);
     out += &format!("Tasks     {}\n", if tasks.is_empty() { "none".into() } else { tasks.join(", ") });
     let alive = s.workers.iter().filter(|w| w.alive).count();
     out += &format!("\nWorkers   {} alive, {} lapsed\n", alive, s.workers.len() - alive);
@@ -143,7 +152,9 @@ mod tests {
             }],
         };
         let text = render(&stats, "here");
-        for part in ["3 waiting, oldest waiting 12.3s", "1 delayed", "2 running", "60 ended (1.00/s)", "5 working"] {
+        let parts =
+            ["3 waiting, oldest waiting 12.3s", "1 delayed", "2 running", "60 ended (1.00/s)", "5 working, 1 failed"];
+        for part in parts {
             assert!(text.contains(part), "{part} in\n{text}");
         }
         assert!(text.contains("w-1   box/7     alive  400ms ago    2/8   1m00s"), "{text}");
