@@ -17,10 +17,13 @@
 //! `-- latency [--redis URL] [--against EXE] [--samples N] [--sleeps 0,50,2000]` measures
 //! how long a finished task takes to reach its caller, per client style (see `latency.rs`).
 //!
-//! `-- overhead [--seconds N] [--rounds R] [--concurrency C]` compares throughput with
-//! metrics off and on, alternating (see `overhead.rs`).
+//! `-- overhead [--seconds N] [--rounds R] [--concurrency C]` compares `ferry serve` with
+//! metrics and trace export off and on, alternating (see `overhead.rs`).
 //!
 //! `-- abuse [ATTACK]` replays the hardening attacks against `ferry serve` (see `abuse.rs`).
+//!
+//! `-- otlp-sink [ADDR]` accepts and drops OTLP trace exports, for runs with trace export
+//! on (`OTEL_EXPORTER_OTLP_ENDPOINT` set for the `role` processes; see `otlp_sink.rs`).
 
 /// With the `jemalloc` feature, as `ferry` built with it.
 #[cfg(feature = "jemalloc")]
@@ -30,6 +33,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod abuse;
 mod client;
 mod latency;
+mod otlp_sink;
 mod overhead;
 mod redis;
 mod soak;
@@ -46,7 +50,7 @@ fn main() -> Result<(), Error> {
     if args.first().map(String::as_str) == Some("serve") {
         let addr: SocketAddr = args.get(1).ok_or("serve needs an address")?.parse()?;
         let stats = flag("--stats-every-ms").map(|s| s.parse()).transpose()?.map(Duration::from_millis);
-        return serve(addr, stats, args.iter().any(|a| a == "--metrics"));
+        return serve(addr, stats);
     }
     if args.first().map(String::as_str) == Some("role") {
         // `role serve ...` / `role worker ...`: the ferry command line over the demo.
@@ -59,6 +63,10 @@ fn main() -> Result<(), Error> {
     if args.first().map(String::as_str) == Some("abuse") {
         let rt = tokio::runtime::Runtime::new()?;
         return rt.block_on(abuse::run(args.get(1).cloned()));
+    }
+    if args.first().map(String::as_str) == Some("otlp-sink") {
+        let rt = tokio::runtime::Runtime::new()?;
+        return rt.block_on(otlp_sink::run(args.get(1).cloned()));
     }
     if args.first().map(String::as_str) == Some("latency") {
         let options = latency::Options::from_args(&args[1..])?;
@@ -86,9 +94,8 @@ fn main() -> Result<(), Error> {
 }
 
 /// The bench server: the demo on the embedded engine. With `stats`, prints
-/// `tasks N` (records held by the engine) on stdout at that interval. With `metrics`,
-/// records and serves Prometheus metrics, as `ferry serve` does by default.
-fn serve(addr: SocketAddr, stats: Option<Duration>, metrics: bool) -> Result<(), Error> {
+/// `tasks N` (records held by the engine) on stdout at that interval.
+fn serve(addr: SocketAddr, stats: Option<Duration>) -> Result<(), Error> {
     let rt = tokio::runtime::Runtime::new()?;
     // Bench load creates far more tasks than the default bound of live tasks allows
     // within the default TTL; keep results for 10 s and allow a million live tasks.
@@ -119,11 +126,7 @@ fn serve(addr: SocketAddr, stats: Option<Duration>, metrics: bool) -> Result<(),
         .configure(|c| c.default_ttl_ms = 10_000)
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let options = ferry_server::transport::HttpOptions { metrics, ..Default::default() };
-        server.serve_listener_with(listener, options).await.map_err(Into::into)
-    })
+    rt.block_on(async move { server.serve_http(addr).await.map_err(Into::into) })
 }
 
 async fn run(duration: Duration) -> Result<(), Error> {

@@ -8,12 +8,14 @@
 //! the server's CPU time per round trip (from `/proc`), which a machine busy with
 //! other work disturbs less than throughput.
 //!
-//! Variants are server switches (flags of this binary's `serve`): `off` (no metrics
-//! recorder), `metrics` (`HttpOptions::metrics`, as `ferry serve` runs by default).
-//! Hook for tracing: add a [`Variant`] whose `flags` turn on the trace layer in
-//! `serve` (see `main.rs`), and one with both.
+//! The server is `ferry serve` over the demo (this binary's `role serve`, embedded
+//! engine): `off` with `--no-metrics` and no trace export, `metrics` as it runs by default,
+//! `traces` with `--no-metrics` and OTLP trace export (`OTEL_EXPORTER_OTLP_ENDPOINT`) to a
+//! sink that drops what it gets (`otlp-sink`, a child process), `both` with metrics and
+//! trace export.
 
-use crate::client::{free_addr, spawn_server, wait_for, Error};
+use crate::client::{free_addr, wait_for, Error, ServerProcess};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Settings of the overhead run.
@@ -41,10 +43,30 @@ impl Options {
 /// One server configuration.
 struct Variant {
     name: &'static str,
-    flags: &'static [&'static str],
+    metrics: bool,
+    traces: bool,
 }
 
-const VARIANTS: &[Variant] = &[Variant { name: "off", flags: &[] }, Variant { name: "metrics", flags: &["--metrics"] }];
+const VARIANTS: &[Variant] = &[
+    Variant { name: "off", metrics: false, traces: false },
+    Variant { name: "metrics", metrics: true, traces: false },
+    Variant { name: "traces", metrics: false, traces: true },
+    Variant { name: "both", metrics: true, traces: true },
+];
+
+/// This binary as `role serve` (`ferry serve` over the demo) on `addr`, as `variant` says.
+fn spawn_ferry(addr: &str, variant: &Variant, sink: &str) -> Result<ServerProcess, Error> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["role", "serve", "--addr", addr, "--log-level", "warn"]);
+    if !variant.metrics {
+        cmd.arg("--no-metrics");
+    }
+    cmd.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT").env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    if variant.traces {
+        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{sink}"));
+    }
+    Ok(ServerProcess(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?))
+}
 
 /// Run the comparison and print it.
 pub async fn run(options: Options) -> Result<(), Error> {
@@ -60,10 +82,18 @@ pub async fn run(options: Options) -> Result<(), Error> {
     );
     // [A tasks/s, B tasks/s, A CPU us per round trip, B CPU us per round trip] of each run, per variant.
     let mut results: Vec<Vec<[f64; 4]>> = VARIANTS.iter().map(|_| Vec::new()).collect();
+    let sink = free_addr()?;
+    let _sink = ServerProcess(
+        Command::new(std::env::current_exe()?)
+            .args(["otlp-sink", &sink])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
     for round in 1..=options.rounds {
         for (i, variant) in VARIANTS.iter().enumerate() {
             let addr = free_addr()?;
-            let server = spawn_server(&addr, variant.flags, false)?;
+            let server = spawn_ferry(&addr, variant, &sink)?;
             let url = format!("http://{addr}/mcp");
             wait_for(&http, &url).await?;
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -75,7 +105,7 @@ pub async fn run(options: Options) -> Result<(), Error> {
                 run[k] = count as f64 / duration.as_secs_f64();
                 run[k + 2] = used * 1e6 / count.max(1) as f64;
             }
-            if variant.flags.contains(&"--metrics") {
+            if variant.metrics {
                 check_recorded(&http, &addr).await?;
             }
             println!(

@@ -13,8 +13,8 @@ use crate::error::ToolError;
 use crate::rounds::{self, Carried, Rounds};
 use crate::server::Shared;
 use crate::session::{lock, Outbound, Session};
-use crate::tasks;
 use crate::transport::headers::{self, HttpHeaders};
+use crate::{spans, tasks};
 use ferry_protocol::jsonrpc::params_object;
 use ferry_protocol::tasks::{missing_extension_error, EXTENSION_ID};
 use ferry_protocol::types::{CallToolResult, LoggingLevel, ReadResourceResult};
@@ -27,6 +27,7 @@ use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Where a request came from and how to reach its sender.
 #[derive(Default, Clone)]
@@ -124,10 +125,13 @@ impl Call {
 
 pub(crate) type Reply = Result<Value, ErrorObject>;
 
-/// Answer a request. `None`: the request was cancelled and gets no response.
+/// Answer a request, in its span (see `crate::spans`). `None`: the request was cancelled
+/// and gets no response.
 pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Response> {
     let timer = crate::metrics::RequestTimer::start(&req.method);
-    let response = answer(shared, req, inc).await;
+    let span = spans::request(shared, &req, &inc);
+    let response = answer(shared, req, inc).instrument(span.clone()).await;
+    spans::record_response(&span, response.as_ref());
     timer.finish(response.as_ref());
     response
 }
@@ -139,6 +143,7 @@ async fn answer(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Res
         Ok(Classified::Answered(reply)) => return Some(respond(id, reply)),
         Err(e) => return Some(Response::err(Some(id), e)),
     };
+    spans::record_call(&tracing::Span::current(), &call);
     let modern = call.era.is_modern();
     let method = call.method.clone();
     let session = call.session.clone();

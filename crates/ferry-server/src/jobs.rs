@@ -151,6 +151,7 @@ impl Enqueue {
             context: json!({}),
             attempt: 1,
             not_before,
+            trace: ferry_tasks::trace::current(),
         };
         match shared.backend.submit(rec.clone(), job).await {
             Ok(()) => {

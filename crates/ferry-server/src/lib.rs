@@ -85,6 +85,7 @@ pub mod schema;
 mod server;
 mod session;
 mod session_table;
+mod spans;
 mod tasks;
 pub mod transport;
 mod watch;

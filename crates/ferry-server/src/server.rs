@@ -420,6 +420,10 @@ impl Server {
 }
 
 impl ServerBuilder {
+    /// The name and version the server will give (`serverInfo`).
+    pub fn info(&self) -> &Implementation {
+        &self.info
+    }
     /// Replace the settings.
     pub fn config(mut self, config: ServerConfig) -> Self {
         self.config = config;

@@ -163,9 +163,11 @@ pub(crate) async fn create(
         context,
         attempt: 1,
         not_before: None,
+        trace: ferry_tasks::trace::current(),
     };
     shared.backend.submit(rec.clone(), job).await.map_err(store_error)?;
     ferry_tasks::metrics::task_created(&crate::metrics::component_label(&shared.components(), kind, name));
+    crate::spans::record_task(&rec.id);
     tracing::debug!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
     Ok(if call.era.is_modern() {
         let mut v = form_b(&rec, false);

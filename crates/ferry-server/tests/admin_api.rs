@@ -19,6 +19,7 @@ async fn submit(backend: &MemoryBackend, owner: &str, name: &str) -> String {
         context: json!({}),
         attempt: 1,
         not_before: None,
+        trace: None,
     };
     let id = rec.id.clone();
     backend.submit(rec, job).await.unwrap();

@@ -453,6 +453,7 @@ async fn executor_sees_timeout_and_retries() {
         context: json!({}),
         attempt: 1,
         not_before: None,
+        trace: None,
     };
     assert_eq!(executor.timeout(&job("slow")), Some(Duration::from_millis(150)));
     assert_eq!(executor.max_attempts(&job("slow")), 1);

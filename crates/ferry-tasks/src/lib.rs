@@ -24,6 +24,7 @@ mod memory;
 pub mod metrics;
 mod record;
 mod shrink;
+pub mod trace;
 mod worker;
 
 #[cfg(feature = "testkit")]

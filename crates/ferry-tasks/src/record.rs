@@ -243,4 +243,9 @@ pub struct Job {
     /// back until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<u64>,
+    /// The W3C trace context of the request that created the task, so that the run's
+    /// span joins its trace in whichever process runs it (see [`crate::trace`]).
+    /// Absent when no tracing propagator is installed; jobs stored before it existed decode without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceContext>,
 }

@@ -23,6 +23,7 @@ pub fn task(owner: &str) -> (TaskRecord, Job) {
         context: json!({}),
         attempt: 1,
         not_before: None,
+        trace: None,
     };
     (rec, job)
 }

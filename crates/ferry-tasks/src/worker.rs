@@ -10,6 +10,7 @@
 use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskUpdate};
 use crate::inspect::WorkerInfo;
 use crate::record::{Job, Outcome};
+use crate::trace;
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::{ErrorObject, TaskStatus};
@@ -21,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Runs the request behind a job. Implemented by the server's handler registry.
 #[async_trait]
@@ -369,6 +371,13 @@ impl Worker {
             }
             return;
         }
+        let span = trace::task_span(&job, &self.config.name);
+        self.run_claimed(job, running).instrument(span).await;
+    }
+
+    /// Run a claimed job that is due, inside its task span.
+    async fn run_claimed(&self, job: Job, running: Running) {
+        let id = job.task_id.clone();
         // Register before reading the record: a cancel event from now on finds the token, and a
         // cancel from before is in the record. No window loses it.
         let token = CancellationToken::new();
@@ -406,6 +415,8 @@ impl Worker {
         if !forget() {
             return; // handed back on shutdown
         }
+        let last = job.attempt >= self.executor.max_attempts(&job).max(1);
+        trace::record_outcome(&tracing::Span::current(), result.end(last));
         let outcome = match result {
             Run::Finished(outcome) => outcome,
             Run::Cancelled => {
@@ -455,7 +466,7 @@ impl Worker {
         let executor = self.executor.clone();
         let mut handle = tokio::spawn({
             let job = job.clone();
-            async move { executor.execute(job, runtime).await }
+            async move { executor.execute(job, runtime).await }.in_current_span()
         });
         let deadline = self.executor.timeout(job).map(|t| tokio::time::Instant::now() + t);
         // The first beat is one period away. (An interval's immediate first tick is no
@@ -518,6 +529,18 @@ enum Run {
     Finished(Outcome),
     Retry(ErrorObject),
     Cancelled,
+}
+
+impl Run {
+    /// How the run ended, for its span (`last`: no attempt remains after this one).
+    fn end(&self, last: bool) -> trace::RunEnd<'_> {
+        match self {
+            Run::Finished(outcome) => trace::RunEnd::Finished(outcome),
+            Run::Retry(error) if !last => trace::RunEnd::Retrying(error),
+            Run::Retry(error) => trace::RunEnd::Failed(error),
+            Run::Cancelled => trace::RunEnd::Cancelled,
+        }
+    }
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

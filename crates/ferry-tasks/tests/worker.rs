@@ -101,6 +101,7 @@ async fn submit(b: &MemoryBackend, name: &str, args: Value) -> String {
         context: json!({}),
         attempt: 1,
         not_before: None,
+        trace: None,
     };
     b.submit(rec, job).await.unwrap();
     id
@@ -395,6 +396,7 @@ async fn a_worker_reports_itself_and_what_it_runs_then_leaves_on_a_clean_stop() 
         context: json!({}),
         attempt: 1,
         not_before: None,
+        trace: None,
     };
     backend.submit(rec.clone(), job).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

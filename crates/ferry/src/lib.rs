@@ -42,6 +42,33 @@
 //! }
 //! ```
 //!
+//! ## Logs and traces
+//!
+//! `serve` and `worker` log on stderr: `--log-level` (or `RUST_LOG`) filters, and
+//! `--log-format json` (or `FERRY_LOG_FORMAT=json`) writes one JSON object per line,
+//! with the fields of the request or task span each event happened in.
+//!
+//! Traces are exported over OTLP (HTTP/protobuf) when the standard
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set:
+//!
+//! ```text
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 my-server serve  --redis redis://cache:6379 --no-local-worker
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 my-server worker --redis redis://cache:6379
+//! ```
+//!
+//! Each MCP request has a span (`tools/call my_tool`, kind server, attributes of the
+//! OpenTelemetry MCP conventions), and each task run in a worker one more
+//! (`execute_tool my_tool`, kind consumer, with `ferry.task.id`, `ferry.task.attempt`,
+//! `ferry.task.outcome`), a child of the request that created the task although it
+//! runs in another process: the request's W3C trace context travels in the job. A
+//! client's own `traceparent`, in `params._meta` (the MCP convention, which wins) or
+//! in the HTTP header, makes the request span its child. `OTEL_SERVICE_NAME`
+//! (default `<server name>-serve` / `-worker`), `OTEL_RESOURCE_ATTRIBUTES`,
+//! `OTEL_TRACES_SAMPLER`/`_ARG` and `OTEL_BSP_*` apply as in every OpenTelemetry SDK;
+//! spans still buffered are exported when the process stops (SIGTERM, Ctrl-C).
+//! Without an endpoint, or with `OTEL_SDK_DISABLED=true`, there is no exporter and
+//! no trace context is added to jobs.
+//!
 //! Exit status: 0 on success, 2 for a usage error (a bad flag or argument, a
 //! `--redis` URL that cannot be one), 1 for any other failure, 130 after Ctrl-C
 //! cancelled a followed task.
@@ -52,11 +79,13 @@ mod oauth;
 pub mod ops;
 pub mod remote;
 mod roles;
+mod telemetry;
 
 pub use limits::{LimitArgs, SessionArgs};
 pub use login::{LoginArgs, LogoutArgs};
 pub use oauth::OAuthArgs;
 pub use roles::{LogArgs, ServeArgs, StoreArgs, WorkerArgs};
+pub use telemetry::LogFormat;
 /// Errors of a command: any error, [`UsageError`] for the exit status 2.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -84,8 +113,10 @@ pub struct NoFlags {}
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve MCP over Streamable HTTP (or stdio).
+    #[command(after_long_help = telemetry::TRACES_HELP)]
     Serve(Box<ServeArgs>),
     /// Run task handlers for jobs queued in Redis.
+    #[command(after_long_help = telemetry::TRACES_HELP)]
     Worker(WorkerArgs),
     /// Call a tool on an MCP server (`--task --wait` to follow a background task).
     Call(remote::CallArgs),
@@ -210,7 +241,13 @@ pub fn run_cli<X: ClapArgs>(builder: ServerBuilder, cli: Cli<X>) -> ExitCode {
 
 /// Run an already parsed command line on the caller's Tokio runtime.
 pub async fn run_cli_async<X: ClapArgs>(builder: ServerBuilder, cli: Cli<X>) -> ExitCode {
-    init_logging(&cli.command);
+    let telemetry = match telemetry::init(&cli.command, builder.info()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Serve(args) => roles::serve(builder, *args).await,
         Command::Worker(args) => roles::worker(builder, args).await,
@@ -226,10 +263,11 @@ pub async fn run_cli_async<X: ClapArgs>(builder: ServerBuilder, cli: Cli<X>) -> 
         Command::Login(args) => login::login(args).await,
         Command::Logout(args) => login::logout(args).await,
     };
+    telemetry.shutdown().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ferry: {e}");
+            telemetry::say("ERROR", &e.to_string());
             if e.is::<UsageError>() {
                 ExitCode::from(2)
             } else {
@@ -237,27 +275,6 @@ pub async fn run_cli_async<X: ClapArgs>(builder: ServerBuilder, cli: Cli<X>) -> 
             }
         }
     }
-}
-
-/// Servers and workers log their lifecycle and errors (per-task lines are debug);
-/// client commands log only warnings of their own unless asked (RUST_LOG).
-fn init_logging(command: &Command) {
-    let role_log = match command {
-        Command::Serve(args) => Some(&args.log),
-        Command::Worker(args) => Some(&args.log),
-        _ => None,
-    };
-    let filter = match role_log {
-        // `--log-level`, else RUST_LOG (clap reads it for these roles), else info.
-        Some(log) => log.filter.as_deref().unwrap_or("info").into(),
-        None => tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())) // no colour codes in log files
-        .with_env_filter(filter)
-        .try_init()
-        .ok();
 }
 
 /// A mistake in what the command line asked for (a bad argument, flag or URL): the command exits with status 2.

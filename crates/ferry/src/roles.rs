@@ -1,5 +1,6 @@
 //! The long-running roles: `serve` (answer MCP requests) and `worker` (run task jobs from Redis).
 
+use crate::telemetry::say;
 use crate::{Error, LimitArgs, SessionArgs, UsageError};
 use clap::Args as ClapArgs;
 use ferry_redis::{RedisBackend, RedisConfig};
@@ -72,6 +73,10 @@ pub struct LogArgs {
     /// Wins over RUST_LOG; without either, `info`.
     #[arg(long = "log-level", value_name = "FILTER", env = "RUST_LOG", value_parser = parse_log_filter)]
     pub filter: Option<String>,
+    /// Log line format on stderr: text, or json (one object per line with the fields of
+    /// the request or task span it happened in).
+    #[arg(long = "log-format", value_name = "FORMAT", env = "FERRY_LOG_FORMAT", value_enum, default_value_t)]
+    pub format: crate::LogFormat,
 }
 
 /// Check a log filter at parse time, so a typo is refused rather than ignored.
@@ -290,7 +295,7 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     }
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| bind_error(args.addr, e))?;
     // The bound address (port 0 picks a free one), for people and for scripts.
-    eprintln!("ferry: MCP at http://{}/mcp, tasks on {store}", listener.local_addr()?);
+    say("INFO", &format!("MCP at http://{}/mcp, tasks on {store}", listener.local_addr()?));
     let check_host = listener.local_addr()?.ip().is_loopback();
     let options = HttpOptions {
         check_host,
@@ -303,7 +308,7 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
         r = admin => r?,
         _ = shutdown_signal() => {
             server.probes().set_draining();
-            eprintln!("ferry: shutting down");
+            say("INFO", "shutting down");
         }
     }
     Ok(())
@@ -384,9 +389,12 @@ pub(crate) async fn worker(builder: ServerBuilder, args: WorkerArgs) -> Result<(
     if let Some(name) = args.name {
         config.name = name;
     }
-    eprintln!(
-        "ferry: worker '{}' running tasks from Redis at {url} (prefix '{}', concurrency {})",
-        config.name, args.store.prefix, config.concurrency
+    say(
+        "INFO",
+        &format!(
+            "worker '{}' running tasks from Redis at {url} (prefix '{}', concurrency {})",
+            config.name, args.store.prefix, config.concurrency
+        ),
     );
     let probes = match args.metrics_addr {
         Some(addr) => Some(serve_probes(addr, backend.clone()).await?),
@@ -397,7 +405,7 @@ pub(crate) async fn worker(builder: ServerBuilder, args: WorkerArgs) -> Result<(
     if let Some(p) = &probes {
         p.set_draining();
     }
-    eprintln!("ferry: stopping: no new jobs; running jobs may finish for {}s", args.shutdown_grace_secs);
+    say("INFO", &format!("stopping: no new jobs; running jobs may finish for {}s", args.shutdown_grace_secs));
     handle.shutdown().await;
     Ok(())
 }
@@ -406,7 +414,7 @@ pub(crate) async fn worker(builder: ServerBuilder, args: WorkerArgs) -> Result<(
 async fn serve_probes(addr: SocketAddr, backend: Arc<RedisBackend>) -> Result<Probes, Error> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| bind_error(addr, e))?;
     let probes = Probes::new(backend).with_metrics()?;
-    eprintln!("ferry: metrics at http://{}/metrics", listener.local_addr()?);
+    say("INFO", &format!("metrics at http://{}/metrics", listener.local_addr()?));
     let serving = probes.clone();
     tokio::spawn(async move {
         if let Err(e) = serving.serve(listener).await {

@@ -85,3 +85,45 @@ fn a_bad_log_level_is_refused() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("--log-level"), "{bad}: {out:?}");
     }
 }
+
+#[tokio::test]
+async fn log_format_json_writes_a_json_object_per_line_with_the_span_fields() {
+    let log = log_of(&["--log-format", "json", "--log-level", "debug"], NO_RUST_LOG, 3).await;
+    let lines: Vec<serde_json::Value> =
+        log.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))).collect();
+    assert!(lines.iter().all(|l| l["level"].is_string() && l["fields"]["message"].is_string()), "{log:#?}");
+    assert!(lines.iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("MCP at "))));
+    // A per-task line names the request it happened in, with the request span's fields.
+    let created = lines.iter().find(|l| l["fields"]["message"] == "task created").expect("a task created line");
+    assert_eq!(created["span"]["mcp.method.name"], "tools/call", "{created}");
+    assert_eq!(created["span"]["gen_ai.tool.name"], "add", "{created}");
+    assert!(created["span"]["mcp.protocol.version"].is_string(), "{created}");
+    // And the environment variable chooses it too.
+    let log = log_of(&[], &[("RUST_LOG", None), ("FERRY_LOG_FORMAT", Some("json"))], 0).await;
+    assert!(log.iter().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "{log:#?}");
+}
+
+#[test]
+fn a_bad_log_format_is_refused() {
+    let out = std::process::Command::new(FERRY)
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "xml"])
+        .output()
+        .expect("ferry runs");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--log-format"), "{out:?}");
+}
+
+#[test]
+fn worker_log_format_json_reports_errors_as_json_lines() {
+    let out = std::process::Command::new(FERRY)
+        .args(["worker", "--log-format", "json"])
+        .env_remove("FERRY_REDIS_URL")
+        .output()
+        .expect("ferry runs");
+    assert_eq!(out.status.code(), Some(2), "no --redis: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> =
+        stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let error = lines.iter().find(|l| l["level"] == "ERROR").expect("an error line");
+    assert!(error["fields"]["message"].as_str().is_some_and(|m| m.contains("--redis")), "{error}");
+}

@@ -29,6 +29,10 @@ pub(crate) struct HttpHeaders {
     /// Every `Mcp-Param-*` header: the lower-cased name after `mcp-param-`, and the
     /// value (`None`: not visible ASCII).
     pub params: Vec<(String, Option<String>)>,
+    /// W3C Trace Context `traceparent` (the caller's span; see `crate::spans`).
+    pub traceparent: Option<String>,
+    /// W3C Trace Context `tracestate`.
+    pub tracestate: Option<String>,
 }
 
 impl HttpHeaders {
@@ -46,6 +50,8 @@ impl HttpHeaders {
             method: text("mcp-method").flatten(),
             name: text("mcp-name"),
             params,
+            traceparent: text("traceparent").flatten(),
+            tracestate: text("tracestate").flatten(),
         }
     }
 }

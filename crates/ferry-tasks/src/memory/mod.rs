@@ -313,7 +313,7 @@ impl FairQueue {
 /// let record = TaskRecord::new("session-1", "tools/call", "add", 0);
 /// let id = record.id.clone();
 /// let job = Job { task_id: id.clone(), kind: "tools/call".into(), name: "add".into(),
-///                 arguments: serde_json::json!({}), context: serde_json::json!({}), attempt: 1, not_before: None };
+///                 arguments: serde_json::json!({}), context: serde_json::json!({}), attempt: 1, not_before: None, trace: None };
 /// backend.submit(record, job).await.unwrap();
 /// let claimed = backend.claim("w1", Duration::from_millis(10)).await.unwrap().unwrap();
 /// assert_eq!(claimed.task_id, id);
