@@ -17,6 +17,9 @@
 //! `-- latency [--redis URL] [--against EXE] [--samples N] [--sleeps 0,50,2000]` measures
 //! how long a finished task takes to reach its caller, per client style (see `latency.rs`).
 //!
+//! `-- overhead [--seconds N] [--rounds R] [--concurrency C]` compares `ferry serve` with
+//! metrics and trace export off and on, alternating (see `overhead.rs`).
+//!
 //! `-- abuse [ATTACK]` replays the hardening attacks against `ferry serve` (see `abuse.rs`).
 //!
 //! `-- otlp-sink [ADDR]` accepts and drops OTLP trace exports, for runs with trace export
@@ -39,6 +42,7 @@ mod limit;
 mod perf;
 mod perf_redis;
 mod pin;
+mod overhead;
 mod redis;
 mod report;
 mod soak;
@@ -101,6 +105,11 @@ fn main() -> Result<(), Error> {
         let options = latency::Options::from_args(&args[1..])?;
         let rt = tokio::runtime::Runtime::new()?;
         return rt.block_on(latency::run(options));
+    }
+    if args.first().map(String::as_str) == Some("overhead") {
+        let options = overhead::Options::from_args(&args[1..])?;
+        let rt = tokio::runtime::Runtime::new()?;
+        return rt.block_on(overhead::run(options));
     }
     if args.first().map(String::as_str) == Some("soak") {
         let options = soak::Options::from_args(&args[1..])?;
@@ -204,7 +213,7 @@ async fn run(duration: Duration) -> Result<(), Error> {
 }
 
 /// Run round trips from `concurrency` clients for `duration`; returns the count and latencies.
-async fn load(
+pub(crate) async fn load(
     http: &reqwest::Client,
     url: &str,
     form: &str,

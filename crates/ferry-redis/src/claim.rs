@@ -85,6 +85,7 @@ impl RedisBackend {
             if redelivered {
                 job.attempt += 1;
                 tracing::warn!(task_id = %job.task_id, attempt = job.attempt, worker, "redelivering job whose worker stopped heartbeating");
+                ferry_tasks::metrics::redelivered(1);
             }
             jobs.push(job);
         }

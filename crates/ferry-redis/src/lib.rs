@@ -154,6 +154,9 @@ impl Drop for Inner {
     }
 }
 
+/// How long [`Backend::ping`] waits for Redis (readiness probes must answer quickly).
+pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub(crate) fn unavailable(e: redis::RedisError) -> BackendError {
     BackendError::Unavailable(e.to_string())
 }
@@ -573,6 +576,17 @@ impl Backend for RedisBackend {
 
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// `PING`, answered within [`PING_TIMEOUT`]; `Unavailable` otherwise.
+    async fn ping(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn();
+        let pong = tokio::time::timeout(PING_TIMEOUT, redis::cmd("PING").query_async::<String>(&mut conn)).await;
+        match pong {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(BackendError::Unavailable(format!("Redis did not answer PING within {PING_TIMEOUT:?}"))),
+        }
     }
 
     async fn worker_seen(&self, worker: &WorkerInfo) -> Result<(), BackendError> {

@@ -128,9 +128,11 @@ pub(crate) type Reply = Result<Value, ErrorObject>;
 /// Answer a request, in its span (see `crate::spans`). `None`: the request was cancelled
 /// and gets no response.
 pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Response> {
+    let timer = crate::metrics::RequestTimer::start(&req.method);
     let span = spans::request(shared, &req, &inc);
     let response = answer(shared, req, inc).instrument(span.clone()).await;
     spans::record_response(&span, response.as_ref());
+    timer.finish(response.as_ref());
     response
 }
 

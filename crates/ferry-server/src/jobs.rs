@@ -155,6 +155,11 @@ impl Enqueue {
         };
         match shared.backend.submit(rec.clone(), job).await {
             Ok(()) => {
+                ferry_tasks::metrics::task_created(&crate::metrics::component_label(
+                    &shared.components(),
+                    JOB_KIND,
+                    &name,
+                ));
                 tracing::debug!(job_id = %rec.id, job = %name, "job enqueued");
                 Ok(rec.id)
             }

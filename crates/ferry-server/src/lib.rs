@@ -78,6 +78,7 @@ mod error;
 pub mod extract;
 pub mod jobs;
 mod listen;
+pub mod metrics;
 pub mod pace;
 mod registry;
 mod rounds;

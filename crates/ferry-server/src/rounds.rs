@@ -69,6 +69,7 @@ impl Sealer {
         let tag = mac.finalize().into_bytes();
         let sealed = format!("{}.{}", URL_SAFE_NO_PAD.encode(body), URL_SAFE_NO_PAD.encode(tag));
         if sealed.len() > self.max_bytes {
+            crate::metrics::refused(crate::metrics::Limit::RequestState);
             return Err(ErrorObject::internal(format!(
                 "the request state to send is {} bytes, more than the server's limit of {} \
                  (answers and kept state of a multi-round request)",
@@ -82,6 +83,7 @@ impl Sealer {
     fn open(&self, sealed: &str) -> Result<Map<String, Value>, ErrorObject> {
         let refuse = |why: &str| ErrorObject::invalid_params(format!("requestState refused: {why}"));
         if sealed.len() > self.max_bytes {
+            crate::metrics::refused(crate::metrics::Limit::RequestState);
             return Err(refuse("longer than any state this server issues"));
         }
         let (body, tag) = sealed.split_once('.').ok_or_else(|| refuse("not a state this server issued"))?;

@@ -147,6 +147,8 @@ pub(crate) struct Shared {
     pub background: OnceLock<Background>,
     /// Seals and opens the `requestState` of stateless rounds.
     pub sealer: crate::rounds::Sealer,
+    /// Set when the process is shutting down: `/readyz` answers 503.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub(crate) struct Background {
@@ -318,6 +320,13 @@ impl Server {
     /// ```
     pub async fn notify_resource_updated(&self, uri: &str) -> Result<(), BackendError> {
         self.shared.resource_updated(uri).await
+    }
+
+    /// The health probes of this server (`/healthz`, `/readyz`; see [`crate::metrics`]):
+    /// [`Probes::set_draining`](crate::metrics::Probes::set_draining) turns `/readyz` to 503
+    /// when the process begins to shut down.
+    pub fn probes(&self) -> crate::metrics::Probes {
+        crate::metrics::Probes::of_server(&self.shared)
     }
 
     /// Enqueue and look up jobs (see [`crate::jobs`]).
@@ -564,6 +573,7 @@ impl ServerBuilder {
                 watchers: Default::default(),
                 run_times: RunTimes::default(),
                 background: OnceLock::new(),
+                draining: Default::default(),
             }),
         })
     }

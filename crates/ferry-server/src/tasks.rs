@@ -166,6 +166,7 @@ pub(crate) async fn create(
         trace: ferry_tasks::trace::current(),
     };
     shared.backend.submit(rec.clone(), job).await.map_err(store_error)?;
+    ferry_tasks::metrics::task_created(&crate::metrics::component_label(&shared.components(), kind, name));
     crate::spans::record_task(&rec.id);
     tracing::debug!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
     Ok(if call.era.is_modern() {
@@ -248,6 +249,8 @@ async fn cancel(shared: &Shared, rec: TaskRecord, modern: bool) -> Reply {
     if now.status != TaskStatus::Cancelled {
         return cancel_ended(&now, modern);
     }
+    let component = crate::metrics::component_label(&shared.components(), &rec.kind, &rec.name);
+    ferry_tasks::metrics::task_ended(&component, now.status);
     tracing::debug!(task_id = %rec.id, "task cancelled");
     Ok(if modern { json!({}) } else { form_a(&now) })
 }
@@ -553,6 +556,10 @@ impl Executor for TaskExecutor {
             Err(ToolError::Retryable(m)) => Err(ErrorObject::internal(m)),
             Err(e) => Ok(Outcome::Error { error: e.into_error_object() }),
         }
+    }
+
+    fn component_label(&self, job: &Job) -> String {
+        crate::metrics::component_label(&self.0.components(), &job.kind, &job.name)
     }
 
     fn timeout(&self, job: &Job) -> Option<Duration> {

@@ -21,6 +21,7 @@ mod backend;
 pub mod inspect;
 mod limits;
 mod memory;
+pub mod metrics;
 mod record;
 mod shrink;
 pub mod trace;

@@ -90,7 +90,21 @@ pub struct Usage {
 impl TaskLimits {
     /// Whether one more live task of `bytes` argument bytes fits, given what the owner
     /// and everyone hold; the refusal says which bound and what to do.
+    /// Each refusal is counted in `ferry_limit_refusals_total` (see [`crate::metrics::Limit`]).
     pub fn admit(&self, owner: Usage, total: Usage, bytes: usize) -> Result<(), BackendError> {
+        let verdict = self.fits(owner, total, bytes);
+        if let Err(e) = &verdict {
+            use crate::metrics::{refused, Limit};
+            match e {
+                BackendError::TooLarge(_) => refused(Limit::TaskSize),
+                BackendError::Quota(_) => refused(Limit::TasksPerClient),
+                _ => refused(Limit::Tasks),
+            }
+        }
+        verdict
+    }
+
+    fn fits(&self, owner: Usage, total: Usage, bytes: usize) -> Result<(), BackendError> {
         if bytes > self.max_argument_bytes {
             return Err(BackendError::TooLarge(format!(
                 "the task's arguments take {bytes} bytes; at most {} are accepted",
@@ -130,6 +144,7 @@ impl TaskLimits {
         if size <= self.max_result_bytes {
             return (outcome, size);
         }
+        crate::metrics::refused(crate::metrics::Limit::TaskResultSize);
         let error = ErrorObject::internal(format!(
             "The result was {size} bytes, more than the {} a task may keep",
             self.max_result_bytes

@@ -40,6 +40,12 @@ pub trait Executor: Send + Sync + 'static {
     fn max_attempts(&self, _job: &Job) -> u32 {
         1
     }
+
+    /// The job's component as a metrics label (see [`crate::metrics`]): a registered
+    /// name, never an id or an argument value; `unknown` when none is registered.
+    fn component_label(&self, _job: &Job) -> String {
+        crate::metrics::UNKNOWN_COMPONENT.to_string()
+    }
 }
 
 /// Why waiting for input ended without an answer.
@@ -377,8 +383,14 @@ impl Worker {
         let token = CancellationToken::new();
         running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (token.clone(), job.clone()));
         let forget = || running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_some();
+        let component = self.executor.component_label(&job);
         match self.backend.get(&id).await {
-            Ok(Some(rec)) if !rec.status.is_terminal() => {}
+            Ok(Some(rec)) if !rec.status.is_terminal() => {
+                if job.attempt == 1 {
+                    let since = rec.created_at.max(job.not_before.unwrap_or(0));
+                    crate::metrics::task_waited(&component, Duration::from_millis(now_ms().saturating_sub(since)));
+                }
+            }
             Ok(_) => {
                 // Cancelled or expired before it ran: just release it.
                 if forget() {
@@ -396,7 +408,9 @@ impl Worker {
             }
         }
         let runtime = TaskRuntime::new(self.backend.clone(), id.clone(), token.clone());
-        let result = self.supervise(&job, runtime.clone(), &token).await;
+        let started = std::time::Instant::now();
+        let result = self.supervise(&job, runtime.clone(), &token, &component).await;
+        crate::metrics::task_ran(&component, started.elapsed());
         runtime.flush().await;
         if !forget() {
             return; // handed back on shutdown
@@ -418,6 +432,7 @@ impl Worker {
                         .backend
                         .update(&id, TaskUpdate::Message(format!("Retrying after error: {}", error.message)))
                         .await;
+                    crate::metrics::task_retried(&component);
                     let mut next = job.clone();
                     next.attempt += 1;
                     if let Err(e) = self.backend.requeue(&self.config.name, next, delay).await {
@@ -431,7 +446,13 @@ impl Worker {
         // Storing the outcome must not be lost to a passing outage: retry a few times.
         for attempt in 0..5u32 {
             match self.backend.complete(&id, outcome.clone()).await {
-                Ok(_) => return,
+                Ok(rec) => {
+                    // Counted here when this outcome ended it (not when it was cancelled meanwhile).
+                    if let Some(rec) = rec.filter(|r| r.status != TaskStatus::Cancelled) {
+                        crate::metrics::task_ended(&component, rec.status);
+                    }
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(task_id = %id, error = %e, "could not store outcome; retrying");
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
@@ -441,7 +462,7 @@ impl Worker {
         tracing::error!(task_id = %id, "outcome lost; the job will be redelivered");
     }
 
-    async fn supervise(&self, job: &Job, runtime: TaskRuntime, token: &CancellationToken) -> Run {
+    async fn supervise(&self, job: &Job, runtime: TaskRuntime, token: &CancellationToken, component: &str) -> Run {
         let executor = self.executor.clone();
         let mut handle = tokio::spawn({
             let job = job.clone();
@@ -471,8 +492,9 @@ impl Worker {
                     };
                 }
                 _ = beat.tick() => {
-                    if let Err(e) = self.backend.heartbeat(&self.config.name, &job.task_id).await {
-                        tracing::warn!(task_id = %job.task_id, error = %e, "heartbeat failed");
+                    match self.backend.heartbeat(&self.config.name, &job.task_id).await {
+                        Ok(()) => crate::metrics::heartbeat_sent(),
+                        Err(e) => tracing::warn!(task_id = %job.task_id, error = %e, "heartbeat failed"),
                     }
                     // Status events may be lost (a dropped subscription): the record is the truth.
                     // A cancelled or vanished (expired) task stops its handler.
@@ -494,6 +516,7 @@ impl Worker {
                         tracing::info!(task_id = %job.task_id, "handler ignored cancellation; aborted");
                         return Run::Cancelled;
                     }
+                    crate::metrics::task_timed_out(component);
                     let ms = self.executor.timeout(job).map(|t| t.as_millis()).unwrap_or_default();
                     return Run::Retry(ErrorObject::internal(format!("timed out after {ms} ms")));
                 }

@@ -5,6 +5,7 @@ use crate::{Error, LimitArgs, SessionArgs, UsageError};
 use clap::Args as ClapArgs;
 use ferry_redis::{RedisBackend, RedisConfig};
 use ferry_server::engine::{MemoryBackend, MemoryConfig, TaskLimits, Worker, WorkerConfig};
+use ferry_server::metrics::Probes;
 use ferry_server::transport::HttpOptions;
 use ferry_server::ServerBuilder;
 use std::net::SocketAddr;
@@ -139,6 +140,10 @@ pub struct ServeArgs {
     /// the value (for clients that omit them; a header that disagrees is still refused).
     #[arg(long, env = "FERRY_ACCEPT_MISSING_ROUTING_HEADERS")]
     pub accept_missing_routing_headers: bool,
+    /// Do not record metrics nor serve them at /metrics (Prometheus text; on by default).
+    /// /healthz and /readyz are served either way.
+    #[arg(long, env = "FERRY_NO_METRICS")]
+    pub no_metrics: bool,
     /// OAuth: accept access tokens of an identity provider.
     #[command(flatten)]
     pub oauth: crate::OAuthArgs,
@@ -176,6 +181,10 @@ pub struct WorkerArgs {
     /// Seconds running jobs may take to finish after SIGTERM before they are handed back.
     #[arg(long, env = "FERRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Serve /metrics (Prometheus text), /healthz and /readyz on this address
+    /// (e.g. 0.0.0.0:9464); without it the worker records no metrics.
+    #[arg(long, env = "FERRY_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Milliseconds between heartbeats of running jobs and reports of this worker (`ferry status`
     /// shows a worker as lapsed after three missed reports); below --redelivery-timeout-ms
     /// [default: a third of --redelivery-timeout-ms].
@@ -297,11 +306,19 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     // The bound address (port 0 picks a free one), for people and for scripts.
     say("INFO", &format!("MCP at http://{}/mcp, tasks on {store}", listener.local_addr()?));
     let check_host = listener.local_addr()?.ip().is_loopback();
-    let options = HttpOptions { check_host, limits: args.limits.connection(), ..HttpOptions::default() };
+    let options = HttpOptions {
+        check_host,
+        limits: args.limits.connection(),
+        metrics: !args.no_metrics,
+        ..HttpOptions::default()
+    };
     tokio::select! {
         r = server.serve_listener_with(listener, options) => r?,
         r = admin => r?,
-        _ = shutdown_signal() => say("INFO", "shutting down"),
+        _ = shutdown_signal() => {
+            server.probes().set_draining();
+            say("INFO", "shutting down");
+        }
     }
     Ok(())
 }
@@ -310,7 +327,7 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
 pub(crate) fn bind_error(addr: SocketAddr, e: std::io::Error) -> Error {
     let hint = match e.kind() {
         std::io::ErrorKind::AddrInUse => {
-            "; another process listens there: stop it, or pick another --addr (port 0 picks a free one)"
+            "; another process listens there: stop it, or pick another address (port 0 picks a free one)"
         }
         _ => "",
     };
@@ -388,11 +405,32 @@ pub(crate) async fn worker(builder: ServerBuilder, args: WorkerArgs) -> Result<(
             config.name, args.store.prefix, config.concurrency
         ),
     );
+    let probes = match args.metrics_addr {
+        Some(addr) => Some(serve_probes(addr, backend.clone()).await?),
+        None => None,
+    };
     let handle = Worker::new(backend, server.executor(), config).start();
     shutdown_signal().await;
+    if let Some(p) = &probes {
+        p.set_draining();
+    }
     say("INFO", &format!("stopping: no new jobs; running jobs may finish for {}s", args.shutdown_grace_secs));
     handle.shutdown().await;
     Ok(())
+}
+
+/// Serve `/metrics`, `/healthz` and `/readyz` of a worker on `addr`, in the background.
+async fn serve_probes(addr: SocketAddr, backend: Arc<RedisBackend>) -> Result<Probes, Error> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| bind_error(addr, e))?;
+    let probes = Probes::new(backend).with_metrics()?;
+    say("INFO", &format!("metrics at http://{}/metrics", listener.local_addr()?));
+    let serving = probes.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serving.serve(listener).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok(probes)
 }
 
 /// SIGTERM or Ctrl-C.

@@ -95,14 +95,17 @@ impl BodyBudget {
     /// whole share, `400` when the connection fails.
     pub async fn read(&self, body: Body, headers: &HeaderMap, client: &str) -> Result<(Bytes, Held), HttpResponse> {
         let max = self.max_body;
-        let too_large =
-            || refusal(StatusCode::PAYLOAD_TOO_LARGE, format!("Request body larger than {max} bytes (max_body_bytes)"));
+        let too_large = || {
+            crate::metrics::refused(crate::metrics::Limit::BodySize);
+            refusal(StatusCode::PAYLOAD_TOO_LARGE, format!("Request body larger than {max} bytes (max_body_bytes)"))
+        };
         let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > max as u64) {
             return Err(too_large());
         }
         let deadline = Instant::now() + self.read_timeout;
         let late = || {
+            crate::metrics::refused(crate::metrics::Limit::BodyReadTimeout);
             refusal(
                 StatusCode::REQUEST_TIMEOUT,
                 format!("Request body not received within {:?} (body_read_timeout)", self.read_timeout),
@@ -151,6 +154,7 @@ impl BodyBudget {
     }
 
     fn over_share(&self) -> HttpResponse {
+        crate::metrics::refused(crate::metrics::Limit::BodyShare);
         let mut r = limit_refusal(
             "owner",
             format!(
@@ -164,6 +168,7 @@ impl BodyBudget {
     }
 
     fn busy(&self) -> HttpResponse {
+        crate::metrics::refused(crate::metrics::Limit::BodyBudget);
         let mut r = refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(

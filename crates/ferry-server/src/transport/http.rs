@@ -55,6 +55,11 @@ pub struct HttpOptions {
     pub resume_grace: Duration,
     /// Bounds on connections and request bodies (slow or idle clients, bodies in flight).
     pub limits: ConnectionLimits,
+    /// Serve Prometheus metrics at `GET /metrics`, installing the process's recorder
+    /// (see [`crate::metrics`]). Off by default: nothing is recorded without it.
+    pub metrics: bool,
+    /// Serve the health probes `GET /healthz` and `GET /readyz` (on by default).
+    pub probes: bool,
 }
 
 impl Default for HttpOptions {
@@ -65,6 +70,8 @@ impl Default for HttpOptions {
             sse_retry: Duration::from_secs(1),
             resume_grace: Duration::from_secs(15),
             limits: ConnectionLimits::default(),
+            metrics: false,
+            probes: true,
         }
     }
 }
@@ -87,8 +94,25 @@ impl Server {
         self.start();
         let path = options.path.clone();
         let bodies = Arc::new(BodyBudget::new(&options.limits, self.shared.config.max_body_bytes));
+        let probes = options.probes || options.metrics;
+        let metrics = options.metrics;
         let router = super::credentials::metadata_routes(Router::new(), &self.shared);
-        router.route(&path, any(endpoint)).with_state(App { server: self.clone(), options: Arc::new(options), bodies })
+        let mut router = router.route(&path, any(endpoint)).with_state(App {
+            server: self.clone(),
+            options: Arc::new(options),
+            bodies,
+        });
+        if probes {
+            let mut probes = self.probes();
+            if metrics {
+                match probes.clone().with_metrics() {
+                    Ok(with) => probes = with,
+                    Err(e) => tracing::error!(error = %e, "no /metrics"),
+                }
+            }
+            router = router.merge(probes.router());
+        }
+        router
     }
 
     /// Serve Streamable HTTP at `http://{addr}/mcp` until the process ends.
@@ -302,7 +326,10 @@ async fn post(
     }
     let msg = match Message::parse_limited(&bytes, &shared.config.parse_limits) {
         Ok(m) => m,
-        Err(e) => return error_reply(StatusCode::BAD_REQUEST, readable_id(&bytes), e),
+        Err(e) => {
+            crate::metrics::count_parse_refusal(&e);
+            return error_reply(StatusCode::BAD_REQUEST, readable_id(&bytes), e);
+        }
     };
     // Parsed: the body's bytes go back to the budget.
     drop((held, bytes));
@@ -504,6 +531,7 @@ async fn post(
 fn refused(config: &ServerConfig, id: RequestId, refusal: Refusal) -> HttpResponse {
     let (status, retry, scope, message) = match refusal {
         Refusal::ClientLimit { limit } => {
+            crate::metrics::refused(crate::metrics::Limit::SessionsPerClient);
             let retry = config.session_handshake_timeout.as_secs().max(1);
             let message = format!(
                 "Too many sessions for this client (limit {limit}): end sessions you no longer use \
@@ -512,6 +540,7 @@ fn refused(config: &ServerConfig, id: RequestId, refusal: Refusal) -> HttpRespon
             (StatusCode::TOO_MANY_REQUESTS, retry, "owner", message)
         }
         Refusal::Full { max } => {
+            crate::metrics::refused(crate::metrics::Limit::Sessions);
             let message = format!("Server busy: all {max} sessions have calls running; retry in {BUSY_RETRY_SECS} s");
             (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECS, "server", message)
         }

@@ -188,6 +188,7 @@ pub(crate) async fn serve<L: Accept>(mut listener: L, router: Router, limits: &C
         let slot = match open.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
+                crate::metrics::refused(crate::metrics::Limit::Connections);
                 if let Some(more) = full.ready() {
                     tracing::warn!(max, more, "connection limit reached: new connections wait until one closes");
                 }
@@ -207,6 +208,7 @@ pub(crate) async fn serve<L: Accept>(mut listener: L, router: Router, limits: &C
         errors.reset();
         let client = crate::session_table::client_key(None, Some(peer.ip())).unwrap_or_default();
         if !per_client.enter(&client, per_client_max) {
+            crate::metrics::refused(crate::metrics::Limit::ConnectionsPerClient);
             if let Some(more) = over.ready() {
                 tracing::warn!(%peer, max = per_client_max, more, "a client is at its connection limit: closing its new connections");
             }

@@ -83,6 +83,12 @@ pub(crate) fn single(msg: &Message) -> Option<Bytes> {
 
 /// An SSE response of `frames`.
 pub(crate) fn response(frames: impl Stream<Item = Bytes> + Send + 'static) -> HttpResponse {
+    // Counted in `ferry_sse_streams` until the body is dropped (sent, or the client left).
+    let open = crate::metrics::SseStream::open();
+    let frames = frames.map(move |f| {
+        let _open = &open;
+        f
+    });
     (
         [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
         Body::from_stream(frames.map(Ok::<_, Infallible>)),
@@ -143,6 +149,8 @@ impl LogState {
     /// oldest request; never the response.
     fn trim(&mut self, keep: Option<usize>, max_bytes: usize) {
         while self.bytes > max_bytes || keep.is_some_and(|k| self.events.len() > k) {
+            // Over the byte bound is a refusal; past `keep` is the standalone log's rotation.
+            let over_bytes = self.bytes > max_bytes;
             let at = self.events.iter().position(|e| e.kind == Kind::Notification);
             let Some(at) = at.or_else(|| self.events.iter().position(|e| e.kind == Kind::Request)) else {
                 return;
@@ -150,6 +158,9 @@ impl LogState {
             if let Some(e) = self.events.remove(at) {
                 self.bytes -= e.data.len();
                 self.dropped += 1;
+                if over_bytes {
+                    crate::metrics::refused(crate::metrics::Limit::StreamBuffer);
+                }
             }
         }
     }

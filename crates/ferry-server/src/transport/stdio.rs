@@ -49,6 +49,7 @@ impl Server {
         while let Some(frame) = next_frame(&mut reader, &mut lines).await? {
             let Frame::Line(line) = frame else {
                 // Skipped without being buffered: say so, and go on with the next line.
+                crate::metrics::refused(crate::metrics::Limit::BodySize);
                 let _ = tx.send(Message::Response(Response::err(
                     None,
                     ErrorObject::invalid_request(format!(
@@ -64,6 +65,7 @@ impl Server {
             session.touch(now_ms());
             match Message::parse_limited(text, &shared.config.parse_limits) {
                 Err(e) => {
+                    crate::metrics::count_parse_refusal(&e);
                     let _ = tx.send(Message::Response(Response::err(super::readable_id(text), e)));
                 }
                 Ok(Message::Notification(n)) => handle_notification(n, Some(&session)),

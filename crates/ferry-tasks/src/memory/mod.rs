@@ -250,6 +250,7 @@ impl State {
             if let Some(mut job) = self.stop(&id) {
                 job.attempt += 1;
                 tracing::warn!(task_id = %id, attempt = job.attempt, "redelivering job whose worker stopped heartbeating");
+                crate::metrics::redelivered(1);
                 self.enqueue(job);
             }
         }
