@@ -6,7 +6,17 @@ use ferry_tasks::{BackendError, Job, TaskRecord};
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use redis::AsyncConnectionConfig;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+/// The longest wait between two looks for work of dead workers.
+const REDELIVERY_SCAN_MAX: Duration = Duration::from_secs(5);
+
+/// How often a process looks for work of dead workers: a quarter of the redelivery
+/// timeout, at most [`REDELIVERY_SCAN_MAX`].
+fn redelivery_scan_period(redelivery_timeout: Duration) -> Duration {
+    (redelivery_timeout / 4).min(REDELIVERY_SCAN_MAX)
+}
 
 impl RedisBackend {
     async fn blocking_conn(&self) -> Result<MultiplexedConnection, BackendError> {
@@ -104,6 +114,58 @@ impl RedisBackend {
         Ok(jobs)
     }
 
+    /// Claim work of dead workers (`XAUTOCLAIM`) if the timer says it is time: every
+    /// [`redelivery_scan_period`] rather than every claim round, so a job is redelivered
+    /// at most one period later than `redelivery_timeout`. A full batch keeps the timer
+    /// due (more stale work may be waiting). `Some` when jobs were claimed.
+    async fn redelivery_scan_now_and_then(&self, worker: &str, max: usize) -> Result<Option<Vec<Job>>, BackendError> {
+        let timeout = self.inner.config.redelivery_timeout;
+        let now = now_ms();
+        let next = self.inner.next_redelivery_scan_ms.load(Ordering::Relaxed);
+        let due_again = now + redelivery_scan_period(timeout).as_millis() as u64;
+        if now < next
+            || self
+                .inner
+                .next_redelivery_scan_ms
+                .compare_exchange(next, due_again, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(None);
+        }
+        let k = &self.inner.keys;
+        let mut conn = self.conn();
+        let stale: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
+            .arg(&k.jobs)
+            .arg(&k.group)
+            .arg(worker)
+            .arg(timeout.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut conn)
+            .await;
+        match stale {
+            Ok(reply) => {
+                if reply.claimed.len() >= max {
+                    self.inner.next_redelivery_scan_ms.store(0, Ordering::Relaxed);
+                }
+                if !reply.claimed.is_empty() {
+                    return self.take(worker, &reply.claimed, true).await.map(Some);
+                }
+                Ok(None)
+            }
+            Err(e) => {
+                // Look again next round.
+                self.inner.next_redelivery_scan_ms.store(0, Ordering::Relaxed);
+                if e.to_string().contains("NOGROUP") {
+                    self.ensure_group().await?;
+                    return Ok(None);
+                }
+                Err(unavailable(e))
+            }
+        }
+    }
+
     /// One round of claiming: due retries, stale work, then a short blocking read.
     pub(crate) async fn claim_once(
         &self,
@@ -123,26 +185,9 @@ impl RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        // Work of dead workers first.
-        let idle = self.inner.config.redelivery_timeout.as_millis() as u64;
-        let stale: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
-            .arg(&k.jobs)
-            .arg(&k.group)
-            .arg(worker)
-            .arg(idle)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(max)
-            .query_async(&mut conn)
-            .await;
-        match stale {
-            Ok(reply) => {
-                if !reply.claimed.is_empty() {
-                    return self.take(worker, &reply.claimed, true).await;
-                }
-            }
-            Err(e) if e.to_string().contains("NOGROUP") => self.ensure_group().await?,
-            Err(e) => return Err(unavailable(e)),
+        // Work of dead workers first, looked for on a timer rather than every round.
+        if let Some(jobs) = self.redelivery_scan_now_and_then(worker, max).await? {
+            return Ok(jobs);
         }
         // Block in short slices so due retries and stale work are picked up promptly.
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -176,5 +221,17 @@ impl RedisBackend {
             Some(key) => self.take(worker, &key.ids, false).await,
             None => Ok(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_period_is_a_quarter_of_the_timeout_capped() {
+        assert_eq!(redelivery_scan_period(Duration::from_millis(300)), Duration::from_millis(75));
+        assert_eq!(redelivery_scan_period(Duration::from_secs(8)), Duration::from_secs(2));
+        assert_eq!(redelivery_scan_period(Duration::from_secs(30)), REDELIVERY_SCAN_MAX);
     }
 }

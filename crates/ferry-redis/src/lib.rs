@@ -29,7 +29,7 @@
 //!
 //! ## Rules
 //! * Delivery is at-least-once. A worker that stops heartbeating loses its job
-//!   after `redelivery_timeout` (`XAUTOCLAIM`); heartbeats are `XCLAIM ... JUSTID`.
+//!   after `redelivery_timeout` (`XAUTOCLAIM`, looked for every quarter of it, at most every 5 s); heartbeats are `XCLAIM ... JUSTID`.
 //! * Records change by compare-and-swap (a short Lua script), so the state
 //!   machine in [`TaskRecord::apply`] / [`TaskRecord::finish`] is the only place
 //!   transitions are decided, for this backend and the in-memory one alike.
@@ -146,6 +146,8 @@ struct Inner {
     listener: tokio::task::JoinHandle<()>,
     /// When this process last looked for stale consumers (epoch ms).
     last_prune_ms: std::sync::atomic::AtomicU64,
+    /// When this process may next look for work of dead workers (`XAUTOCLAIM`, epoch ms).
+    next_redelivery_scan_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for Inner {
@@ -205,6 +207,7 @@ impl RedisBackend {
                 worker_seen: Script::new(scripts::WORKER_SEEN),
                 listener,
                 last_prune_ms: Default::default(),
+                next_redelivery_scan_ms: Default::default(),
             }),
         };
         backend.ensure_group().await?;

@@ -194,11 +194,16 @@ pub(crate) async fn handle(shared: &Arc<Shared>, call: &Call) -> Reply {
         return list(shared, call).await;
     }
     let id = call.str_param("taskId")?;
+    if method == "tasks/result" {
+        // Watch before reading, so a change after the read cannot be missed.
+        let watch = shared.watchers.watch(id);
+        let rec = owned(shared, call, id).await?;
+        return result(shared, call, rec, watch).await;
+    }
     let rec = owned(shared, call, id).await?;
     match (method, call.era.is_modern()) {
         ("tasks/get", false) => Ok(form_a(&rec)),
         ("tasks/get", true) => Ok(form_b(&rec, true)),
-        ("tasks/result", _) => result(shared, call, rec).await,
         ("tasks/cancel", modern) => cancel(shared, rec, modern).await,
         ("tasks/update", _) => update(shared, call, rec).await,
         _ => Err(ErrorObject::method_not_found(method)),
@@ -269,11 +274,11 @@ async fn update(shared: &Shared, call: &Call, rec: TaskRecord) -> Reply {
 }
 
 /// `tasks/result` (Form A): wait for the end, delivering input requests on this stream meanwhile.
-async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord) -> Reply {
-    // Watch before reading again, so a change between the two cannot be missed.
-    let mut watch = shared.watchers.watch(&rec.id);
+///
+/// `watch` was taken before `rec` was read, so no change after that read is missed
+/// (and the read need not be repeated).
+async fn result(shared: &Arc<Shared>, call: &Call, mut rec: TaskRecord, mut watch: crate::watch::Watch) -> Reply {
     let mut store = Outage::new(shared.config.store_outage_grace);
-    let mut rec = store.read(shared, &rec.id).await?.unwrap_or(rec);
     // Released however this ends (terminal, client gone, request cancelled), so another
     // `tasks/result` can ask again.
     let mut mine = Dispatched { shared, keys: Vec::new(), pending: Vec::new() };
