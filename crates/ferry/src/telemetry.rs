@@ -23,7 +23,7 @@ use opentelemetry_sdk::Resource;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{filter_fn, FilterExt, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -102,10 +102,17 @@ pub(crate) fn init(command: &Command, info: &Implementation) -> Result<Telemetry
     if let Some(provider) = &provider {
         let tracer = provider.tracer("ferry");
         // Spans at info and above go out whatever --log-level says of the log lines.
+        // Per span, only what the spans' fields say: no thread, no code location (three
+        // attributes more to build and encode per span), no idle/busy timings (clock reads
+        // on every poll). No context activation either: it clones and attaches the span's
+        // OpenTelemetry context on every poll of its future, and nothing here reads the
+        // ambient context (parents come from the `tracing` span tree and `Propagator`).
         let otel = tracing_opentelemetry::layer()
             .with_tracer(tracer)
             .with_threads(false)
-            .with_tracked_inactivity(false) // no clock reads on every poll of a span's future
+            .with_location(false)
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
             .with_filter(LevelFilter::INFO);
         layers.push(otel.boxed());
         opentelemetry::global::set_tracer_provider(provider.clone());
@@ -123,6 +130,12 @@ fn log_layer(log: Option<&LogArgs>) -> Box<dyn Layer<Registry> + Send + Sync> {
         Some(log) => log.filter.as_deref().unwrap_or("info").into(),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
     };
+    // The log layer formats the fields of each span it is given, event or not: the
+    // request and task spans (one per request, one per task run) are given to it only
+    // when debug lines (the per-task ones) can be on, so a server at info or above does
+    // not format them for every request. Its rarer warnings then carry no span prefix.
+    let spans_logged = filter.max_level_hint().is_none_or(|level| level >= LevelFilter::DEBUG);
+    let filter = filter.and(filter_fn(move |meta| spans_logged || !is_hot_span(meta)));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match log.map(|l| l.format).unwrap_or_default() {
         LogFormat::Json => {
@@ -134,6 +147,11 @@ fn log_layer(log: Option<&LogArgs>) -> Box<dyn Layer<Registry> + Send + Sync> {
             .with_filter(filter)
             .boxed(),
     }
+}
+
+/// A span made per request or per task run (`ferry_server`'s and `ferry_tasks::trace`'s).
+fn is_hot_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span() && matches!(meta.name(), "mcp.request" | "ferry.task")
 }
 
 /// A non-empty environment variable.
