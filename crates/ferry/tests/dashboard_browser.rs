@@ -12,26 +12,16 @@ use fantoccini::elements::Element;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use ferry_client::{CallToolResult, Client, ClientOptions, TaskHandle, TaskStatus};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod support;
+use support::{serve, Proc, Served};
+
 const TOKEN: &str = "dashboard-test-admin-token";
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The browser's programs, or `None` (after a loud note) when they are missing outside CI.
 fn browser_programs() -> Option<(String, String)> {
@@ -66,32 +56,14 @@ fn free_port() -> u16 {
 }
 
 /// `ferry serve --dashboard` on free ports, the dashboard on `admin_ip`: (process, MCP URL,
-/// dashboard base URL on 127.0.0.1, log).
-fn start_server(admin_ip: &str) -> (Proc, String, String, Arc<Mutex<Vec<String>>>) {
+/// dashboard base URL on 127.0.0.1).
+fn start_server(admin_ip: &str) -> (Served, String, String) {
     let admin_addr = format!("{admin_ip}:0");
-    let mut child = Command::new(FERRY)
-        .args(["serve", "--addr", "127.0.0.1:0", "--dashboard", "--admin-addr", &admin_addr, "--admin-token", TOKEN])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ferry serve starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (mut mcp, mut dash) = (None, None);
-    while mcp.is_none() || dash.is_none() {
-        let line = lines.next().expect("ferry serve exited before listening").expect("a log line");
-        if let Some(rest) = line.split("MCP at ").nth(1) {
-            mcp = Some(rest.split(',').next().unwrap_or_default().to_string());
-        }
-        if let Some(rest) = line.split("dashboard at ").nth(1) {
-            let url = rest.split_whitespace().next().unwrap_or_default().trim_end_matches("/dashboard");
-            dash = Some(url.replace("0.0.0.0", "127.0.0.1"));
-        }
-        log.lock().unwrap().push(line);
-    }
-    let sink = log.clone();
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| sink.lock().unwrap().push(l)));
-    (Proc(child), mcp.unwrap(), dash.unwrap(), log)
+    let served = serve(&["--dashboard", "--admin-addr", &admin_addr, "--admin-token", TOKEN]);
+    let dash = served.after_marker("dashboard at ");
+    let dash = dash.trim_end_matches("/dashboard").replace("0.0.0.0", "127.0.0.1");
+    let mcp = served.url.clone();
+    (served, mcp, dash)
 }
 
 /// chromedriver on a free port, once it accepts connections.
@@ -191,9 +163,9 @@ fn screenshot_path() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_tasks_live_and_cancels_one() {
     let Some((chromium, driver_program)) = browser_programs() else { return };
-    let (_server, mcp, dash, log) = start_server("127.0.0.1");
+    let (server, mcp, dash) = start_server("127.0.0.1");
     // A second deployment whose admin listener is not on loopback: reading needs the token too.
-    let (_protected, protected_mcp, protected_dash, protected_log) = start_server("0.0.0.0");
+    let (protected_server, protected_mcp, protected_dash) = start_server("0.0.0.0");
     let (_driver, driver) = start_driver(&driver_program);
     let browser = open_browser(&driver, &chromium).await;
     let b = browser.clone();
@@ -205,8 +177,8 @@ async fn the_dashboard_shows_tasks_live_and_cancels_one() {
     let _ = browser.close().await;
     // A panic was caught so that the browser is closed and the logs shown.
     if let Err(e) = result {
-        eprintln!("server log:\n{}", log.lock().unwrap().join("\n"));
-        eprintln!("protected server log:\n{}", protected_log.lock().unwrap().join("\n"));
+        eprintln!("server log:\n{}", server.logged().join("\n"));
+        eprintln!("protected server log:\n{}", protected_server.logged().join("\n"));
         std::panic::resume_unwind(e.into_panic());
     }
 }

@@ -5,21 +5,11 @@ use ferry_client::{Client, ClientOptions, TaskStatus};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{serve, FERRY};
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{serve, Proc, FERRY};
 
 /// Run `ferry ARGS` and return it with the URL of its "dashboard at" line.
 fn start_with_dashboard(args: &[&str]) -> (Proc, String) {

@@ -26,6 +26,26 @@ impl Served {
         self.log.lock().unwrap().clone()
     }
 
+    /// What follows `marker` on the first stderr line that has it (up to the next space),
+    /// waiting for the line for up to 60 s.
+    pub fn after_marker(&self, marker: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let found = self.log.lock().unwrap().iter().find_map(|line| {
+                line.split(marker).nth(1).map(|rest| rest.split_whitespace().next().unwrap_or_default().to_string())
+            });
+            if let Some(found) = found {
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {marker:?} line in the log:\n{}",
+                self.logged().join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Stop the process and return all it logged on stderr (every line written
     /// before it was stopped: the pipe is drained to its end).
     pub fn stop(mut self) -> Vec<String> {
