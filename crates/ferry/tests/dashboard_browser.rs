@@ -12,13 +12,13 @@ use fantoccini::elements::Element;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use ferry_client::{CallToolResult, Client, ClientOptions, TaskHandle, TaskStatus};
 use serde_json::{json, Value};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{serve, Proc, Served};
+use support::{free_port, serve, Proc, Served};
 
 const TOKEN: &str = "dashboard-test-admin-token";
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -49,10 +49,6 @@ fn browser_programs() -> Option<(String, String)> {
             None
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// `ferry serve --dashboard` on free ports, the dashboard on `admin_ip`: (process, MCP URL,

@@ -4,27 +4,17 @@
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../ferry-server/tests/support/scrape.rs"]
 mod scrape;
 mod support;
 use scrape::Scrape;
-use support::{serve, FERRY};
+use support::{free_port, serve, Proc, FERRY};
 
 /// What must happen eventually happens within this.
 const CAP: Duration = Duration::from_secs(30);
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A private `redis-server` on `port`, ready to answer.
 fn start_redis(port: u16) -> Proc {
@@ -101,7 +91,7 @@ async fn wait_status(base: &str, path: &str, status: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_shows_run_and_queue_histograms_and_readiness_follows_redis() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let port = free_port();
     let mut redis = start_redis(port);
     let url = format!("redis://127.0.0.1:{port}/0");
     let prefix = format!("ferry-metrics-{}", std::process::id());

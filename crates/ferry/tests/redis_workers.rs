@@ -6,20 +6,16 @@
 //! `redis-server` they spawn when they need to restart it.
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
+
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{serve, Proc, Served, FERRY};
+use support::{free_port, serve, Proc, Served, FERRY};
 
 fn redis_url() -> String {
     ferry_redis::testing::redis_url()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 fn require_redis(url: &str) -> redis::Connection {

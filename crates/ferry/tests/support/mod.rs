@@ -120,6 +120,11 @@ pub fn serve_with_env(extra: &[&str], env: &[(&str, Option<&str>)]) -> Served {
     Served { child, url, log, reader: Some(reader) }
 }
 
+/// A TCP port free on 127.0.0.1 at this moment (for programs that must be told a port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
 /// Whether an interop peer's runtime (`node`, `python3`) runs here. Without it a test
 /// says so and passes, except in CI (`CI` set), where it must run: then it fails.
 pub fn peer_available(program: &str, why: &str) -> bool {
