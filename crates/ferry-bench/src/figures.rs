@@ -34,6 +34,10 @@ pub struct Row {
     pub server_cpu_s: Option<f64>,
     /// CPU seconds the load client used during the window.
     pub client_cpu_s: Option<f64>,
+    /// Redis rows: the part of `server_cpu_s` the worker processes used.
+    pub worker_cpu_s: Option<f64>,
+    /// Redis rows: the part of `server_cpu_s` `redis-server` used.
+    pub redis_cpu_s: Option<f64>,
 }
 
 impl Row {
@@ -67,7 +71,12 @@ impl Row {
     /// Server CPU per unit in µs: what a call or task costs the server, whatever the
     /// client's speed (on a busy machine the client can be the bottleneck of every row).
     pub fn server_us_per_unit(&self) -> Option<f64> {
-        let cpu = self.server_cpu_s?;
+        self.us_per_unit(self.server_cpu_s)
+    }
+
+    /// `cpu` seconds (one of this row's CPU figures) per unit, in µs.
+    pub fn us_per_unit(&self, cpu: Option<f64>) -> Option<f64> {
+        let cpu = cpu?;
         (self.units > 0).then(|| cpu * 1e6 / self.units as f64)
     }
 
@@ -346,6 +355,7 @@ mod tests {
             redis_calls: None,
             server_cpu_s: None,
             client_cpu_s: None,
+            ..Row::default()
         }
     }
 

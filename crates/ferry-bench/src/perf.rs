@@ -227,6 +227,8 @@ pub fn row(build: &str, system: &str, load: Load, concurrency: usize, s: &Sample
         redis_calls: None,
         server_cpu_s: None,
         client_cpu_s: None,
+        worker_cpu_s: None,
+        redis_cpu_s: None,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::client::{bench_store_args, free_addr, wait_initialized, Error, ServerProcess};
 use crate::figures::{monitor_line, CommandStats, Origin, Row};
-use crate::perf::{drive, measure, spawn_pinned, Load, Plan, Stop, KEEP_TTL_MS, LOAD_TTL_MS};
+use crate::perf::{cpu_seconds, drive, measure, spawn_pinned, Load, Plan, Stop, KEEP_TTL_MS, LOAD_TTL_MS};
 use crate::pin::CpuList;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -94,11 +94,18 @@ impl RedisDeployment {
         window: Duration,
     ) -> Result<Row, Error> {
         let mut pids: Vec<u32> = self.ferry.iter().map(|p| p.0.id()).collect();
+        // The front end is the last Ferry process; the workers come before it.
+        let workers: Vec<u32> = pids[..pids.len().saturating_sub(1)].to_vec();
+        let redis = [self.redis.0.id()];
         pids.push(self.redis.0.id());
         let before = self.commandstats()?;
+        let (workers0, redis0) = (cpu_seconds(&workers), cpu_seconds(&redis));
         let mut r = measure(http, &self.url, &pids, (build, system), Load::A, c, window).await?;
+        let (workers1, redis1) = (cpu_seconds(&workers), cpu_seconds(&redis));
         let after = self.commandstats()?;
         r.redis_calls = Some(after.since(&before));
+        r.worker_cpu_s = workers0.zip(workers1).map(|(a, b)| b - a);
+        r.redis_cpu_s = redis0.zip(redis1).map(|(a, b)| b - a);
         Ok(r)
     }
 

@@ -10,8 +10,12 @@ pub fn progress(r: &Row) -> String {
     let redis = r.redis_per_unit().map(|n| format!(", {n:.1} Redis commands per task")).unwrap_or_default();
     let cpu = r.server_us_per_unit().map(|n| format!(", server {n:.0} us CPU each")).unwrap_or_default();
     let busy = r.client_busy().map(|n| format!(", client {:.0}% busy", n * 100.0)).unwrap_or_default();
+    let parts = match (r.us_per_unit(r.worker_cpu_s), r.us_per_unit(r.redis_cpu_s)) {
+        (Some(w), Some(redis)) => format!(" (workers {w:.0}, Redis {redis:.0})"),
+        _ => String::new(),
+    };
     format!(
-        "{} {}/{}/{}: {:.0} per s, {:.0} req/s, {:.2} req each, p50 {:.2} ms, p99 {:.2} ms{cpu}{busy}{redis}",
+        "{} {}/{}/{}: {:.0} per s, {:.0} req/s, {:.2} req each, p50 {:.2} ms, p99 {:.2} ms{cpu}{parts}{busy}{redis}",
         r.build,
         r.system,
         r.load,
@@ -125,6 +129,7 @@ pub fn print(plan: &Plan, results: &Results) {
             redis.map(|n| format!("{n:.1}")).unwrap_or_else(|| "-".into()),
         );
     }
+    print_cpu_split(results);
     for (build, per_round) in goals_per_round(plan, results) {
         println!();
         println!("Goals of issue 11, build {build} (each ratio within one round; the median of the rounds decides):");
@@ -195,6 +200,33 @@ pub fn print(plan: &Plan, results: &Results) {
     println!("load average at the end: {}", load_average());
 }
 
+/// The server CPU of the Redis rows split by process: front end, workers, Redis.
+fn print_cpu_split(results: &Results) {
+    let rows: Vec<(Key, Vec<&Row>)> =
+        grouped(results).into_iter().filter(|(_, rows)| rows.iter().any(|r| r.worker_cpu_s.is_some())).collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!("Redis rows, server CPU us per task by process (medians of the rounds):");
+    println!();
+    println!("| build | system | c | all | front end | workers | Redis |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for ((build, system, _, c), rows) in rows {
+        let us = |f: &dyn Fn(&Row) -> Option<f64>| {
+            median(&rows.iter().filter_map(|r| f(r)).collect::<Vec<_>>()).map(fmt).unwrap_or_else(|| "-".into())
+        };
+        let front = |r: &Row| Some(r.server_cpu_s? - r.worker_cpu_s? - r.redis_cpu_s?);
+        println!(
+            "| {build} | {system} | {c} | {} | {} | {} | {} |",
+            us(&Row::server_us_per_unit),
+            us(&|r| r.us_per_unit(front(r))),
+            us(&|r| r.us_per_unit(r.worker_cpu_s)),
+            us(&|r| r.us_per_unit(r.redis_cpu_s)),
+        );
+    }
+}
+
 fn row_json(r: &Row) -> Value {
     json!({
         "build": r.build, "system": r.system, "load": r.load, "concurrency": r.concurrency,
@@ -203,6 +235,7 @@ fn row_json(r: &Row) -> Value {
         "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
         "redis_commands_per_unit": r.redis_per_unit(), "redis_calls": r.redis_calls,
         "server_cpu_s": r.server_cpu_s, "client_cpu_s": r.client_cpu_s,
+        "worker_cpu_s": r.worker_cpu_s, "redis_cpu_s": r.redis_cpu_s,
         "server_us_per_unit": r.server_us_per_unit(), "client_busy": r.client_busy(),
     })
 }

@@ -2,7 +2,7 @@
 
 use crate::{decode, unavailable, RedisBackend};
 use ferry_protocol::time_fmt::now_ms;
-use ferry_tasks::{BackendError, Job, TaskRecord};
+use ferry_tasks::{BackendError, Claimed, Job, TaskRecord};
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use redis::AsyncConnectionConfig;
@@ -37,8 +37,8 @@ impl RedisBackend {
         serde_json::from_str(&raw).map_err(|e| tracing::error!(error = %e, "dropping unreadable job")).ok()
     }
 
-    /// Turn claimed stream entries into jobs: drop unreadable entries and work whose
-    /// task is gone or finished (cancelled while queued), record the rest as in flight.
+    /// Turn claimed stream entries into jobs with their records: drop unreadable entries and
+    /// work whose task is gone or finished (cancelled while queued), record the rest as in flight.
     ///
     /// One round trip in the usual case: the records are read and every readable job
     /// marked in flight together; only dead entries cost a second one to clear them.
@@ -47,7 +47,7 @@ impl RedisBackend {
         worker: &str,
         entries: &[redis::streams::StreamId],
         redelivered: bool,
-    ) -> Result<Vec<Job>, BackendError> {
+    ) -> Result<Vec<Claimed>, BackendError> {
         let k = &self.inner.keys;
         let mut conn = self.conn();
         let parsed: Vec<(&str, Option<Job>)> = entries.iter().map(|e| (e.id.as_str(), Self::parse_job(e))).collect();
@@ -82,22 +82,22 @@ impl RedisBackend {
                 dead.push(entry.to_string());
                 continue;
             };
-            let live = match raws.next().flatten() {
-                Some(raw) => !decode::<TaskRecord>(&raw)?.status.is_terminal(),
-                None => false,
+            let record = match raws.next().flatten() {
+                Some(raw) => Some(decode::<TaskRecord>(&raw)?).filter(|r| !r.status.is_terminal()),
+                None => None,
             };
-            if !live {
+            let Some(record) = record else {
                 // Its task ended or expired while a worker that then died held it.
                 dead.push(entry.to_string());
                 gone.push(job.task_id);
                 continue;
-            }
+            };
             if redelivered {
                 job.attempt += 1;
                 tracing::warn!(task_id = %job.task_id, attempt = job.attempt, worker, "redelivering job whose worker stopped heartbeating");
                 ferry_tasks::metrics::redelivered(1);
             }
-            jobs.push(job);
+            jobs.push(Claimed { job, record: Some(record) });
         }
         if !dead.is_empty() {
             let mut pipe = redis::pipe();
@@ -118,7 +118,11 @@ impl RedisBackend {
     /// [`redelivery_scan_period`] rather than every claim round, so a job is redelivered
     /// at most one period later than `redelivery_timeout`. A full batch keeps the timer
     /// due (more stale work may be waiting). `Some` when jobs were claimed.
-    async fn redelivery_scan_now_and_then(&self, worker: &str, max: usize) -> Result<Option<Vec<Job>>, BackendError> {
+    async fn redelivery_scan_now_and_then(
+        &self,
+        worker: &str,
+        max: usize,
+    ) -> Result<Option<Vec<Claimed>>, BackendError> {
         let timeout = self.inner.config.redelivery_timeout;
         let now = now_ms();
         let next = self.inner.next_redelivery_scan_ms.load(Ordering::Relaxed);
@@ -166,13 +170,29 @@ impl RedisBackend {
         }
     }
 
+    /// Claim up to `max` jobs, in rounds until one brings some or `wait` is over.
+    pub(crate) async fn claim_until(
+        &self,
+        worker: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Claimed>, BackendError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let jobs = self.claim_once(worker, max.max(1), deadline).await?;
+            if !jobs.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(jobs);
+            }
+        }
+    }
+
     /// One round of claiming: due retries, stale work, then a short blocking read.
-    pub(crate) async fn claim_once(
+    async fn claim_once(
         &self,
         worker: &str,
         max: usize,
         deadline: tokio::time::Instant,
-    ) -> Result<Vec<Job>, BackendError> {
+    ) -> Result<Vec<Claimed>, BackendError> {
         self.prune_consumers_now_and_then().await;
         let k = &self.inner.keys;
         let mut conn = self.conn();

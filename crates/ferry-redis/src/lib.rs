@@ -24,7 +24,8 @@
 //! | `P:kept:{status}` | sorted set (score = expiry ms) | ended tasks kept, per outcome, for `stats`; expires with the last of them |
 //! | `P:done:{status}:{second}` | counter | tasks that ended in that second, per outcome (throughput); expires after two minutes |
 //! | `P:worker-reports` / `P:worker-reports:seen` | hash name -> JSON / sorted set name -> last report | worker loops' reports; a worker silent for an hour is forgotten; both expire an hour after the last report |
-//! | `P:events` | pub/sub channel | every new record state, for every process |
+//! | `P:events` | pub/sub channel | every new record state, for the processes that subscribe (front ends) |
+//! | `P:cancel` | pub/sub channel | the id of each task cancelled (published after the cancel), for workers |
 //! | `P:notes` | pub/sub channel | handlers' notifications for their callers (log messages from workers) |
 //!
 //! ## Rules
@@ -33,6 +34,10 @@
 //! * Records change by compare-and-swap (a short Lua script), so the state
 //!   machine in [`TaskRecord::apply`] / [`TaskRecord::finish`] is the only place
 //!   transitions are decided, for this backend and the in-memory one alike.
+//! * A cancel is published on `P:cancel` (the task id) after its swap, for workers, which
+//!   listen to nothing else; a lost notice is made up for by the worker's heartbeat, which
+//!   re-reads the record (the truth). `P:events` is listened to by the processes that
+//!   subscribe (front ends), from their first `subscribe`.
 //! * Submission is idempotent per task id (`SET NX` inside the submit script), and
 //!   admits the task against [`TaskLimits`] in the same script (atomic across front ends).
 //! * Every key has a bounded lifetime or goes with what it indexes; only the
@@ -55,12 +60,12 @@ use scripts::{PROMOTE, SUBMIT, SWAP};
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{
-    Backend, BackendError, EngineStats, Job, Notice, Outcome, TaskDetail, TaskEvent, TaskFilter, TaskLimits, TaskPage,
-    TaskRecord, TaskStatus, TaskUpdate, Usage, WorkerInfo,
+    Backend, BackendError, CancelReceiver, Claimed, EngineStats, Job, Notice, Outcome, TaskDetail, TaskEvent,
+    TaskFilter, TaskLimits, TaskPage, TaskRecord, TaskStatus, TaskUpdate, Usage, WorkerInfo,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncCommands, Client, Script};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, Mutex};
 
@@ -139,21 +144,22 @@ struct Inner {
     /// Blocking reads (`XREADGROUP BLOCK`) get a connection of their own.
     blocking: Mutex<Option<MultiplexedConnection>>,
     events: broadcast::Sender<TaskEvent>,
+    /// Ids of cancelled tasks heard on `P:cancel`.
+    cancels: broadcast::Sender<String>,
+    /// The runtime the listeners run on (the one that connected).
+    runtime: tokio::runtime::Handle,
+    /// The `P:events`/`P:notes` listener, started by the first `subscribe`.
+    events_listener: OnceLock<events::Listener>,
+    /// The `P:cancel` listener, started by the first `subscribe_cancels`.
+    cancel_listener: OnceLock<events::Listener>,
     submit: Script,
     swap: Script,
     promote: Script,
     worker_seen: Script,
-    listener: tokio::task::JoinHandle<()>,
     /// When this process last looked for stale consumers (epoch ms).
     last_prune_ms: std::sync::atomic::AtomicU64,
     /// When this process may next look for work of dead workers (`XAUTOCLAIM`, epoch ms).
     next_redelivery_scan_ms: std::sync::atomic::AtomicU64,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.listener.abort();
-    }
 }
 
 /// How long [`Backend::ping`] waits for Redis (readiness probes must answer quickly).
@@ -172,7 +178,9 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<String, BackendError> {
 }
 
 impl RedisBackend {
-    /// Connect, create the consumer group if needed, and start listening for events.
+    /// Connect and create the consumer group if needed. Listening for events starts with the
+    /// first [`subscribe`](Backend::subscribe) (for cancellations, the first
+    /// [`subscribe_cancels`](Backend::subscribe_cancels)).
     ///
     /// Fails with [`BackendError::Unavailable`] when Redis cannot be reached; after
     /// that, lost connections are re-established with backoff.
@@ -185,14 +193,7 @@ impl RedisBackend {
         let conn = client.get_connection_manager_with_config(manager_config).await.map_err(unavailable)?;
         let keys = Keys::new(&config.prefix);
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
-        let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        let channels = [keys.events.clone(), keys.notes.clone()];
-        let listener = tokio::spawn(events::listen(client.clone(), channels, events.clone(), ready_tx));
-        // Events published before the subscription is up would be lost to this process.
-        if tokio::time::timeout(Duration::from_secs(5), ready).await.is_err() {
-            listener.abort();
-            return Err(BackendError::Unavailable("could not subscribe to task events".into()));
-        }
+        let (cancels, _) = broadcast::channel(config.event_capacity.max(16));
         let backend = Self {
             inner: Arc::new(Inner {
                 config,
@@ -201,11 +202,14 @@ impl RedisBackend {
                 conn,
                 blocking: Mutex::new(None),
                 events,
+                cancels,
+                runtime: tokio::runtime::Handle::current(),
+                events_listener: OnceLock::new(),
+                cancel_listener: OnceLock::new(),
                 submit: Script::new(SUBMIT),
                 swap: Script::new(SWAP),
                 promote: Script::new(PROMOTE),
                 worker_seen: Script::new(scripts::WORKER_SEEN),
-                listener,
                 last_prune_ms: Default::default(),
                 next_redelivery_scan_ms: Default::default(),
             }),
@@ -506,6 +510,7 @@ where
 #[async_trait]
 impl Backend for RedisBackend {
     async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), BackendError> {
+        self.listening().await?;
         match self.submit_once(record.clone(), &job).await {
             Err(BackendError::Unavailable(e)) => {
                 tracing::debug!(error = %e, "retrying a submission after a Redis error");
@@ -530,32 +535,42 @@ impl Backend for RedisBackend {
     }
 
     async fn update(&self, task_id: &str, update: TaskUpdate) -> Result<Option<TaskRecord>, BackendError> {
+        self.listening().await?;
         again(|| self.update_once(task_id, update.clone())).await
     }
 
     async fn complete(&self, task_id: &str, outcome: Outcome) -> Result<Option<TaskRecord>, BackendError> {
+        self.listening().await?;
         again(|| self.complete_once(task_id, outcome.clone())).await
     }
 
     async fn cancel(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
-        again(|| self.cancel_once(task_id)).await
+        self.listening().await?;
+        let rec = again(|| self.cancel_once(task_id)).await?;
+        if rec.as_ref().is_some_and(|r| r.status == TaskStatus::Cancelled) {
+            self.publish_cancel(task_id).await;
+        }
+        Ok(rec)
     }
 
     async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
+        self.listening().await?;
         again(|| self.get_once(task_id)).await
     }
 
     async fn list(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError> {
+        self.listening().await?;
         again(|| self.list_once(owner, cursor, limit)).await
     }
+
     async fn claim_batch(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Job>, BackendError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let jobs = self.claim_once(worker, max.max(1), deadline).await?;
-            if !jobs.is_empty() || tokio::time::Instant::now() >= deadline {
-                return Ok(jobs);
-            }
-        }
+        Ok(self.claim_with_records(worker, max, wait).await?.into_iter().map(|c| c.job).collect())
+    }
+
+    /// The records come from the claim's own read (`MGET`), which drops jobs of ended tasks.
+    async fn claim_with_records(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Claimed>, BackendError> {
+        self.listening().await?;
+        self.claim_until(worker, max, wait).await
     }
 
     async fn requeue(&self, _worker: &str, job: Job, delay: Duration) -> Result<(), BackendError> {
@@ -573,12 +588,25 @@ impl Backend for RedisBackend {
     }
 
     async fn notify(&self, notification: Notice) -> Result<(), BackendError> {
+        self.listening().await?;
         let _: i64 = self.conn().publish(&self.inner.keys.notes, encode(&notification)?).await.map_err(unavailable)?;
         Ok(())
     }
 
+    /// Starts listening to `P:events` and `P:notes` the first time; operations of this
+    /// backend wait until that subscription is up.
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
-        self.inner.events.subscribe()
+        let events = self.inner.events.subscribe();
+        self.listen_to_events();
+        events
+    }
+
+    /// Starts listening to `P:cancel` the first time; operations of this backend (claims
+    /// too) wait until that subscription is up.
+    fn subscribe_cancels(&self) -> CancelReceiver {
+        let ids = self.inner.cancels.subscribe();
+        self.listen_to_cancels();
+        CancelReceiver::from_ids(ids)
     }
 
     /// `PING`, answered within [`PING_TIMEOUT`]; `Unavailable` otherwise.
@@ -610,10 +638,12 @@ impl Backend for RedisBackend {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<TaskPage, BackendError> {
+        self.listening().await?;
         again(|| self.list_all_once(filter, cursor, limit)).await
     }
 
     async fn detail(&self, task_id: &str) -> Result<Option<TaskDetail>, BackendError> {
+        self.listening().await?;
         again(|| self.detail_once(task_id)).await
     }
 }

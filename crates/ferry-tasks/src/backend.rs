@@ -1,5 +1,6 @@
 //! The storage-and-delivery contract every engine backend fulfils.
 
+use crate::cancels::CancelReceiver;
 use crate::inspect::{EngineStats, TaskDetail, TaskFilter, WorkerInfo};
 use crate::record::{Job, Outcome, TaskRecord};
 use async_trait::async_trait;
@@ -101,6 +102,16 @@ pub struct TaskPage {
     pub next_cursor: Option<String>,
 }
 
+/// A claimed job, with its task's record when the claim read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The job.
+    pub job: Job,
+    /// The task's record as the claim read it (not terminal), so that the worker need not read
+    /// it again; `None` when the backend did not read it (the worker reads it then).
+    pub record: Option<TaskRecord>,
+}
+
 /// Where tasks are stored and how their work is handed to workers.
 ///
 /// Delivery is at-least-once: a claimed job that is neither completed nor
@@ -118,6 +129,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Take up to `max` jobs for `worker`, waiting up to `wait` for at least one.
     /// Returns an empty list when none came in time.
     async fn claim_batch(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Job>, BackendError>;
+
+    /// [`claim_batch`](Self::claim_batch), with each task's record when the backend read it
+    /// while claiming (the default reads none: the worker reads each record itself).
+    async fn claim_with_records(&self, worker: &str, max: usize, wait: Duration) -> Result<Vec<Claimed>, BackendError> {
+        let jobs = self.claim_batch(worker, max, wait).await?;
+        Ok(jobs.into_iter().map(|job| Claimed { job, record: None }).collect())
+    }
 
     /// Take the next job for `worker`, waiting up to `wait` for one.
     async fn claim(&self, worker: &str, wait: Duration) -> Result<Option<Job>, BackendError> {
@@ -151,6 +169,13 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Subscribe to task events.
     fn subscribe(&self) -> broadcast::Receiver<TaskEvent>;
+
+    /// Subscribe to the ids of tasks as they are cancelled (what a worker listens to). The
+    /// default keeps the cancellations of [`subscribe`](Self::subscribe); a shared store
+    /// offers a channel of its own, so that workers need not read every change.
+    fn subscribe_cancels(&self) -> CancelReceiver {
+        CancelReceiver::from_events(self.subscribe())
+    }
 
     // ---- Operator read-outs (see [`crate::inspect`]). Ownership is not checked:
     // ---- only an admin credential may reach them.

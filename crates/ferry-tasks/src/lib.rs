@@ -18,6 +18,7 @@
 //!   inside a server process and inside a `ferry worker` process.
 
 mod backend;
+mod cancels;
 pub mod inspect;
 mod limits;
 mod memory;
@@ -30,7 +31,8 @@ mod worker;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
+pub use backend::{Backend, BackendError, Claimed, Notice, TaskEvent, TaskPage, TaskUpdate};
+pub use cancels::CancelReceiver;
 pub use inspect::{EngineStats, TaskDetail, TaskFilter, WorkerInfo};
 pub use limits::{StoreUsage, TaskLimits, Usage};
 pub use memory::{MemoryBackend, MemoryConfig};

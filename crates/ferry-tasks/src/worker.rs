@@ -7,17 +7,16 @@
 //! timeouts, retries with exponential backoff, cancellation (cooperative
 //! first, then abort after a grace period) and turning panics into failures.
 
-use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskUpdate};
+use crate::backend::{Backend, BackendError, Claimed, Notice, TaskEvent, TaskUpdate};
 use crate::inspect::WorkerInfo;
-use crate::record::{Job, Outcome};
+use crate::record::{Job, Outcome, TaskRecord};
 use crate::trace;
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::{ErrorObject, TaskStatus};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -252,7 +251,7 @@ impl WorkerHandle {
     }
 }
 
-type Running = Arc<Mutex<HashMap<String, (CancellationToken, Job)>>>;
+type Running = Arc<crate::cancels::Running>;
 
 impl Worker {
     /// A worker over `backend` running jobs through `executor`.
@@ -268,8 +267,8 @@ impl Worker {
     }
 
     async fn run(self, shutdown: CancellationToken) {
-        let running: Running = Arc::new(Mutex::new(HashMap::new()));
-        let listener = tokio::spawn(cancel_listener(self.backend.subscribe(), running.clone()));
+        let running: Running = Arc::default();
+        let listener = tokio::spawn(crate::cancels::listen(self.backend.subscribe_cancels(), running.clone()));
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let this = Arc::new(self);
         let reporter = tokio::spawn(this.clone().report(running.clone()));
@@ -281,13 +280,13 @@ impl Worker {
             // Claim as many jobs as there are free slots (one round trip for a batch).
             let max = 1 + permits.available_permits().min(31);
             let claimed = tokio::select! {
-                c = this.backend.claim_batch(&this.config.name, max, this.config.claim_wait) => c,
+                c = this.backend.claim_with_records(&this.config.name, max, this.config.claim_wait) => c,
                 _ = shutdown.cancelled() => break,
             };
             match claimed {
                 Ok(jobs) => {
                     let mut permit = Some(permit);
-                    for job in jobs {
+                    for claimed in jobs {
                         // The first job uses the slot we hold; the others take free ones.
                         let slot = match permit.take() {
                             Some(p) => Some(p),
@@ -295,13 +294,13 @@ impl Worker {
                         };
                         let Some(slot) = slot else {
                             // Cannot happen while this loop is the only taker of slots; be safe anyway.
-                            let _ = this.backend.requeue(&this.config.name, job, Duration::ZERO).await;
+                            let _ = this.backend.requeue(&this.config.name, claimed.job, Duration::ZERO).await;
                             continue;
                         };
                         let this = this.clone();
                         let running = running.clone();
                         tokio::spawn(async move {
-                            this.run_job(job, running).await;
+                            this.run_job(claimed, running).await;
                             drop(slot);
                         });
                     }
@@ -319,9 +318,7 @@ impl Worker {
         let all = u32::try_from(this.config.concurrency.max(1)).unwrap_or(u32::MAX);
         let finished = tokio::time::timeout(this.config.shutdown_grace, permits.acquire_many(all)).await;
         if finished.is_err() {
-            let left: Vec<(CancellationToken, Job)> =
-                running.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, v)| v).collect();
-            for (token, job) in left {
+            for (token, job) in running.drain() {
                 token.cancel();
                 tracing::info!(task_id = %job.task_id, "handing back unfinished job on shutdown");
                 if let Err(e) = this.backend.requeue(&this.config.name, job, Duration::ZERO).await {
@@ -353,8 +350,7 @@ impl Worker {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            info.running = running.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
-            info.running.sort();
+            info.running = running.ids();
             info.last_seen_ms = now_ms();
             if let Err(e) = self.backend.worker_seen(&info).await {
                 tracing::warn!(error = %e, "could not report this worker as alive");
@@ -362,7 +358,8 @@ impl Worker {
         }
     }
 
-    async fn run_job(&self, job: Job, running: Running) {
+    async fn run_job(&self, claimed: Claimed, running: Running) {
+        let Claimed { job, record } = claimed;
         let id = job.task_id.clone();
         // Scheduled for later: hand it back until then (the store holds it, not this process).
         if let Some(wait) = job.not_before.map(|at| at.saturating_sub(now_ms())).filter(|ms| *ms > 0) {
@@ -372,20 +369,26 @@ impl Worker {
             return;
         }
         let span = trace::task_span(&job, &self.config.name);
-        self.run_claimed(job, running).instrument(span).await;
+        self.run_claimed(job, record, running).instrument(span).await;
     }
 
-    /// Run a claimed job that is due, inside its task span.
-    async fn run_claimed(&self, job: Job, running: Running) {
+    /// Run a claimed job that is due, inside its task span; `record` is its task's record
+    /// when the claim read it.
+    async fn run_claimed(&self, job: Job, record: Option<TaskRecord>, running: Running) {
         let id = job.task_id.clone();
-        // Register before reading the record: a cancel event from now on finds the token, and a
-        // cancel from before is in the record. No window loses it.
-        let token = CancellationToken::new();
-        running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (token.clone(), job.clone()));
-        let forget = || running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_some();
+        // Register before reading the record: a cancel notice from now on finds the token, and a
+        // cancel from before is in the record. No window loses it. When the claim read the
+        // record, a notice that came between that read and now was kept by `running`, and
+        // the token comes back cancelled.
+        let token = running.register(&job);
+        let forget = || running.forget(&id);
         let component = self.executor.component_label(&job);
-        match self.backend.get(&id).await {
-            Ok(Some(rec)) if !rec.status.is_terminal() => {
+        let record = match record {
+            Some(rec) => Ok(Some(rec)),
+            None => self.backend.get(&id).await,
+        };
+        match record {
+            Ok(Some(rec)) if !rec.status.is_terminal() && !token.is_cancelled() => {
                 if job.attempt == 1 {
                     let since = rec.created_at.max(job.not_before.unwrap_or(0));
                     crate::metrics::task_waited(&component, Duration::from_millis(now_ms().saturating_sub(since)));
@@ -569,23 +572,5 @@ fn panic_message(e: tokio::task::JoinError) -> String {
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into()),
         Err(_) => "unknown".into(),
-    }
-}
-
-/// Cancel the token of a running job when its task becomes `cancelled`.
-async fn cancel_listener(mut events: broadcast::Receiver<TaskEvent>, running: Running) {
-    loop {
-        match events.recv().await {
-            Ok(TaskEvent::Changed(rec)) if rec.status == TaskStatus::Cancelled => {
-                if let Some((token, _)) = running.lock().unwrap_or_else(|e| e.into_inner()).get(&rec.id) {
-                    token.cancel();
-                }
-            }
-            Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "worker lagged behind task events");
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
     }
 }
