@@ -760,8 +760,9 @@ pub(crate) fn to_value<T: Serialize>(v: T) -> Reply {
     serde_json::to_value(v).map_err(|e| ErrorObject::internal(format!("cannot serialize result: {e}")))
 }
 
-/// Handle a notification from the client.
-pub(crate) fn handle_notification(n: Notification, session: Option<&Arc<Session>>) {
+/// Handle a notification from the client. Returns it when it concerns a call this
+/// process does not run (a cancellation of a request another front end runs).
+pub(crate) fn handle_notification(n: Notification, session: Option<&Arc<Session>>) -> Option<Notification> {
     match n.method.as_str() {
         "notifications/initialized" => {
             if let Some(s) = session {
@@ -772,25 +773,34 @@ pub(crate) fn handle_notification(n: Notification, session: Option<&Arc<Session>
             let id = n.params.as_ref().and_then(|p| p.get("requestId")).cloned();
             let id: Option<RequestId> = id.and_then(|v| serde_json::from_value(v).ok());
             if let (Some(s), Some(id)) = (session, id) {
-                if let Some(token) = lock(&s.in_flight).get(&id) {
-                    tracing::debug!(request_id = %id, "request cancelled by the client");
-                    token.cancel();
+                match lock(&s.in_flight).get(&id) {
+                    Some(token) => {
+                        tracing::debug!(request_id = %id, "request cancelled by the client");
+                        token.cancel();
+                    }
+                    None => return Some(n),
                 }
             }
         }
         other => tracing::trace!(method = other, "notification ignored"),
     }
+    None
 }
 
-/// Deliver a client's response to the server-to-client request it answers.
-pub(crate) fn handle_response(resp: Response, session: Option<&Arc<Session>>) {
-    let (Some(s), Some(id)) = (session, resp.id.as_ref()) else { return };
+/// Deliver a client's response to the server-to-client request it answers. Returns it
+/// when no request of this process waits for it (another front end may have asked).
+pub(crate) fn handle_response(resp: Response, session: Option<&Arc<Session>>) -> Option<Response> {
+    let (Some(s), Some(id)) = (session, resp.id.as_ref()) else { return None };
+    let pending = lock(&s.pending).remove(&id.to_string());
+    let Some(tx) = pending else {
+        tracing::debug!(id = %id, "response to a request this process did not send");
+        return Some(resp);
+    };
     let result = match (resp.result, resp.error) {
         (_, Some(e)) => Err(e),
         (Some(v), None) => Ok(v),
         (None, None) => Ok(Value::Null),
     };
-    if !s.resolve(id, result) {
-        tracing::debug!(id = %id, "response to an unknown request ignored");
-    }
+    let _ = tx.send(result);
+    None
 }

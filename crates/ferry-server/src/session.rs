@@ -168,9 +168,10 @@ impl Session {
         }
     }
 
-    /// A fresh id for a server-to-client request.
+    /// A fresh id for a server-to-client request, unique among the copies of a shared
+    /// session (an answer that reaches another front end is handed to the right one).
     pub fn next_request_id(&self) -> String {
-        format!("ferry-{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+        format!("ferry-{:x}-{}", self.stream_base, self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
     /// A fresh stream number for the event ids of a response stream (odd).
@@ -186,15 +187,6 @@ impl Session {
     /// The resumable stream answering `request`, if it is open.
     pub fn stream_of(&self, request: &RequestId) -> Option<Arc<StreamLog>> {
         lock(&self.streams).values().find(|l| l.request.as_ref() == Some(request) && !l.is_finished()).cloned()
-    }
-
-    /// Deliver a client's response to a request we sent.
-    pub fn resolve(&self, id: &RequestId, result: Result<Value, ErrorObject>) -> bool {
-        let key = id.to_string();
-        match lock(&self.pending).remove(&key) {
-            Some(tx) => tx.send(result).is_ok(),
-            None => false,
-        }
     }
 
     /// Cancel everything in flight (the session ends).

@@ -39,6 +39,9 @@ use std::time::Duration;
 const SESSION_CHANGED: &str = "ferry/session/changed";
 /// Internal notice: a session ended (`DELETE`).
 const SESSION_CLOSED: &str = "ferry/session/closed";
+/// Internal notice: a client's message for the copy of the session that waits for it
+/// (params: the message): an answer to a request, a cancellation of a call.
+const SESSION_MESSAGE: &str = "ferry/session/message";
 
 /// How often a front end refreshes a session it serves in the store: a quarter of the
 /// shortest lifetime a stored session has, between 10 ms and 10 s.
@@ -206,6 +209,16 @@ impl Shared {
         self.backend.notify(Notice { session: Some(s.id.clone()), method: SESSION_CHANGED.into(), params }).await
     }
 
+    /// Hand a client's message that no call of this process waits for to the other
+    /// copies of the session (the front end that sent the request, or runs the call).
+    pub(crate) async fn forward_to_copies(&self, s: &Session, message: Option<ferry_protocol::Message>) {
+        let (Some(message), true) = (message, self.sessions_shared()) else { return };
+        let notice = Notice { session: Some(s.id.clone()), method: SESSION_MESSAGE.into(), params: message.to_value() };
+        if let Err(e) = self.backend.notify(notice).await {
+            tracing::warn!(session = %s.id, error = %e, "cannot hand the client's message to the other front ends");
+        }
+    }
+
     /// End a session everywhere (`DELETE`).
     pub(crate) async fn end_session(&self, s: &Session) -> Result<(), BackendError> {
         self.drop_copy(&s.id, "ended by the client");
@@ -236,6 +249,19 @@ impl Shared {
             }
             SESSION_CLOSED => {
                 self.drop_copy(id, "ended on another front end");
+                true
+            }
+            SESSION_MESSAGE => {
+                let copy = self.session(id);
+                match ferry_protocol::Message::parse(n.params.to_string().as_bytes()) {
+                    Ok(ferry_protocol::Message::Response(r)) => {
+                        drop(crate::dispatch::handle_response(r, copy.as_ref()))
+                    }
+                    Ok(ferry_protocol::Message::Notification(m)) => {
+                        drop(crate::dispatch::handle_notification(m, copy.as_ref()))
+                    }
+                    _ => {}
+                }
                 true
             }
             _ => false,

@@ -25,6 +25,16 @@ fn front_end(store: Arc<dyn SessionStore>, backend: Arc<dyn Backend>) -> Server 
             cx.notify_resource_updated("mem://board").await.map_err(ToolError::from)?;
             Ok::<_, ToolError>("touched")
         }))
+        .tool(ToolDef::new("ask").task_support(TaskSupport::Optional).handler(|cx: Context| async move {
+            let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}});
+            let answer = cx.elicit("Your name?", schema).await?;
+            Ok::<_, ToolError>(format!("hello {}", answer["content"]["name"].as_str().unwrap_or("nobody")))
+        }))
+        .tool(ToolDef::new("hang").handler(|cx: Context| async move {
+            cx.info("started");
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            "finished"
+        }))
         .tool(ToolDef::new("chatty").task_support(TaskSupport::Optional).handler(|cx: Context| async move {
             cx.info("an info line");
             cx.log(ferry_server::LoggingLevel::Error, json!("an error line"));
@@ -67,7 +77,7 @@ async fn post(url: &str, session: Option<&str>, body: Value) -> (u16, Option<Str
 
 async fn open(url: &str) -> String {
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+        "protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "t", "version": "1"}}});
     let (status, id, body) = post(url, None, init).await;
     assert_eq!(status, 200, "{body}");
     let id = id.expect("a session id");
@@ -97,6 +107,32 @@ async fn listen(url: &str, session: &str) -> futures::stream::BoxStream<'static,
     resp.bytes_stream().boxed()
 }
 
+type Stream = futures::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>;
+
+/// POST a request in `session` and keep its answer's stream.
+async fn post_stream(url: &str, session: &str, body: &Value) -> Stream {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    resp.bytes_stream().boxed()
+}
+
+/// What a stream sends until it ends, which must be `within` (else the test fails).
+async fn rest_of(mut stream: Stream, within: Duration) -> String {
+    let mut rest = String::new();
+    while let Some(chunk) = tokio::time::timeout(within, stream.next()).await.expect("the stream ends in time") {
+        rest.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    rest
+}
+
 /// Messages from a stream until one whose method is `method`.
 async fn until(
     stream: &mut futures::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
@@ -124,7 +160,7 @@ async fn a_session_opened_on_one_front_end_is_served_by_the_other_with_its_tasks
     let (a, b) = pair().await;
     let id = open(&a).await;
     let tools = request(&b, &id, "tools/list", json!({})).await;
-    assert!(tools["result"]["tools"].as_array().is_some_and(|t| t.len() == 2), "{tools}");
+    assert!(tools["result"]["tools"].as_array().is_some_and(|t| t.len() == 4), "{tools}");
 
     let created = request(&a, &id, "tools/call", json!({"name": "chatty", "arguments": {}, "task": {}})).await;
     let task = created["result"]["task"]["taskId"].as_str().expect("a task").to_string();
@@ -236,4 +272,37 @@ async fn a_standalone_stream_of_another_front_end_is_opened_afresh() {
     request(&a, &id, "resources/subscribe", json!({"uri": "mem://board"})).await;
     request(&a, &id, "tools/call", json!({"name": "touch", "arguments": {}})).await;
     until(&mut stream, "notifications/resources/updated").await;
+}
+
+#[tokio::test]
+async fn a_cancellation_sent_to_the_other_front_end_stops_the_call() {
+    let (a, b) = pair().await;
+    let id = open(&a).await;
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "hang", "arguments": {}}});
+    let mut stream = post_stream(&a, &id, &call).await;
+    until(&mut stream, "notifications/message").await; // the call runs on a
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}});
+    let (status, _, _) = post(&b, Some(&id), cancel).await;
+    assert_eq!(status, 202);
+    // The call ends without its result (a cancelled request gets no response); left
+    // alone it would answer "finished" after a minute.
+    let rest = rest_of(stream, Duration::from_secs(30)).await;
+    assert!(!rest.contains("finished"), "{rest}");
+}
+
+#[tokio::test]
+async fn an_answer_sent_to_the_other_front_end_reaches_the_task_that_asked() {
+    let (a, b) = pair().await;
+    let id = open(&a).await;
+    let created = request(&a, &id, "tools/call", json!({"name": "ask", "arguments": {}, "task": {}})).await;
+    let task = created["result"]["task"]["taskId"].as_str().expect("a task").to_string();
+    let wait = json!({"jsonrpc": "2.0", "id": 3, "method": "tasks/result", "params": {"taskId": task}});
+    let mut stream = post_stream(&a, &id, &wait).await;
+    let asked = until(&mut stream, "elicitation/create").await.pop().unwrap();
+    let answer =
+        json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"action": "accept", "content": {"name": "Ada"}}});
+    let (status, _, _) = post(&b, Some(&id), answer).await;
+    assert_eq!(status, 202);
+    let rest = rest_of(stream, Duration::from_secs(10)).await;
+    assert!(rest.contains("hello Ada"), "{rest}");
 }

@@ -391,14 +391,18 @@ async fn post(
     }
     let req = match msg {
         Message::Notification(n) => {
-            handle_notification(n, session.as_ref());
+            let elsewhere = handle_notification(n, session.as_ref()).map(Message::Notification);
             if let Some(s) = &session {
                 shared.session_used(s);
+                shared.forward_to_copies(s, elsewhere).await;
             }
             return StatusCode::ACCEPTED.into_response();
         }
         Message::Response(r) => {
-            handle_response(r, session.as_ref());
+            let elsewhere = handle_response(r, session.as_ref()).map(Message::Response);
+            if let Some(s) = &session {
+                shared.forward_to_copies(s, elsewhere).await;
+            }
             return StatusCode::ACCEPTED.into_response();
         }
         Message::Request(req) => req,
