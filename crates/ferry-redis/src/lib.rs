@@ -51,11 +51,13 @@ mod events;
 mod inspect;
 mod keys;
 mod scripts;
+mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 use keys::Keys;
 use scripts::{PROMOTE, SUBMIT, SWAP};
+pub use sessions::RedisSessionStore;
 
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;

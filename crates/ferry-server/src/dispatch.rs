@@ -22,6 +22,7 @@ use ferry_protocol::version::{
     negotiate_handshake, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SERVER_INFO, MODERN, SUPPORTED_VERSIONS,
 };
 use ferry_protocol::{Era, ErrorCode, ErrorObject, Notification, Request, RequestId, Response, TaskSupport};
+use ferry_tasks::SessionChange;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
@@ -306,6 +307,7 @@ fn initialize(shared: &Shared, session: &Session, params: &Map<String, Value>) -
     let version = negotiate_handshake(requested);
     *lock(&session.protocol_version) = version.to_string();
     *lock(&session.client_caps) = params.get("capabilities").filter(|c| c.is_object()).cloned().unwrap_or(json!({}));
+    *lock(&session.client_info) = params.get("clientInfo").cloned().unwrap_or(Value::Null);
     let mut result = json!({
         "protocolVersion": version,
         "capabilities": handshake_capabilities(shared, version),
@@ -388,7 +390,7 @@ async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
     match call.method.as_str() {
         "ping" => Ok(json!({})),
         "server/discover" => Ok(discover(shared)),
-        "logging/setLevel" => set_level(call),
+        "logging/setLevel" => set_level(shared, call).await,
         "tools/list" => {
             let with_execution = call.era.has_form_a();
             let c = shared.components();
@@ -421,7 +423,7 @@ async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
         "tools/call" => call_tool(shared, call).await,
         "prompts/get" => get_prompt(shared, call).await,
         "resources/read" => read_resource(shared, call).await,
-        "resources/subscribe" | "resources/unsubscribe" => subscribe(shared, call),
+        "resources/subscribe" | "resources/unsubscribe" => subscribe(shared, call).await,
         "subscriptions/listen" => crate::listen::listen(shared, call).await,
         "completion/complete" => complete(shared, call).await,
         "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel" | "tasks/update" => {
@@ -502,27 +504,27 @@ async fn complete(shared: &Shared, call: &Call) -> Reply {
     Ok(json!({"completion": {"values": values, "total": total, "hasMore": total > MAX_VALUES}}))
 }
 
-fn set_level(call: &Call) -> Reply {
+async fn set_level(shared: &Shared, call: &Call) -> Reply {
     let level: LoggingLevel = serde_json::from_value(call.params.get("level").cloned().unwrap_or(Value::Null))
         .map_err(|_| ErrorObject::invalid_params("logging/setLevel needs a valid 'level' (debug ... emergency)"))?;
     if let Some(s) = &call.session {
-        *lock(&s.log_level) = level;
+        shared.change_session(s, SessionChange::LogLevel(level)).await.map_err(tasks::store_error)?;
     }
     Ok(json!({}))
 }
 
-fn subscribe(shared: &Shared, call: &Call) -> Reply {
+async fn subscribe(shared: &Shared, call: &Call) -> Reply {
     let uri = call.str_param("uri")?;
     if shared.components().resolve_resource(uri).is_none() {
         return Err(resource_not_found(uri, call.era.is_modern()));
     }
     if let Some(s) = &call.session {
-        let mut subs = lock(&s.subscriptions);
-        if call.method == "resources/subscribe" {
-            subs.insert(uri.to_string());
+        let change = if call.method == "resources/subscribe" {
+            SessionChange::Subscribe(uri.to_string())
         } else {
-            subs.remove(uri);
-        }
+            SessionChange::Unsubscribe(uri.to_string())
+        };
+        shared.change_session(s, change).await.map_err(tasks::store_error)?;
     }
     Ok(json!({}))
 }
@@ -758,8 +760,9 @@ pub(crate) fn to_value<T: Serialize>(v: T) -> Reply {
     serde_json::to_value(v).map_err(|e| ErrorObject::internal(format!("cannot serialize result: {e}")))
 }
 
-/// Handle a notification from the client.
-pub(crate) fn handle_notification(n: Notification, session: Option<&Arc<Session>>) {
+/// Handle a notification from the client. Returns it when it concerns a call this
+/// process does not run (a cancellation of a request another front end runs).
+pub(crate) fn handle_notification(n: Notification, session: Option<&Arc<Session>>) -> Option<Notification> {
     match n.method.as_str() {
         "notifications/initialized" => {
             if let Some(s) = session {
@@ -770,25 +773,34 @@ pub(crate) fn handle_notification(n: Notification, session: Option<&Arc<Session>
             let id = n.params.as_ref().and_then(|p| p.get("requestId")).cloned();
             let id: Option<RequestId> = id.and_then(|v| serde_json::from_value(v).ok());
             if let (Some(s), Some(id)) = (session, id) {
-                if let Some(token) = lock(&s.in_flight).get(&id) {
-                    tracing::debug!(request_id = %id, "request cancelled by the client");
-                    token.cancel();
+                match lock(&s.in_flight).get(&id) {
+                    Some(token) => {
+                        tracing::debug!(request_id = %id, "request cancelled by the client");
+                        token.cancel();
+                    }
+                    None => return Some(n),
                 }
             }
         }
         other => tracing::trace!(method = other, "notification ignored"),
     }
+    None
 }
 
-/// Deliver a client's response to the server-to-client request it answers.
-pub(crate) fn handle_response(resp: Response, session: Option<&Arc<Session>>) {
-    let (Some(s), Some(id)) = (session, resp.id.as_ref()) else { return };
+/// Deliver a client's response to the server-to-client request it answers. Returns it
+/// when no request of this process waits for it (another front end may have asked).
+pub(crate) fn handle_response(resp: Response, session: Option<&Arc<Session>>) -> Option<Response> {
+    let (Some(s), Some(id)) = (session, resp.id.as_ref()) else { return None };
+    let pending = lock(&s.pending).remove(&id.to_string());
+    let Some(tx) = pending else {
+        tracing::debug!(id = %id, "response to a request this process did not send");
+        return Some(resp);
+    };
     let result = match (resp.result, resp.error) {
         (_, Some(e)) => Err(e),
         (Some(v), None) => Ok(v),
         (None, None) => Ok(Value::Null),
     };
-    if !s.resolve(id, result) {
-        tracing::debug!(id = %id, "response to an unknown request ignored");
-    }
+    let _ = tx.send(result);
+    None
 }

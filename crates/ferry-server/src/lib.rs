@@ -86,6 +86,7 @@ pub mod schema;
 mod server;
 mod session;
 mod session_table;
+mod shared_sessions;
 mod spans;
 mod tasks;
 pub mod transport;

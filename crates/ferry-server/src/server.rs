@@ -13,7 +13,9 @@ use axum::http::HeaderMap;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::types::Implementation;
 use ferry_protocol::{Message, Notification, TaskSupport};
-use ferry_tasks::{Backend, BackendError, MemoryBackend, Notice, TaskRecord, Worker, WorkerConfig, WorkerHandle};
+use ferry_tasks::{
+    Backend, BackendError, MemoryBackend, Notice, SessionStore, TaskRecord, Worker, WorkerConfig, WorkerHandle,
+};
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -133,6 +135,9 @@ pub(crate) struct Shared {
     pub providers: HashMap<TypeId, ErasedProvider>,
     pub backend: Arc<dyn Backend>,
     pub sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Where sessions are shared with other front ends (see `shared_sessions.rs`); `None`:
+    /// this process's table is the only place they live.
+    pub session_store: Option<Arc<dyn SessionStore>>,
     /// Counts and orders of the HTTP sessions in `sessions` (see `session_table.rs`).
     pub session_index: Mutex<SessionIndex>,
     pub authenticator: Option<Authenticator>,
@@ -245,6 +250,7 @@ pub struct ServerBuilder {
     states: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     providers: HashMap<TypeId, ErasedProvider>,
     backend: Option<Arc<dyn Backend>>,
+    session_store: Option<Arc<dyn SessionStore>>,
     authenticator: Option<Authenticator>,
     protected: Option<crate::auth::ProtectedResource>,
 }
@@ -287,6 +293,7 @@ impl Server {
             states: HashMap::new(),
             providers: HashMap::new(),
             backend: None,
+            session_store: None,
             authenticator: None,
             protected: None,
         }
@@ -503,6 +510,24 @@ impl ServerBuilder {
         self.backend = Some(backend);
         self
     }
+    /// Share 2025-11-25 sessions with the other front ends of a deployment through
+    /// `store`, so that any of them serves any request of any session without sticky
+    /// sessions (give every front end the same store and the same task backend).
+    /// `ferry serve --redis` uses the Redis engine's store. Without one, sessions live in
+    /// this process only. How limits and changes work then: see
+    /// [`ferry_tasks::sessions`] and the README.
+    ///
+    /// ```
+    /// use ferry_server::{engine::MemorySessionStore, Server};
+    /// use std::sync::Arc;
+    /// let store = Arc::new(MemorySessionStore::default());
+    /// let a = Server::builder("s", "1").session_store(store.clone()).build().unwrap();
+    /// let b = Server::builder("s", "1").session_store(store).backend(a.backend()).build().unwrap();
+    /// ```
+    pub fn session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.session_store = Some(store);
+        self
+    }
     /// Use this task backend unless one was given already.
     pub fn default_backend(mut self, backend: impl FnOnce() -> Arc<dyn Backend>) -> Self {
         self.backend.get_or_insert_with(backend);
@@ -566,6 +591,7 @@ impl ServerBuilder {
                 providers: self.providers,
                 backend,
                 sessions: Mutex::new(HashMap::new()),
+                session_store: self.session_store,
                 session_index: Mutex::new(SessionIndex::default()),
                 authenticator: self.authenticator,
                 protected: self.protected,

@@ -30,6 +30,8 @@ pub(crate) struct Session {
     pub subject: Option<String>,
     pub protocol_version: Mutex<String>,
     pub client_caps: Mutex<Value>,
+    /// The client's `clientInfo` from `initialize`.
+    pub client_info: Mutex<Value>,
     pub initialized: AtomicBool,
     pub log_level: Mutex<LoggingLevel>,
     pub standalone: Mutex<Option<Outbound>>,
@@ -42,7 +44,11 @@ pub(crate) struct Session {
     pub last_seen_ms: AtomicU64,
     /// Response streams a client may resume (`Last-Event-ID`), by stream number.
     pub streams: Mutex<HashMap<u64, Arc<StreamLog>>>,
-    pub next_stream: AtomicU64,
+    /// Stream numbers of this copy of the session start at a random even number, so
+    /// that copies on other front ends (shared sessions) number theirs differently:
+    /// the standalone stream takes the even `stream_base`, response streams odd numbers.
+    stream_base: u64,
+    next_stream: AtomicU64,
     /// Opened over HTTP: counted, expired and evicted by the session table (`session_table.rs`).
     /// A stdio session lives as long as its connection.
     pub http: bool,
@@ -53,6 +59,10 @@ pub(crate) struct Session {
     pub requests: AtomicU64,
     /// The [`USES`] count at its last use.
     used: AtomicU64,
+    /// When this copy last refreshed the session in the shared store (ms since the epoch).
+    pub synced_ms: AtomicU64,
+    /// The shared store knows the session is established.
+    pub stored_established: AtomicBool,
 }
 
 /// Counts uses of sessions, for least-recently-used order.
@@ -65,6 +75,7 @@ impl Session {
             subject,
             protocol_version: Mutex::new(String::new()),
             client_caps: Mutex::new(Value::Object(Default::default())),
+            client_info: Mutex::new(Value::Null),
             initialized: AtomicBool::new(false),
             log_level: Mutex::new(LoggingLevel::Debug),
             standalone: Mutex::new(None),
@@ -75,12 +86,15 @@ impl Session {
             next_id: AtomicU64::new(1),
             last_seen_ms: AtomicU64::new(now_ms),
             streams: Mutex::new(HashMap::new()),
-            next_stream: AtomicU64::new(1),
+            stream_base: ((rand::random::<u64>() >> 12) & !1) | 2,
+            next_stream: AtomicU64::new(0),
             http: false,
             client: None,
             created_ms: now_ms,
             requests: AtomicU64::new(0),
             used: AtomicU64::new(USES.fetch_add(1, Ordering::Relaxed)),
+            synced_ms: AtomicU64::new(now_ms),
+            stored_established: AtomicBool::new(false),
         }
     }
 
@@ -154,28 +168,25 @@ impl Session {
         }
     }
 
-    /// A fresh id for a server-to-client request.
+    /// A fresh id for a server-to-client request, unique among the copies of a shared
+    /// session (an answer that reaches another front end is handed to the right one).
     pub fn next_request_id(&self) -> String {
-        format!("ferry-{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+        format!("ferry-{:x}-{}", self.stream_base, self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// A fresh stream number for event ids.
+    /// A fresh stream number for the event ids of a response stream (odd).
     pub fn next_stream_id(&self) -> u64 {
-        self.next_stream.fetch_add(1, Ordering::Relaxed)
+        self.stream_base + 2 * self.next_stream.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The stream number of the standalone stream (even).
+    pub fn standalone_stream_id(&self) -> u64 {
+        self.stream_base
     }
 
     /// The resumable stream answering `request`, if it is open.
     pub fn stream_of(&self, request: &RequestId) -> Option<Arc<StreamLog>> {
         lock(&self.streams).values().find(|l| l.request.as_ref() == Some(request) && !l.is_finished()).cloned()
-    }
-
-    /// Deliver a client's response to a request we sent.
-    pub fn resolve(&self, id: &RequestId, result: Result<Value, ErrorObject>) -> bool {
-        let key = id.to_string();
-        match lock(&self.pending).remove(&key) {
-            Some(tx) => tx.send(result).is_ok(),
-            None => false,
-        }
     }
 
     /// Cancel everything in flight (the session ends).

@@ -51,6 +51,8 @@ pub(crate) enum Refusal {
     ClientLimit { limit: usize },
     /// The table is full of sessions with calls running.
     Full { max: usize },
+    /// The shared session store could not be reached.
+    Store(String),
 }
 
 /// The per-client key of a caller: its subject, else its address (IPv6 by /64 prefix,
@@ -81,17 +83,21 @@ pub(crate) fn sweep_period(handshake: Duration, idle: Duration) -> Duration {
 }
 
 impl Shared {
-    /// Put a new HTTP session in the table, making room when it is full.
-    pub(crate) fn admit_session(&self, session: Arc<Session>, now: u64) -> Result<(), Refusal> {
+    /// Put an HTTP session in the table, making room when it is full; the copy already
+    /// there when another request adopted it first. With a shared session store, the
+    /// per-client limit is the store's (see `shared_sessions.rs`).
+    pub(crate) fn admit_session(&self, session: Arc<Session>, now: u64) -> Result<Arc<Session>, Refusal> {
         let config = &self.config;
         let mut gone = Vec::new();
         let admitted = {
             let mut sessions = lock(&self.sessions);
             let mut index = lock(&self.session_index);
             index.expire_half_open(&mut sessions, now.saturating_sub(ms(config.session_handshake_timeout)), &mut gone);
-            let limit = config.max_sessions_per_client;
+            let limit = if self.sessions_shared() { 0 } else { config.max_sessions_per_client };
             let held = session.client.as_ref().map_or(0, |c| index.per_client.get(c).copied().unwrap_or(0));
-            if limit > 0 && held >= limit {
+            if let Some(there) = sessions.get(&session.id) {
+                Ok(there.clone())
+            } else if limit > 0 && held >= limit {
                 Err(Refusal::ClientLimit { limit })
             } else {
                 let mut room = true;
@@ -106,8 +112,8 @@ impl Shared {
                 }
                 if room {
                     index.add(&session);
-                    sessions.insert(session.id.clone(), session);
-                    Ok(())
+                    sessions.insert(session.id.clone(), session.clone());
+                    Ok(session)
                 } else {
                     Err(Refusal::Full { max: config.max_sessions })
                 }

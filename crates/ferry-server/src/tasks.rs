@@ -471,7 +471,8 @@ impl Executor for TaskExecutor {
         let shared = &self.0;
         let ctx = &job.context;
         let session_id = ctx.get("sessionId").and_then(Value::as_str).map(str::to_string);
-        let session = session_id.as_deref().and_then(|id| shared.session(id));
+        // With shared sessions the client's stream may be on another front end: notices reach it.
+        let session = session_id.as_deref().filter(|_| !shared.sessions_shared()).and_then(|id| shared.session(id));
         let cx = Context::new(CallInner {
             shared: shared.clone(),
             request_id: None,
@@ -635,6 +636,9 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
 /// session's log level as a local `Context::log` would; a resource update to the
 /// sessions subscribed to the resource.
 fn relay_notification(shared: &Shared, n: Notice) {
+    if shared.session_notice(&n) {
+        return;
+    }
     let sessions: Vec<Arc<Session>> = match &n.session {
         Some(id) => shared.session(id).into_iter().collect(),
         None if n.method == RESOURCE_UPDATED => {

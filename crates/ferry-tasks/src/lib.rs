@@ -24,6 +24,7 @@ mod limits;
 mod memory;
 pub mod metrics;
 mod record;
+pub mod sessions;
 mod shrink;
 pub mod trace;
 mod worker;
@@ -37,6 +38,7 @@ pub use inspect::{EngineStats, TaskDetail, TaskFilter, WorkerInfo};
 pub use limits::{StoreUsage, TaskLimits, Usage};
 pub use memory::{MemoryBackend, MemoryConfig};
 pub use record::{new_task_id, Job, Outcome, ProgressState, TaskRecord, ANONYMOUS_OWNER};
+pub use sessions::{MemorySessionStore, SessionChange, SessionState, SessionStore};
 pub use worker::{Executor, InputError, TaskRuntime, Worker, WorkerConfig, WorkerHandle};
 
 pub use ferry_protocol::TaskStatus;

@@ -271,7 +271,9 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
     });
     let store = match &args.store.redis {
         Some(url) => {
-            builder = builder.backend(Arc::new(connect(&args.store, url).await?));
+            // Sessions live in Redis too, so any front end serves any session.
+            let backend = connect(&args.store, url).await?;
+            builder = builder.session_store(Arc::new(backend.sessions())).backend(Arc::new(backend));
             format!("Redis at {url} (prefix '{}')", args.store.prefix)
         }
         None => {

@@ -218,8 +218,8 @@ async fn endpoint(State(app): State<App>, request: axum::extract::Request) -> Ht
     };
     match method {
         Method::POST => post(app, headers, subject, scopes, peer, body).await,
-        Method::GET => get(app, headers, subject),
-        Method::DELETE => delete(app, headers, subject),
+        Method::GET => get(app, headers, subject).await,
+        Method::DELETE => delete(app, headers, subject).await,
         _ => {
             let mut r =
                 error_response(StatusCode::METHOD_NOT_ALLOWED, ErrorObject::invalid_request("Method not allowed"));
@@ -229,28 +229,33 @@ async fn endpoint(State(app): State<App>, request: axum::extract::Request) -> Ht
     }
 }
 
-/// Find the session named by the header: `Ok(None)` when there is no header.
-/// `id`: the request being answered, echoed in the error. A session is only
-/// found by the subject that opened it.
-fn session_of(
+/// Find the session named by the header (adopting it from a shared store): `Ok(None)`
+/// when there is no header. `id`: the request being answered, echoed in the error. A
+/// session is only found by the subject that opened it.
+async fn session_of(
     app: &App,
     headers: &HeaderMap,
     subject: &Option<String>,
     request: Option<RequestId>,
 ) -> Result<Option<Arc<Session>>, HttpResponse> {
     let Some(id) = header_str(headers, SESSION_HEADER) else { return Ok(None) };
-    match app.server.shared.session(id).filter(|s| s.subject == *subject) {
-        Some(s) => {
+    match app.server.shared.find_session(id, subject).await {
+        Ok(Some(s)) => {
             s.touch(now_ms());
             Ok(Some(s))
         }
-        None => Err(error_reply(StatusCode::NOT_FOUND, request, ErrorObject::invalid_request("Session not found"))),
+        Ok(None) => Err(error_reply(StatusCode::NOT_FOUND, request, ErrorObject::invalid_request("Session not found"))),
+        Err(e) => Err(refused(&app.server.shared.config, request, Refusal::Store(e.to_string()))),
     }
 }
 
 /// The session of a GET or DELETE, which only make sense within one.
-fn required_session(app: &App, headers: &HeaderMap, subject: &Option<String>) -> Result<Arc<Session>, HttpResponse> {
-    session_of(app, headers, subject, None)?.ok_or_else(|| {
+async fn required_session(
+    app: &App,
+    headers: &HeaderMap,
+    subject: &Option<String>,
+) -> Result<Arc<Session>, HttpResponse> {
+    session_of(app, headers, subject, None).await?.ok_or_else(|| {
         error_response(
             StatusCode::BAD_REQUEST,
             ErrorObject::invalid_request("Bad Request: Mcp-Session-Id header is required"),
@@ -338,7 +343,7 @@ async fn post(
         Message::Request(r) => Some(r.id.clone()),
         _ => None,
     };
-    let session = match session_of(&app, &headers, &subject, id.clone()) {
+    let session = match session_of(&app, &headers, &subject, id.clone()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -386,15 +391,25 @@ async fn post(
     }
     let req = match msg {
         Message::Notification(n) => {
-            handle_notification(n, session.as_ref());
+            let elsewhere = handle_notification(n, session.as_ref()).map(Message::Notification);
+            if let Some(s) = &session {
+                shared.session_used(s);
+                shared.forward_to_copies(s, elsewhere).await;
+            }
             return StatusCode::ACCEPTED.into_response();
         }
         Message::Response(r) => {
-            handle_response(r, session.as_ref());
+            let elsewhere = handle_response(r, session.as_ref()).map(Message::Response);
+            if let Some(s) = &session {
+                shared.forward_to_copies(s, elsewhere).await;
+            }
             return StatusCode::ACCEPTED.into_response();
         }
         Message::Request(req) => req,
     };
+    if let Some(s) = &session {
+        shared.session_used(s);
+    }
     let modern = body_modern;
     // A legacy `initialize` opens a new session.
     let mut new_session = None;
@@ -490,8 +505,8 @@ async fn post(
                 )
             });
             if let (Some(s), true) = (&new_session, resp.error.is_none()) {
-                if let Err(refusal) = app.server.shared.admit_session(s.clone(), now_ms()) {
-                    return refused(&app.server.shared.config, request_id, refusal);
+                if let Err(refusal) = app.server.shared.open_session(s.clone()).await {
+                    return refused(&app.server.shared.config, Some(request_id), refusal);
                 }
             } else {
                 new_session = None; // a failed initialize opens no session: hand out no id
@@ -526,9 +541,9 @@ async fn post(
 }
 
 /// A new session refused by the session table: 429 (this client holds too many) or
-/// 503 (the table is full of busy sessions), with a `Retry-After` and a message saying
-/// what to do.
-fn refused(config: &ServerConfig, id: RequestId, refusal: Refusal) -> HttpResponse {
+/// 503 (the table is full of busy sessions, or the shared session store is out of
+/// reach), with a `Retry-After` and a message saying what to do.
+fn refused(config: &ServerConfig, id: Option<RequestId>, refusal: Refusal) -> HttpResponse {
     let (status, retry, scope, message) = match refusal {
         Refusal::ClientLimit { limit } => {
             crate::metrics::refused(crate::metrics::Limit::SessionsPerClient);
@@ -544,9 +559,13 @@ fn refused(config: &ServerConfig, id: RequestId, refusal: Refusal) -> HttpRespon
             let message = format!("Server busy: all {max} sessions have calls running; retry in {BUSY_RETRY_SECS} s");
             (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECS, "server", message)
         }
+        Refusal::Store(e) => {
+            let message = format!("Server busy: the session store is out of reach ({e}); retry in {BUSY_RETRY_SECS} s");
+            (StatusCode::SERVICE_UNAVAILABLE, BUSY_RETRY_SECS, "server", message)
+        }
     };
     let data = serde_json::json!({ "scope": scope, "retryAfterSeconds": retry });
-    let mut r = error_reply(status, Some(id), ErrorObject::new(ErrorCode::LIMIT_EXCEEDED, message).with_data(data));
+    let mut r = error_reply(status, id, ErrorObject::new(ErrorCode::LIMIT_EXCEEDED, message).with_data(data));
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry));
     r
 }
@@ -561,22 +580,30 @@ enum First {
     Closed,
 }
 
-fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
+async fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
     if !header_str(&headers, "accept").is_some_and(media::accepts_event_stream) {
         return error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorObject::invalid_request("GET needs Accept: text/event-stream"),
         );
     }
-    let session = match required_session(&app, &headers, &subject) {
+    let session = match required_session(&app, &headers, &subject).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     if let Err(r) = negotiated_version(&session, &headers, None) {
         return r;
     }
+    app.server.shared.session_used(&session);
+    // The standalone stream of another front end's copy of a shared session (an even
+    // stream number): its events were at-most-once notifications; open this one's afresh.
+    let foreign_standalone = |stream: u64| {
+        app.server.shared.sessions_shared() && stream.is_multiple_of(2) && stream != session.standalone_stream_id()
+    };
+    let last = header_str(&headers, "last-event-id")
+        .filter(|last| !parse_event_id(last).is_some_and(|(stream, _)| foreign_standalone(stream)));
     // Resuming a response stream: the rest of it, then it ends.
-    if let Some(last) = header_str(&headers, "last-event-id") {
+    if let Some(last) = last {
         let found =
             parse_event_id(last).and_then(|(stream, n)| Some((lock(&session.streams).get(&stream)?.clone(), n)));
         let Some((log, after)) = found else {
@@ -605,16 +632,16 @@ fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
     sse::response(log.follow(0, 0))
 }
 
-fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
-    let session = match required_session(&app, &headers, &subject) {
+async fn delete(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
+    let session = match required_session(&app, &headers, &subject).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     if let Err(r) = negotiated_version(&session, &headers, None) {
         return r;
     }
-    if let Some(s) = app.server.shared.remove_session(&session.id) {
-        s.close();
+    if let Err(e) = app.server.shared.end_session(&session).await {
+        return refused(&app.server.shared.config, None, Refusal::Store(e.to_string()));
     }
     StatusCode::OK.into_response()
 }

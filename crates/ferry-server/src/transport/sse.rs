@@ -218,7 +218,7 @@ impl StreamLog {
         max_bytes: usize,
     ) -> Arc<StreamLog> {
         let (state, _) = watch::channel(LogState::default());
-        let id = session.next_stream_id();
+        let id = if request.is_some() { session.next_stream_id() } else { session.standalone_stream_id() };
         let log = Arc::new(StreamLog { id, request, resumable: true, keep, max_bytes, state });
         lock(&session.streams).insert(log.id, log.clone());
         log

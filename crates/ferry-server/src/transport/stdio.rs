@@ -68,8 +68,8 @@ impl Server {
                     crate::metrics::count_parse_refusal(&e);
                     let _ = tx.send(Message::Response(Response::err(super::readable_id(text), e)));
                 }
-                Ok(Message::Notification(n)) => handle_notification(n, Some(&session)),
-                Ok(Message::Response(r)) => handle_response(r, Some(&session)),
+                Ok(Message::Notification(n)) => drop(handle_notification(n, Some(&session))),
+                Ok(Message::Response(r)) => drop(handle_response(r, Some(&session))),
                 Ok(Message::Request(req)) => {
                     let inc =
                         Incoming { session: Some(session.clone()), outbound: Some(tx.clone()), ..Default::default() };

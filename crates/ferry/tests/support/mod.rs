@@ -90,6 +90,15 @@ pub fn serve(extra: &[&str]) -> Served {
 
 /// [`serve`] with environment variables set (`Some`) or removed (`None`).
 pub fn serve_with_env(extra: &[&str], env: &[(&str, Option<&str>)]) -> Served {
+    serve_on("127.0.0.1:0", extra, env)
+}
+
+/// `ferry serve --addr ADDR EXTRA...` (a fixed address, for a process restarted on it).
+pub fn serve_at(addr: &str, extra: &[&str]) -> Served {
+    serve_on(addr, extra, &[])
+}
+
+fn serve_on(addr: &str, extra: &[&str], env: &[(&str, Option<&str>)]) -> Served {
     let mut cmd = Command::new(FERRY);
     for (name, value) in env {
         match value {
@@ -98,7 +107,7 @@ pub fn serve_with_env(extra: &[&str], env: &[(&str, Option<&str>)]) -> Served {
         };
     }
     let mut child = cmd
-        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(["serve", "--addr", addr])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
