@@ -15,7 +15,6 @@ use crate::server::Shared;
 use crate::session::{lock, Outbound, Session};
 use crate::transport::headers::{self, HttpHeaders};
 use crate::{spans, tasks};
-use ferry_protocol::jsonrpc::params_object;
 use ferry_protocol::tasks::{missing_extension_error, EXTENSION_ID};
 use ferry_protocol::types::{CallToolResult, LoggingLevel, ReadResourceResult};
 use ferry_protocol::version::{
@@ -38,8 +37,9 @@ pub(crate) struct Incoming {
     pub auth_subject: Option<String>,
     /// What the caller's access token allows (a protected server), for component scopes.
     pub auth_scopes: Option<std::collections::BTreeSet<String>>,
-    /// The client's network address (HTTP served with `ConnectInfo`).
-    pub peer: Option<std::net::IpAddr>,
+    /// The caller's per-client key (`session_table::client_key` of its subject and of its
+    /// network address, when the router is served with `ConnectInfo`).
+    pub client: Option<String>,
     /// Cancels the call (the transport's: an answer nobody can receive any more).
     pub cancel: CancellationToken,
 }
@@ -51,14 +51,14 @@ pub(crate) struct Call {
     pub params: Map<String, Value>,
     pub meta: Option<Map<String, Value>>,
     pub era: Era,
-    pub client_caps: Value,
+    pub client_caps: Arc<Value>,
     pub session: Option<Arc<Session>>,
     pub outbound: Option<Outbound>,
     pub owner: String,
     /// The authenticated subject (HTTP with an authenticator).
     pub subject: Option<String>,
-    /// The client's network address, when known (HTTP).
-    pub peer: Option<std::net::IpAddr>,
+    /// The caller's per-client key (its subject, else its address), when known (HTTP).
+    pub client: Option<String>,
     pub cancel: CancellationToken,
     /// The verified `requestState` of a retried stateless request (MRTR).
     pub carried: Option<Carried>,
@@ -203,13 +203,17 @@ enum Classified {
     Answered(Reply),
 }
 
-fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classified, ErrorObject> {
-    let params = params_object(&req.params)?;
+fn classify(shared: &Arc<Shared>, mut req: Request, inc: Incoming) -> Result<Classified, ErrorObject> {
+    let params = match req.params.take() {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(ErrorObject::invalid_params("params must be an object")),
+    };
     let meta = params.get("_meta").and_then(Value::as_object).cloned();
     // Owners are namespaced so that no subject can be named like a session.
     let owner_of = |session: &Option<Arc<Session>>| match (&inc.auth_subject, session) {
-        (Some(subject), _) => format!("subject:{subject}"),
-        (None, Some(s)) => format!("session:{}", s.id),
+        (Some(subject), _) => ["subject:", subject].concat(),
+        (None, Some(s)) => ["session:", &s.id].concat(),
         (None, None) => ferry_tasks::ANONYMOUS_OWNER.into(),
     };
     if let Some(version) = meta.as_ref().and_then(|m| m.get(META_PROTOCOL_VERSION)) {
@@ -229,6 +233,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             meta.as_ref().and_then(|m| m.get(META_CLIENT_CAPABILITIES)).filter(|c| c.is_object()).cloned().ok_or_else(
                 || ErrorObject::invalid_params(format!("Bad Request: _meta.{META_CLIENT_CAPABILITIES} is required")),
             )?;
+        let client_caps = Arc::new(client_caps);
         if req.method == "initialize" {
             return Err(ErrorObject::method_not_found("initialize (protocol 2026-07-28 has no handshake)"));
         }
@@ -246,7 +251,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             client_caps,
             session,
             outbound: inc.outbound,
-            peer: inc.peer,
+            client: inc.client,
             cancel: inc.cancel,
             carried,
             scopes: inc.auth_scopes.clone(),
@@ -288,7 +293,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         client_caps,
         session,
         outbound: inc.outbound,
-        peer: inc.peer,
+        client: inc.client,
         cancel: inc.cancel,
         carried: None,
         scopes: inc.auth_scopes.clone(),
@@ -305,7 +310,8 @@ fn initialize(shared: &Shared, session: &Session, params: &Map<String, Value>) -
     }
     let version = negotiate_handshake(requested);
     *lock(&session.protocol_version) = version.to_string();
-    *lock(&session.client_caps) = params.get("capabilities").filter(|c| c.is_object()).cloned().unwrap_or(json!({}));
+    *lock(&session.client_caps) =
+        Arc::new(params.get("capabilities").filter(|c| c.is_object()).cloned().unwrap_or(json!({})));
     let mut result = json!({
         "protocolVersion": version,
         "capabilities": handshake_capabilities(shared, version),

@@ -29,7 +29,8 @@ pub(crate) struct Session {
     /// The authenticated subject that opened it (HTTP with an authenticator).
     pub subject: Option<String>,
     pub protocol_version: Mutex<String>,
-    pub client_caps: Mutex<Value>,
+    /// What the client declared at `initialize` (shared with every call of the session).
+    pub client_caps: Mutex<Arc<Value>>,
     pub initialized: AtomicBool,
     pub log_level: Mutex<LoggingLevel>,
     pub standalone: Mutex<Option<Outbound>>,
@@ -64,7 +65,7 @@ impl Session {
             id,
             subject,
             protocol_version: Mutex::new(String::new()),
-            client_caps: Mutex::new(Value::Object(Default::default())),
+            client_caps: Mutex::new(Arc::new(Value::Object(Default::default()))),
             initialized: AtomicBool::new(false),
             log_level: Mutex::new(LoggingLevel::Debug),
             standalone: Mutex::new(None),
@@ -162,11 +163,6 @@ impl Session {
     /// A fresh stream number for event ids.
     pub fn next_stream_id(&self) -> u64 {
         self.next_stream.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// The resumable stream answering `request`, if it is open.
-    pub fn stream_of(&self, request: &RequestId) -> Option<Arc<StreamLog>> {
-        lock(&self.streams).values().find(|l| l.request.as_ref() == Some(request) && !l.is_finished()).cloned()
     }
 
     /// Deliver a client's response to a request we sent.
