@@ -659,10 +659,20 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
         let prepared = cx.prepared().cloned();
         // What the tool does not take is not kept with the task.
         let kept = known_arguments(tool.common.describe.input_schema.as_ref(), &args);
+        let optional = call.era.is_modern() && tool_support == TaskSupport::Optional;
         match tasks::create(shared, call, "tools/call", name, Value::Object(kept), ttl, prepared).await {
             // A modern call to a tool that need not be a task runs directly when tasks are out of room.
-            Err(e) if call.era.is_modern() && tool_support == TaskSupport::Optional && tasks::is_out_of_room(&e) => {
+            Err(e) if optional && tasks::is_out_of_room(&e) => {
                 tracing::debug!(tool = name, error = %e.message, "no room for a task; running the call directly");
+            }
+            // A quick one is answered with its result when it ends within the window.
+            Ok(created) if optional && !shared.config.quick_answer.is_zero() => {
+                let window = shared.config.quick_answer;
+                let quick = match created.get("taskId").and_then(Value::as_str) {
+                    Some(id) => crate::quick::wait(shared, id, window).await,
+                    None => None,
+                };
+                return quick.unwrap_or(Ok(created));
             }
             created => return created,
         }
