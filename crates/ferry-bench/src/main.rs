@@ -156,7 +156,12 @@ fn serve(addr: SocketAddr, stats: Option<Duration>) -> Result<(), Error> {
     }
     let server = demo::builder()
         .backend(Arc::new(backend))
-        .configure(|c| c.default_ttl_ms = 10_000)
+        .configure(|c| {
+            c.default_ttl_ms = 10_000;
+            // Form B quick answers (off unless asked for), as `ferry serve --quick-answer-ms`.
+            let quick = std::env::var("FERRY_QUICK_ANSWER_MS").ok().and_then(|ms| ms.parse().ok());
+            c.quick_answer = Duration::from_millis(quick.unwrap_or(0));
+        })
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move { server.serve_http(addr).await.map_err(Into::into) })

@@ -206,6 +206,9 @@ impl Message {
     /// assert_eq!(e.code, -32600);
     /// ```
     pub fn parse(bytes: &[u8]) -> Result<Message, ErrorObject> {
+        if let Some(message) = Envelope::read(bytes) {
+            return Ok(message);
+        }
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| ErrorObject::parse_error(format!("Parse error: {e}")))?;
         Self::from_value(value)
@@ -264,6 +267,11 @@ impl Message {
         })
     }
 
+    /// Serialize to JSON text (the message written once, without a [`Value`] tree between).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
     /// Serialize to a JSON value.
     pub fn to_value(&self) -> Value {
         let r = match self {
@@ -272,6 +280,65 @@ impl Message {
             Message::Response(r) => serde_json::to_value(r),
         };
         r.unwrap_or(Value::Null)
+    }
+}
+
+/// A request or notification read in one pass, typed, without a tree for the envelope:
+/// the common case of [`Message::parse`]. Anything else (responses, bad JSON, a bad or
+/// unusual envelope: `null` id or method, duplicate members, a `jsonrpc` spelled with escapes)
+/// is left to the general path, which alone reports errors, so the error an input gets
+/// (parse error before envelope error) does not depend on this shortcut.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Member<'a>,
+    #[serde(default, borrow)]
+    id: Member<'a>,
+    #[serde(default)]
+    method: Option<String>,
+    /// `null` reads as absent, as the general path treats it.
+    #[serde(default)]
+    params: Option<Value>,
+}
+
+/// A member's JSON text as sent, `null` included (`None`: absent).
+#[derive(Default)]
+struct Member<'a>(Option<&'a serde_json::value::RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Member<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&serde_json::value::RawValue>::deserialize(deserializer).map(|raw| Member(Some(raw)))
+    }
+}
+
+impl Envelope<'_> {
+    /// The message, when `bytes` are a well-formed request or notification.
+    fn read(bytes: &[u8]) -> Option<Message> {
+        let envelope: Envelope = serde_json::from_slice(bytes).ok()?;
+        let Envelope { jsonrpc, id, method, params } = envelope;
+        // (A request's `result` or `error` members are ignored, as the general path does.)
+        let regular = jsonrpc.0.map(|j| j.get()) == Some(r#""2.0""#)
+            && params.as_ref().is_none_or(|p| p.is_object() || p.is_array());
+        let method = method.filter(|_| regular)?;
+        let jsonrpc = "2.0".to_string();
+        Some(match id.0 {
+            None => Message::Notification(Notification { jsonrpc, method, params }),
+            Some(raw) if raw.get() == "null" => return None,
+            Some(raw) => {
+                Message::Request(Request { jsonrpc, id: serde_json::from_str(raw.get()).ok()?, method, params })
+            }
+        })
+    }
+}
+
+/// A message serializes as the request, notification or response it holds.
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Message::Request(r) => r.serialize(serializer),
+            Message::Notification(n) => n.serialize(serializer),
+            Message::Response(r) => r.serialize(serializer),
+        }
     }
 }
 

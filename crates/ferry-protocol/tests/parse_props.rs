@@ -50,3 +50,64 @@ proptest! {
         prop_assert_eq!(m.to_value(), v);
     }
 }
+
+/// What `Message::parse` answered before its one-pass shortcut: a `Value` tree, then the envelope.
+fn parse_through_a_tree(bytes: &[u8]) -> Result<Message, ferry_protocol::ErrorObject> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ferry_protocol::ErrorObject::parse_error(format!("Parse error: {e}")))?;
+    Message::from_value(value)
+}
+
+fn envelope_member() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!("2.0")),
+        Just(json!("1.0")),
+        Just(Value::Null),
+        Just(json!(7)),
+        Just(json!("tools/call")),
+        Just(json!({"name": "add", "arguments": {"a": 1}})),
+        Just(json!([1, 2])),
+        Just(json!(1.5)),
+        Just(json!(u64::MAX)),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn the_one_pass_parse_answers_as_the_tree_did(
+        members in prop::collection::vec(("jsonrpc|id|method|params|result|error|extra", envelope_member()), 0..7),
+        spacing in any::<bool>(),
+    ) {
+        // Built by hand so that members can repeat (last one wins in a tree).
+        let body: Vec<String> = members.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+        let text = if spacing { format!("{{ {} }}", body.join(" , ")) } else { format!("{{{}}}", body.join(",")) };
+        prop_assert_eq!(Message::parse(text.as_bytes()), parse_through_a_tree(text.as_bytes()), "{}", text);
+    }
+
+    #[test]
+    fn arbitrary_json_parses_as_through_a_tree(v in arb_json()) {
+        let text = v.to_string();
+        prop_assert_eq!(Message::parse(text.as_bytes()), parse_through_a_tree(text.as_bytes()));
+    }
+}
+
+#[test]
+fn requests_and_notifications_parse_typed() {
+    let m = Message::parse(br#"{"jsonrpc":"2.0","id":"a","method":"m","params":{"x":[1]},"result":1}"#).unwrap();
+    assert_eq!(
+        m,
+        Message::Request(ferry_protocol::Request::new(
+            ferry_protocol::RequestId::String("a".into()),
+            "m",
+            Some(json!({"x": [1]}))
+        ))
+    );
+    let m = Message::parse(br#"{"method":"n","params":null,"jsonrpc":"2.0"}"#).unwrap();
+    assert_eq!(m, Message::Notification(ferry_protocol::Notification::new("n", None)));
+    for bad in
+        [&br#"{"jsonrpc":"2.0","id":null,"method":"m"}"#[..], br#"{"jsonrpc":"2.0","id":1,"method":"m","params":3}"#]
+    {
+        assert_eq!(Message::parse(bad).unwrap_err().code, ErrorCode::INVALID_REQUEST);
+    }
+    assert_eq!(Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":5, "#).unwrap_err().code, ErrorCode::PARSE_ERROR);
+}

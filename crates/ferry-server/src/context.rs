@@ -38,7 +38,7 @@ pub(crate) struct CallInner {
     /// What the caller's access token allows (a protected server), also in a task.
     pub scopes: Option<std::collections::BTreeSet<String>>,
     pub protocol_version: String,
-    pub client_caps: Value,
+    pub client_caps: Arc<Value>,
     pub progress_token: Option<Value>,
     /// The stream of the request being answered (direct calls only).
     pub outbound: Option<Outbound>,
@@ -128,13 +128,16 @@ impl Context {
     /// does not accept SSE, background tasks.
     pub fn close_stream(&self) -> bool {
         let inner = &self.inner;
-        let (Some(session), Some(id), Some(out), None) =
+        let (Some(session), Some(_), Some(out), None) =
             (&inner.session, &inner.request_id, &inner.outbound, &inner.task)
         else {
             return false;
         };
-        // Only a registered stream can be resumed; the request travels in order with the messages.
-        session.stream_of(id).is_some()
+        // Only an HTTP stream of a client that can resume is resumable (its log is opened
+        // when the answer turns into a stream, at the latest by this request, which travels
+        // in order with the messages).
+        session.http
+            && crate::transport::sse::resumable(session)
             && out.send(Message::Notification(Notification::new(crate::transport::sse::CLOSE_STREAM, None))).is_ok()
     }
 

@@ -15,7 +15,6 @@ use crate::server::Shared;
 use crate::session::{lock, Outbound, Session};
 use crate::transport::headers::{self, HttpHeaders};
 use crate::{spans, tasks};
-use ferry_protocol::jsonrpc::params_object;
 use ferry_protocol::tasks::{missing_extension_error, EXTENSION_ID};
 use ferry_protocol::types::{CallToolResult, LoggingLevel, ReadResourceResult};
 use ferry_protocol::version::{
@@ -39,8 +38,9 @@ pub(crate) struct Incoming {
     pub auth_subject: Option<String>,
     /// What the caller's access token allows (a protected server), for component scopes.
     pub auth_scopes: Option<std::collections::BTreeSet<String>>,
-    /// The client's network address (HTTP served with `ConnectInfo`).
-    pub peer: Option<std::net::IpAddr>,
+    /// The caller's per-client key (`session_table::client_key` of its subject and of its
+    /// network address, when the router is served with `ConnectInfo`).
+    pub client: Option<String>,
     /// Cancels the call (the transport's: an answer nobody can receive any more).
     pub cancel: CancellationToken,
 }
@@ -52,14 +52,14 @@ pub(crate) struct Call {
     pub params: Map<String, Value>,
     pub meta: Option<Map<String, Value>>,
     pub era: Era,
-    pub client_caps: Value,
+    pub client_caps: Arc<Value>,
     pub session: Option<Arc<Session>>,
     pub outbound: Option<Outbound>,
     pub owner: String,
     /// The authenticated subject (HTTP with an authenticator).
     pub subject: Option<String>,
-    /// The client's network address, when known (HTTP).
-    pub peer: Option<std::net::IpAddr>,
+    /// The caller's per-client key (its subject, else its address), when known (HTTP).
+    pub client: Option<String>,
     pub cancel: CancellationToken,
     /// The verified `requestState` of a retried stateless request (MRTR).
     pub carried: Option<Carried>,
@@ -204,13 +204,17 @@ enum Classified {
     Answered(Reply),
 }
 
-fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classified, ErrorObject> {
-    let params = params_object(&req.params)?;
+fn classify(shared: &Arc<Shared>, mut req: Request, inc: Incoming) -> Result<Classified, ErrorObject> {
+    let params = match req.params.take() {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(ErrorObject::invalid_params("params must be an object")),
+    };
     let meta = params.get("_meta").and_then(Value::as_object).cloned();
     // Owners are namespaced so that no subject can be named like a session.
     let owner_of = |session: &Option<Arc<Session>>| match (&inc.auth_subject, session) {
-        (Some(subject), _) => format!("subject:{subject}"),
-        (None, Some(s)) => format!("session:{}", s.id),
+        (Some(subject), _) => ["subject:", subject].concat(),
+        (None, Some(s)) => ["session:", &s.id].concat(),
         (None, None) => ferry_tasks::ANONYMOUS_OWNER.into(),
     };
     if let Some(version) = meta.as_ref().and_then(|m| m.get(META_PROTOCOL_VERSION)) {
@@ -230,6 +234,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             meta.as_ref().and_then(|m| m.get(META_CLIENT_CAPABILITIES)).filter(|c| c.is_object()).cloned().ok_or_else(
                 || ErrorObject::invalid_params(format!("Bad Request: _meta.{META_CLIENT_CAPABILITIES} is required")),
             )?;
+        let client_caps = Arc::new(client_caps);
         if req.method == "initialize" {
             return Err(ErrorObject::method_not_found("initialize (protocol 2026-07-28 has no handshake)"));
         }
@@ -247,7 +252,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
             client_caps,
             session,
             outbound: inc.outbound,
-            peer: inc.peer,
+            client: inc.client,
             cancel: inc.cancel,
             carried,
             scopes: inc.auth_scopes.clone(),
@@ -289,7 +294,7 @@ fn classify(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Result<Classif
         client_caps,
         session,
         outbound: inc.outbound,
-        peer: inc.peer,
+        client: inc.client,
         cancel: inc.cancel,
         carried: None,
         scopes: inc.auth_scopes.clone(),
@@ -306,7 +311,8 @@ fn initialize(shared: &Shared, session: &Session, params: &Map<String, Value>) -
     }
     let version = negotiate_handshake(requested);
     *lock(&session.protocol_version) = version.to_string();
-    *lock(&session.client_caps) = params.get("capabilities").filter(|c| c.is_object()).cloned().unwrap_or(json!({}));
+    *lock(&session.client_caps) =
+        Arc::new(params.get("capabilities").filter(|c| c.is_object()).cloned().unwrap_or(json!({})));
     *lock(&session.client_info) = params.get("clientInfo").cloned().unwrap_or(Value::Null);
     let mut result = json!({
         "protocolVersion": version,
@@ -655,10 +661,20 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
         let prepared = cx.prepared().cloned();
         // What the tool does not take is not kept with the task.
         let kept = known_arguments(tool.common.describe.input_schema.as_ref(), &args);
+        let optional = call.era.is_modern() && tool_support == TaskSupport::Optional;
         match tasks::create(shared, call, "tools/call", name, Value::Object(kept), ttl, prepared).await {
             // A modern call to a tool that need not be a task runs directly when tasks are out of room.
-            Err(e) if call.era.is_modern() && tool_support == TaskSupport::Optional && tasks::is_out_of_room(&e) => {
+            Err(e) if optional && tasks::is_out_of_room(&e) => {
                 tracing::debug!(tool = name, error = %e.message, "no room for a task; running the call directly");
+            }
+            // A quick one is answered with its result when it ends within the window.
+            Ok(created) if optional && !shared.config.quick_answer.is_zero() => {
+                let window = shared.config.quick_answer;
+                let quick = match created.get("taskId").and_then(Value::as_str) {
+                    Some(id) => crate::quick::wait(shared, id, window).await,
+                    None => None,
+                };
+                return quick.unwrap_or(Ok(created));
             }
             created => return created,
         }

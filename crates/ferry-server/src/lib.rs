@@ -80,6 +80,7 @@ pub mod jobs;
 mod listen;
 pub mod metrics;
 pub mod pace;
+mod quick;
 mod registry;
 mod rounds;
 pub mod schema;

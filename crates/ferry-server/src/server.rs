@@ -92,6 +92,14 @@ pub struct ServerConfig {
     /// and disagrees with the body is refused either way; `MCP-Protocol-Version` and
     /// `Mcp-Param-*` stay required.
     pub accept_missing_routing_headers: bool,
+    /// Form B quick answers: how long a 2026-07-28 `tools/call` to a task-optional tool
+    /// that became a task waits for the task to end, to answer with its result directly
+    /// (`resultType: "complete"`, as a direct call) instead of a CreateTaskResult, which
+    /// saves the client a `tasks/get`. The task is stored all the same. The spec allows an
+    /// immediate result for any call; default `Duration::ZERO` (off: every such call
+    /// answers with its task, as clients written against the task flow may expect). A
+    /// few milliseconds suit quick tools; see `crate::quick`.
+    pub quick_answer: Duration,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +127,7 @@ impl Default for ServerConfig {
             request_state_ttl: Duration::from_secs(15 * 60),
             max_request_state_bytes: 64 * 1024,
             accept_missing_routing_headers: false,
+            quick_answer: Duration::ZERO,
         }
     }
 }

@@ -29,7 +29,8 @@ pub(crate) struct Session {
     /// The authenticated subject that opened it (HTTP with an authenticator).
     pub subject: Option<String>,
     pub protocol_version: Mutex<String>,
-    pub client_caps: Mutex<Value>,
+    /// What the client declared at `initialize` (shared with every call of the session).
+    pub client_caps: Mutex<Arc<Value>>,
     /// The client's `clientInfo` from `initialize`.
     pub client_info: Mutex<Value>,
     pub initialized: AtomicBool,
@@ -74,7 +75,7 @@ impl Session {
             id,
             subject,
             protocol_version: Mutex::new(String::new()),
-            client_caps: Mutex::new(Value::Object(Default::default())),
+            client_caps: Mutex::new(Arc::new(Value::Object(Default::default()))),
             client_info: Mutex::new(Value::Null),
             initialized: AtomicBool::new(false),
             log_level: Mutex::new(LoggingLevel::Debug),
@@ -182,11 +183,6 @@ impl Session {
     /// The stream number of the standalone stream (even).
     pub fn standalone_stream_id(&self) -> u64 {
         self.stream_base
-    }
-
-    /// The resumable stream answering `request`, if it is open.
-    pub fn stream_of(&self, request: &RequestId) -> Option<Arc<StreamLog>> {
-        lock(&self.streams).values().find(|l| l.request.as_ref() == Some(request) && !l.is_finished()).cloned()
     }
 
     /// Cancel everything in flight (the session ends).

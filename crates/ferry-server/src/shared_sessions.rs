@@ -61,7 +61,7 @@ impl Session {
             subject: self.subject.clone(),
             client: self.client.clone(),
             protocol_version: self.version(),
-            client_capabilities: lock(&self.client_caps).clone(),
+            client_capabilities: serde_json::Value::clone(&lock(&self.client_caps)),
             client_info: lock(&self.client_info).clone(),
             log_level: *lock(&self.log_level),
             subscriptions: lock(&self.subscriptions).iter().cloned().collect(),
@@ -76,7 +76,7 @@ impl Session {
         s.touch(now);
         s.synced_ms.store(now, Ordering::Relaxed);
         *lock(&s.protocol_version) = state.protocol_version.clone();
-        *lock(&s.client_caps) = state.client_capabilities.clone();
+        *lock(&s.client_caps) = Arc::new(state.client_capabilities.clone());
         *lock(&s.client_info) = state.client_info.clone();
         s.stored_established.store(state.established, Ordering::Relaxed);
         s.refresh_from(&state);

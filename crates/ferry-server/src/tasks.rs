@@ -139,7 +139,7 @@ pub(crate) async fn create(
     // Without credentials, quotas go by the client's address: stateless callers share an
     // owner, and sessions cost nothing to open (behind a proxy, authenticate callers).
     if call.subject.is_none() {
-        rec.account = crate::session_table::client_key(None, call.peer);
+        rec.account = call.client.clone(); // `client_key(None, peer)`: there is no subject
     }
     rec.ttl_ms = Some(shared.grant_ttl(requested_ttl));
     shared.pace(&mut rec);
@@ -149,7 +149,7 @@ pub(crate) async fn create(
         "authSubject": call.subject,
         "authScopes": call.scopes,
         "protocolVersion": call.era.version(),
-        "clientCapabilities": call.client_caps,
+        "clientCapabilities": *call.client_caps,
         "progressToken": rec.progress_token,
     });
     if let Some(p) = prepared {
@@ -165,17 +165,20 @@ pub(crate) async fn create(
         not_before: None,
         trace: ferry_tasks::trace::current(),
     };
-    shared.backend.submit(rec.clone(), job).await.map_err(store_error)?;
-    ferry_tasks::metrics::task_created(&crate::metrics::component_label(&shared.components(), kind, name));
-    crate::spans::record_task(&rec.id);
-    tracing::debug!(task_id = %rec.id, kind, name, owner = %rec.owner, "task created");
-    Ok(if call.era.is_modern() {
+    // Encoded before the record moves into the store; it goes out only once the task is stored.
+    let created = if call.era.is_modern() {
         let mut v = form_b(&rec, false);
         v["resultType"] = json!("task");
         v
     } else {
         json!({ "task": form_a(&rec) })
-    })
+    };
+    let task_id = rec.id.clone();
+    shared.backend.submit(rec, job).await.map_err(store_error)?;
+    ferry_tasks::metrics::task_created(&crate::metrics::component_label(&shared.components(), kind, name));
+    crate::spans::record_task(&task_id);
+    tracing::debug!(task_id = %task_id, kind, name, owner = %call.owner, "task created");
+    Ok(created)
 }
 
 /// `tasks/*` methods, gated per era.
@@ -481,7 +484,7 @@ impl Executor for TaskExecutor {
             subject: ctx.get("authSubject").and_then(Value::as_str).map(str::to_string),
             scopes: ctx.get("authScopes").and_then(|s| serde_json::from_value(s.clone()).ok()),
             protocol_version: ctx.get("protocolVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
-            client_caps: ctx.get("clientCapabilities").cloned().unwrap_or_else(|| json!({})),
+            client_caps: Arc::new(ctx.get("clientCapabilities").cloned().unwrap_or_else(|| json!({}))),
             progress_token: ctx.get("progressToken").filter(|v| !v.is_null()).cloned(),
             outbound: None,
             task: Some(runtime.clone()),

@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// the value (for clients that omit them; a header that disagrees is still refused).
     #[arg(long, env = "FERRY_ACCEPT_MISSING_ROUTING_HEADERS")]
     pub accept_missing_routing_headers: bool,
+    /// Form B quick answers: a 2026-07-28 call to a task-optional tool waits this many ms
+    /// for its task to end and then answers with the result itself (0, the default: off).
+    #[arg(long, env = "FERRY_QUICK_ANSWER_MS", default_value_t = 0, value_name = "MS")]
+    pub quick_answer_ms: u64,
     /// Do not record metrics nor serve them at /metrics (Prometheus text; on by default).
     /// /healthz and /readyz are served either way.
     #[arg(long, env = "FERRY_NO_METRICS")]
@@ -260,6 +264,7 @@ pub(crate) async fn serve(builder: ServerBuilder, args: ServeArgs) -> Result<(),
         c.local_worker = !args.no_local_worker;
         c.min_ttl_ms = args.min_ttl_ms;
         c.accept_missing_routing_headers = args.accept_missing_routing_headers;
+        c.quick_answer = std::time::Duration::from_millis(args.quick_answer_ms);
         if let Some(ms) = args.poll_interval_ms {
             c.poll_interval = ferry_server::PollInterval::Fixed(ms);
         }

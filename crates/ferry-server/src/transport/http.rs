@@ -16,7 +16,7 @@ use super::media::{self, Accepts};
 use super::readable_id;
 use super::sse::{self, parse_event_id, StreamLog};
 use crate::dispatch::{handle_notification, handle_request, handle_response, Incoming};
-use crate::server::{Server, ServerConfig};
+use crate::server::{Server, ServerConfig, Shared};
 use crate::session::{lock, Session};
 use crate::session_table::{client_key, Refusal};
 use axum::body::Body;
@@ -30,7 +30,11 @@ use ferry_protocol::version::HANDSHAKE_VERSIONS;
 use ferry_protocol::version::SUPPORTED_VERSIONS;
 use ferry_protocol::{ErrorCode, ErrorObject, Message, RequestId, Response};
 use futures::stream::{self, StreamExt};
+use futures::FutureExt;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -318,8 +322,8 @@ async fn post(
             ),
         );
     }
-    let client = crate::session_table::client_key(subject.as_deref(), peer).unwrap_or_default();
-    let (bytes, held) = match app.bodies.read(body, &headers, &client).await {
+    let client = client_key(subject.as_deref(), peer);
+    let (bytes, held) = match app.bodies.read(body, &headers, client.as_deref().unwrap_or_default()).await {
         Ok(read) => read,
         Err(r) => return r,
     };
@@ -421,9 +425,8 @@ async fn post(
                 ErrorObject::invalid_request("Bad Request: this session is already initialized"),
             );
         }
-        let client = client_key(subject.as_deref(), peer);
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let s = Arc::new(Session::http(id, subject.clone(), client, now_ms()));
+        let s = Arc::new(Session::http(id, subject.clone(), client.clone(), now_ms()));
         new_session = Some(s.clone());
         Some(s)
     } else {
@@ -440,63 +443,56 @@ async fn post(
     let accepts_sse = accepts.sse;
 
     let request_id = req.id.clone();
-    // Where the answer goes if it becomes a stream (resumable within a session).
-    let max_buffer = shared.config.max_stream_buffer_bytes;
-    let log = accepts_sse.then(|| StreamLog::open(session.as_ref(), request_id.clone(), max_buffer));
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
-    let (done_tx, mut done_rx) = oneshot::channel::<Option<Response>>();
-    // A plain JSON answer, or a stream nobody can resume, dies with its connection: dropping
-    // this future (the client went away) before the answer cancels the call.
     let cancel = CancellationToken::new();
-    let abandoned = cancel.clone().drop_guard();
     let inc = Incoming {
         session: session.clone(),
         outbound: accepts_sse.then_some(tx),
         http: Some(http),
         auth_subject: subject,
         auth_scopes: scopes,
-        peer,
+        client,
         cancel: cancel.clone(),
     };
-    tokio::spawn(async move {
-        let resp = handle_request(&shared, req, inc).await;
-        let _ = done_tx.send(resp);
-    });
+    // A plain JSON answer, or a stream nobody can resume, dies with its connection: dropping
+    // this future (the client went away) before the answer cancels the call.
+    let mut handler = Handler::start(shared.clone(), req, inc, cancel.clone());
 
     // JSON unless the handler speaks (or closes the stream) before it answers. Messages
-    // come first: one queued just before a quick answer must still go out (on the SSE
+    // come first: one queued in the very poll that answered must still go out (on the SSE
     // stream, before the answer).
-    let first = tokio::select! {
+    let (first, answered) = tokio::select! {
         biased;
-        msg = rx.recv() => First::Message(msg),
-        done = &mut done_rx => First::Answer(done.ok().flatten()),
+        msg = rx.recv() => (msg, None),
+        resp = handler.finish() => (rx.try_recv().ok(), Some(resp)),
     };
-    let first = match first {
-        // The handler's senders are dropped just before its response is handed over:
-        // a closed channel means "no messages", so wait for the response itself.
-        First::Message(None) => First::Answer((&mut done_rx).await.ok().flatten()),
-        First::Message(Some(m)) if sse::is_close(&m) => First::Closed,
-        other => other,
-    };
-    let mut response = match (first, log) {
-        (First::Message(Some(msg)), Some(log)) => {
-            let events = stream::iter(log.priming(0, app.options.sse_retry)).chain(log.follow(0, 0));
-            log.pump(session.clone(), Some(msg), rx, done_rx, app.options.resume_grace, cancel);
-            sse::response(events)
-        }
-        // Closed before saying anything: the priming event alone, the client resumes.
-        (First::Closed, Some(log)) => {
-            let events = stream::iter(log.priming(0, app.options.sse_retry));
-            log.pump(session.clone(), None, rx, done_rx, app.options.resume_grace, cancel);
-            sse::response(events)
-        }
-        (first, log) => {
-            if let Some(log) = log {
-                log.unregister(session.as_ref());
+    let mut response = match (first, answered) {
+        (Some(first), answered) if accepts_sse => {
+            // The rest of the handler runs in a task of its own, behind the stream.
+            let done = match answered {
+                Some(resp) => answer_now(resp),
+                None => handler.detach(),
+            };
+            // Opened before the first event is written, so every event can be resumed.
+            let log = StreamLog::open(session.as_ref(), request_id, shared.config.max_stream_buffer_bytes);
+            let (grace, retry) = (app.options.resume_grace, app.options.sse_retry);
+            if sse::is_close(&first) {
+                // Closed before saying anything: the priming event alone, the client resumes.
+                let events = stream::iter(log.priming(0, retry));
+                log.pump(session.clone(), None, rx, done, grace, cancel);
+                sse::response(events)
+            } else {
+                let events = stream::iter(log.priming(0, retry)).chain(log.follow(0, 0));
+                log.pump(session.clone(), Some(first), rx, done, grace, cancel);
+                sse::response(events)
             }
-            let resp = match first {
-                First::Answer(resp) => resp,
-                _ => None, // unreachable: without a log there is no stream to speak on or close
+        }
+        (_, answered) => {
+            // The handler's senders are dropped just before its response is handed over
+            // (or it had none): no messages, so the response itself.
+            let resp = match answered {
+                Some(resp) => resp,
+                None => handler.finish().await,
             };
             let resp = resp.unwrap_or_else(|| {
                 Response::err(
@@ -531,13 +527,69 @@ async fn post(
             }
         }
     };
-    abandoned.disarm(); // answered, or a stream whose pump decides from here on
     if let Some(s) = new_session {
         if let Ok(v) = HeaderValue::from_str(&s.id) {
             response.headers_mut().insert(SESSION_HEADER, v);
         }
     }
     response
+}
+
+/// A request's handler, run within its POST's own task: a quick JSON answer needs no
+/// task, channel or stream log of its own. A handler that speaks before it answers
+/// moves to a task of its own ([`Handler::detach`]) behind the SSE stream.
+struct Handler {
+    running: Option<Pin<Box<dyn Future<Output = Option<Response>> + Send>>>,
+    cancel: CancellationToken,
+}
+
+impl Handler {
+    fn start(shared: Arc<Shared>, req: ferry_protocol::Request, inc: Incoming, cancel: CancellationToken) -> Self {
+        // A panicking handler answers as a cancelled one (as when it ran in a task of its own).
+        let answer = async move { handle_request(&shared, req, inc).await };
+        let answer = AssertUnwindSafe(answer).catch_unwind().map(Result::ok).map(Option::flatten);
+        Self { running: Some(Box::pin(answer)), cancel }
+    }
+
+    /// Run the handler to its answer (`None`: cancelled). Cancel-safe: when dropped
+    /// unfinished, the next call goes on where this one stopped.
+    async fn finish(&mut self) -> Option<Response> {
+        let running = self.running.as_mut()?;
+        let answer = running.await;
+        self.running = None;
+        answer
+    }
+
+    /// The rest of the handler in a task of its own; its answer comes on the receiver.
+    fn detach(mut self) -> oneshot::Receiver<Option<Response>> {
+        let (tx, rx) = oneshot::channel();
+        if let Some(running) = self.running.take() {
+            tokio::spawn(async move {
+                let _ = tx.send(running.await);
+            });
+        }
+        rx
+    }
+}
+
+impl Drop for Handler {
+    /// The POST was dropped before the answer (the client went away): the call is
+    /// cancelled and finishes in a task of its own, so its bookkeeping runs.
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            self.cancel.cancel();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(running);
+            }
+        }
+    }
+}
+
+/// An answer already in, as the receiver a stream's pump waits on.
+fn answer_now(resp: Option<Response>) -> oneshot::Receiver<Option<Response>> {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(resp);
+    rx
 }
 
 /// A new session refused by the session table: 429 (this client holds too many) or
@@ -572,13 +624,6 @@ fn refused(config: &ServerConfig, id: Option<RequestId>, refusal: Refusal) -> Ht
 
 /// When to try again after a `503` for a full table.
 const BUSY_RETRY_SECS: u64 = 5;
-
-/// What the handler did first.
-enum First {
-    Message(Option<Message>),
-    Answer(Option<Response>),
-    Closed,
-}
 
 async fn get(app: App, headers: HeaderMap, subject: Option<String>) -> HttpResponse {
     if !header_str(&headers, "accept").is_some_and(media::accepts_event_stream) {

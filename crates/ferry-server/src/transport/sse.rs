@@ -78,7 +78,7 @@ fn frame(id: Option<String>, retry: Option<Duration>, data: &str) -> Bytes {
 
 /// One message as an event without id (an answer complete in itself: nothing to resume).
 pub(crate) fn single(msg: &Message) -> Option<Bytes> {
-    Some(frame(None, None, &msg.to_value().to_string()))
+    Some(frame(None, None, &msg.to_json()))
 }
 
 /// An SSE response of `frames`.
@@ -249,11 +249,6 @@ impl StreamLog {
         self.state.send_modify(|s| s.finished = true);
     }
 
-    /// The response is in.
-    pub(crate) fn is_finished(&self) -> bool {
-        self.state.borrow().finished
-    }
-
     /// Forget this log in its session (the answer went out as JSON, or it is done).
     pub(crate) fn unregister(&self, session: Option<&Arc<Session>>) {
         if let (true, Some(s)) = (self.resumable, session) {
@@ -276,7 +271,7 @@ impl StreamLog {
             Message::Request(_) => Kind::Request,
             Message::Response(_) => Kind::Response,
         };
-        let data: Arc<str> = msg.to_value().to_string().into();
+        let data: Arc<str> = msg.to_json().into();
         let (keep, max_bytes) = (self.keep, self.max_bytes);
         self.state.send_modify(|s| {
             s.last += 1;

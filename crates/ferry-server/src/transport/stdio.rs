@@ -31,7 +31,7 @@ impl Server {
         let writer_task = tokio::spawn(async move {
             let mut writer = writer;
             while let Some(msg) = rx.recv().await {
-                let mut line = serde_json::to_vec(&msg.to_value()).unwrap_or_default();
+                let mut line = serde_json::to_vec(&msg).unwrap_or_default();
                 line.push(b'\n');
                 if writer.write_all(&line).await.is_err() || writer.flush().await.is_err() {
                     break;

@@ -1,0 +1,46 @@
+//! Form B quick answers ([`ServerConfig::quick_answer`](crate::ServerConfig::quick_answer)).
+//!
+//! A 2026-07-28 `tools/call` to a task-optional tool, from a client that declared the
+//! tasks extension, becomes a task. For a quick tool the client then asks `tasks/get`
+//! right away only to read a result that is already there. With a quick-answer window
+//! the server waits that long for the task to end and, if it does, answers the call
+//! with the result itself (`resultType: "complete"`), as a direct call would; the spec
+//! allows an immediate result for any `tools/call` (SEP-2663). The task was stored
+//! before the wait and stays gettable until its TTL, like any other; only the poll is
+//! saved. A task still running when the window closes is answered as usual (the
+//! CreateTaskResult); so is a cancelled one.
+
+use crate::dispatch::Reply;
+use crate::server::Shared;
+use ferry_protocol::TaskStatus;
+use ferry_tasks::{Outcome, TaskRecord};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The answer of task `task_id` if it ends within `window` (`None`: it did not, or its
+/// store could not say).
+pub(crate) async fn wait(shared: &Arc<Shared>, task_id: &str, window: Duration) -> Option<Reply> {
+    let deadline = tokio::time::Instant::now() + window;
+    // Watch before reading, so an end after the read is not missed.
+    let mut watch = shared.watchers.watch(task_id);
+    loop {
+        let rec = shared.backend.get(task_id).await.ok()??;
+        if rec.status.is_terminal() {
+            return answer(rec);
+        }
+        tokio::select! {
+            _ = watch.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => return None,
+        }
+    }
+}
+
+/// What a direct call would have answered: the result (a tool error result too), or
+/// the JSON-RPC error of a failed task. A cancelled task has none.
+fn answer(rec: TaskRecord) -> Option<Reply> {
+    match (rec.status, rec.outcome) {
+        (TaskStatus::Completed, Some(Outcome::Result { value, .. })) => Some(Ok(value)),
+        (TaskStatus::Failed, Some(Outcome::Error { error })) => Some(Err(error)),
+        _ => None,
+    }
+}
