@@ -83,8 +83,12 @@ impl RedisBackend {
                 continue;
             };
             let live = match raws.next().flatten() {
-                Some(raw) => !decode::<TaskRecord>(&raw)?.status.is_terminal(),
-                None => false,
+                Some(raw) if !decode::<TaskRecord>(&raw)?.status.is_terminal() => {
+                    // Its first change (usually the outcome) can then skip reading it.
+                    self.inner.claimed.remember(&job.task_id, raw, entry.to_string());
+                    true
+                }
+                _ => false,
             };
             if !live {
                 // Its task ended or expired while a worker that then died held it.
