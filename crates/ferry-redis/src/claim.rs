@@ -83,7 +83,16 @@ impl RedisBackend {
                 continue;
             };
             let record = match raws.next().flatten() {
-                Some(raw) => Some(decode::<TaskRecord>(&raw)?).filter(|r| !r.status.is_terminal()),
+                Some(raw) => {
+                    let record = decode::<TaskRecord>(&raw)?;
+                    if record.status.is_terminal() {
+                        None
+                    } else {
+                        // Its first change (usually the outcome) can then skip reading it.
+                        self.inner.claimed.remember(&job.task_id, raw, entry.to_string());
+                        Some(record)
+                    }
+                }
                 None => None,
             };
             let Some(record) = record else {

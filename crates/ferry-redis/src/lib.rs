@@ -16,7 +16,7 @@
 //! | `P:jobs` | stream, group `P:workers` | work: `XADD` on submit, `XREADGROUP` by workers, `XACK` when done |
 //! | `P:inflight` | hash `task id -> entry id`, `task id@ -> claimed ms` | which stream entry a running task came from, and when it was claimed |
 //! | `P:delayed` | sorted set (score = due ms) | retries waiting for their backoff |
-//! | `P:owner:{owner}` | sorted set (score = sequence) | the owner's tasks, for `list`; no expiry while one runs, then expires with the last of them; expired ids pruned on list and, by sampling, on submit |
+//! | `P:owner:{owner}` | sorted set (score = sequence) | the owner's tasks, for `list`; no expiry while one runs, then expires with the last of them; expired ids pruned on list and, by sampling, every 8th submit |
 //! | `P:live` | hash | what unfinished tasks hold: `n`/`b` in total, `n:{account}`/`b:{account}` per owner (count, argument bytes), `o:{owner}`/`u:{owner}` (unfinished tasks of an index, and how long the index must outlive them); a field goes when it reaches zero |
 //! | `P:seq` | counter | submission sequence (list cursors) |
 //! | `P:all` | sorted set (score = sequence) | every task, for the operator listing (`list_all`); no expiry while a task runs, then expires with the last ended one; expired ids pruned on list and, by sampling, every 16th submit |
@@ -33,7 +33,9 @@
 //!   after `redelivery_timeout` (`XAUTOCLAIM`, looked for every quarter of it, at most every 5 s); heartbeats are `XCLAIM ... JUSTID`.
 //! * Records change by compare-and-swap (a short Lua script), so the state
 //!   machine in [`TaskRecord::apply`] / [`TaskRecord::finish`] is the only place
-//!   transitions are decided, for this backend and the in-memory one alike.
+//!   transitions are decided, for this backend and the in-memory one alike. A refused
+//!   swap answers with the record as it is; a worker starts from the record it claimed
+//!   (or last wrote), so its changes, the outcome included, usually take one round trip.
 //! * A cancel is published on `P:cancel` (the task id) after its swap, for workers, which
 //!   listen to nothing else; a lost notice is made up for by the worker's heartbeat, which
 //!   re-reads the record (the truth). `P:events` is listened to by the processes that
@@ -52,11 +54,12 @@ mod inspect;
 mod keys;
 mod scripts;
 mod sessions;
+mod swap;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 use keys::Keys;
-use scripts::{PROMOTE, SUBMIT, SWAP};
+use scripts::{PROMOTE, SWAP};
 pub use sessions::RedisSessionStore;
 
 use async_trait::async_trait;
@@ -158,6 +161,8 @@ struct Inner {
     swap: Script,
     promote: Script,
     worker_seen: Script,
+    /// The tasks this process claimed and has not finished (see [`swap`]).
+    claimed: swap::Claimed,
     /// When this process last looked for stale consumers (epoch ms).
     last_prune_ms: std::sync::atomic::AtomicU64,
     /// When this process may next look for work of dead workers (`XAUTOCLAIM`, epoch ms).
@@ -208,10 +213,11 @@ impl RedisBackend {
                 runtime: tokio::runtime::Handle::current(),
                 events_listener: OnceLock::new(),
                 cancel_listener: OnceLock::new(),
-                submit: Script::new(SUBMIT),
+                submit: Script::new(&scripts::submit()),
                 swap: Script::new(SWAP),
                 promote: Script::new(PROMOTE),
                 worker_seen: Script::new(scripts::WORKER_SEEN),
+                claimed: Default::default(),
                 last_prune_ms: Default::default(),
                 next_redelivery_scan_ms: Default::default(),
             }),
@@ -271,106 +277,6 @@ impl RedisBackend {
             Err(e) if e.to_string().contains("BUSYGROUP") => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
-    }
-
-    /// Read-modify-write a record with compare-and-swap. `f` returns whether it changed.
-    async fn modify(&self, id: &str, f: impl Fn(&mut TaskRecord) -> bool) -> Result<Option<TaskRecord>, BackendError> {
-        self.swap(id, false, f).await
-    }
-
-    /// Compare-and-swap loop; `release` also acknowledges the task's job in the same script.
-    /// A swap that ends the task starts its TTL and releases what it held.
-    async fn swap(
-        &self,
-        id: &str,
-        release: bool,
-        f: impl Fn(&mut TaskRecord) -> bool,
-    ) -> Result<Option<TaskRecord>, BackendError> {
-        let k = &self.inner.keys;
-        let key = k.task(id);
-        let mut conn = self.conn();
-        for _ in 0..64 {
-            let Some(old): Option<String> = conn.get(&key).await.map_err(unavailable)? else { return Ok(None) };
-            let mut rec: TaskRecord = decode(&old)?;
-            let was_waiting = rec.status == TaskStatus::InputRequired;
-            if rec.status.is_terminal() || !f(&mut rec) {
-                return Ok(Some(rec));
-            }
-            let now = now_ms();
-            rec.updated_at = now.max(rec.updated_at);
-            let new = encode(&rec)?;
-            let status = rec.status.as_str();
-            let waiting = match (was_waiting, rec.status == TaskStatus::InputRequired) {
-                (false, true) => "add",
-                (true, false) => "rem",
-                _ => "",
-            };
-            let ended = rec.status.is_terminal();
-            let expires = match (ended, rec.expires_at()) {
-                (false, _) => String::new(),
-                (true, Some(at)) => at.to_string(),
-                (true, None) => "-1".into(),
-            };
-            let swapped: i64 = self
-                .inner
-                .swap
-                .key(&key)
-                .key(&k.inflight)
-                .key(&k.jobs)
-                .key(&k.live)
-                .key(k.owner(&rec.owner))
-                .key(&k.input)
-                .key(k.kept(status))
-                .key(k.done(status, now / 1000))
-                .key(&k.all)
-                .key(k.kept("completed"))
-                .key(k.kept("failed"))
-                .key(k.kept("cancelled"))
-                .arg(&old)
-                .arg(&new)
-                .arg(&k.events)
-                .arg(&k.group)
-                .arg(if release { id } else { "" })
-                .arg(expires)
-                .arg(rec.account())
-                .arg(rec.argument_bytes)
-                .arg(if indexed(&rec) { rec.owner.as_str() } else { "" })
-                .arg(waiting)
-                .arg(now)
-                .arg(id)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            if swapped == 1 {
-                return Ok(Some(rec));
-            }
-        }
-        Err(BackendError::Unavailable(format!("task {id} is changing too fast to update")))
-    }
-
-    /// Acknowledge the stream entry a task's job came from.
-    async fn release(&self, task_id: &str) -> Result<(), BackendError> {
-        let k = &self.inner.keys;
-        let mut conn = self.conn();
-        let entry: Option<String> = conn.hget(&k.inflight, task_id).await.map_err(unavailable)?;
-        if let Some(entry) = entry {
-            redis::pipe()
-                .cmd("XACK")
-                .arg(&k.jobs)
-                .arg(&k.group)
-                .arg(&entry)
-                .ignore()
-                .cmd("XDEL")
-                .arg(&k.jobs)
-                .arg(&entry)
-                .ignore()
-                .hdel(&k.inflight, &[task_id.to_string(), format!("{task_id}@")])
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-                .map_err(unavailable)?;
-        }
-        Ok(())
     }
 }
 
@@ -433,8 +339,7 @@ impl RedisBackend {
     async fn heartbeat_once(&self, worker: &str, task_id: &str) -> Result<(), BackendError> {
         let k = &self.inner.keys;
         let mut conn = self.conn();
-        let entry: Option<String> = conn.hget(&k.inflight, task_id).await.map_err(unavailable)?;
-        if let Some(entry) = entry {
+        if let Some(entry) = self.job_entry(task_id).await? {
             // Re-claiming for ourselves resets the entry's idle time.
             let _: redis::Value = redis::cmd("XCLAIM")
                 .arg(&k.jobs)
@@ -466,6 +371,7 @@ impl RedisBackend {
         if rec.as_ref().is_none_or(|r| r.outcome.as_ref() != Some(&outcome)) {
             self.release(task_id).await?;
         }
+        self.inner.claimed.forget(task_id);
         Ok(rec)
     }
 

@@ -36,6 +36,13 @@ fn find() -> Result<String, String> {
     spawn_private()
 }
 
+/// The URL of a `redis-server` of this test process's own (started on a free port, stopped
+/// when the process exits): for tests that watch or reset the whole server (`MONITOR`,
+/// `CONFIG RESETSTAT`). Panics with instructions when it cannot be started.
+pub fn private_redis_url() -> String {
+    spawn_private().unwrap_or_else(|why| panic!("{why}"))
+}
+
 /// Start `redis-server` on a free port, with a watchdog that stops it when this process ends.
 fn spawn_private() -> Result<String, String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

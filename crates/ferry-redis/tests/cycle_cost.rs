@@ -1,48 +1,95 @@
-//! What one task's life costs Redis (run by hand to compare trees; ignored in the suite):
-//! `FERRY_TEST_REDIS_URL=redis://127.0.0.1:PORT cargo test -p ferry-redis --test cycle_cost -- --ignored --nocapture`
-//! on a private Redis (it resets that server's command statistics).
+//! What one task's life costs Redis, counted with `MONITOR` on a private `redis-server`
+//! (so nothing else is counted): round trips (commands a client sent) and calls inside
+//! Lua scripts, per task, for the backend calls of a task round trip: submit, claim (in
+//! batches, as workers do), the worker's read of the record, completion, and the
+//! caller's read of the result. The bounds are a guard: a change that adds a command
+//! per task fails here (raise them only knowingly, with the reason, and update
+//! BENCHMARKS.md). `--nocapture` prints the counts per command.
 
-mod common;
-
+use ferry_redis::{RedisBackend, RedisConfig};
 use ferry_tasks::testkit::task;
 use ferry_tasks::{Backend, Outcome};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::time::Duration;
+
+/// Most round trips per task. Measured 4.43: submit 1, complete 1 (no `GET` before it), the
+/// two reads 2, a claim round per 10 jobs 0.4 (promote script, `XREADGROUP`, `MGET` and
+/// `HSET`), and the first claim round's looks for stale consumers and work spread over the run.
+/// Before issue 11's step 2(b) a completion was a `GET` and a script: 5.4.
+const MAX_ROUND_TRIPS: f64 = 4.6;
+/// Most calls inside Lua per task. Measured 22.4 (submit ~10, completion ~12: one task
+/// ending at a time, each moves the expiry of the set of kept tasks, which costs one call
+/// more than under load). Before issue 11's step 3 the bench's `MONITOR` pass counted 46.
+const MAX_LUA_CALLS: f64 = 22.6;
+
+const TASKS: usize = 300;
+const BATCH: usize = 10;
+const MARKER: &str = "cycle-cost-end";
+
+/// Calls seen by `MONITOR`: `(from Lua, command) -> calls`.
+type Counts = BTreeMap<(bool, String), u64>;
+
+/// Watch `url`'s server with `MONITOR` until `MARKER` is echoed; the reader, and a signal that it started.
+fn monitor(url: &str) -> (std::thread::JoinHandle<Counts>, std::sync::mpsc::Receiver<()>) {
+    let addr = url.trim_start_matches("redis://").split('/').next().expect("host:port").to_string();
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect for MONITOR");
+    stream.write_all(b"MONITOR\r\n").expect("send MONITOR");
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut counts = BTreeMap::new();
+        for line in BufReader::new(stream).lines() {
+            let line = line.expect("MONITOR line");
+            if line == "+OK" {
+                let _ = ready_tx.send(());
+                continue;
+            }
+            if line.contains(MARKER) {
+                break;
+            }
+            // `+1764600000.123456 [0 127.0.0.1:5555] "EVALSHA" ...`, `[0 lua] "GET" ...`
+            let (Some(open), Some(close)) = (line.find('['), line.find("] \"")) else { continue };
+            let lua = line[open..close].ends_with(" lua");
+            let command = line[close + 3..].split('"').next().unwrap_or_default().to_ascii_lowercase();
+            *counts.entry((lua, command)).or_insert(0) += 1;
+        }
+        counts
+    });
+    (reader, ready)
+}
 
 #[tokio::test]
-#[ignore]
-async fn cost_of_submit_claim_complete() {
-    let b = common::backend().await;
-    let mut conn = redis::Client::open(common::redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let n = 3000;
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await.unwrap();
-    let begin = Instant::now();
-    for i in 0..n {
-        let (rec, job) = task(&format!("owner-{}", i % 10));
-        b.0.submit(rec.clone(), job).await.unwrap();
-        let claimed = b.0.claim_batch("w", 1, Duration::from_secs(1)).await.unwrap();
-        assert_eq!(claimed.len(), 1);
-        let done = Outcome::Result { value: serde_json::json!({"ok": i}), is_error: false };
-        b.0.complete(&rec.id, done).await.unwrap();
-    }
-    let elapsed = begin.elapsed();
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
-    let mut calls = 0u64;
-    let mut usec = 0u64;
-    for line in info.lines().filter(|l| l.starts_with("cmdstat_")) {
-        let field = |name: &str| -> u64 {
-            line.split(&[':', ','][..])
-                .find_map(|kv| kv.strip_prefix(&format!("{name}=")).and_then(|v| v.parse().ok()))
-                .unwrap_or(0)
-        };
-        if !line.starts_with("cmdstat_info") && !line.starts_with("cmdstat_config") {
-            calls += field("calls");
-            usec += field("usec");
+async fn a_task_round_trip_costs_few_redis_commands() {
+    let url = ferry_redis::testing::private_redis_url();
+    let backend = RedisBackend::connect(RedisConfig::new(&url).prefix("cost")).await.expect("connect");
+    let (reader, ready) = monitor(&url);
+    ready.recv_timeout(Duration::from_secs(5)).expect("MONITOR started");
+    for batch in 0..TASKS / BATCH {
+        let mut ids = Vec::new();
+        for i in 0..BATCH {
+            let (rec, job) = task(&format!("session:s{}", (batch * BATCH + i) % 7));
+            ids.push(rec.id.clone());
+            backend.submit(rec, job).await.expect("submit");
+        }
+        let claimed = backend.claim_batch("w", BATCH, Duration::from_secs(1)).await.expect("claim");
+        assert_eq!(claimed.len(), BATCH);
+        for id in &ids {
+            assert!(backend.get(id).await.expect("worker reads").is_some());
+            let done = Outcome::Result { value: serde_json::json!({"ok": 1}), is_error: false };
+            let rec = backend.complete(id, done).await.expect("complete").expect("record");
+            assert_eq!(rec.status, ferry_tasks::TaskStatus::Completed);
+            assert!(backend.get(id).await.expect("result").is_some_and(|r| r.outcome.is_some()));
         }
     }
-    println!(
-        "{n} tasks: {:.1} us wall per task, Redis {:.1} commands and {:.1} us of command time per task",
-        elapsed.as_micros() as f64 / n as f64,
-        calls as f64 / n as f64,
-        usec as f64 / n as f64
-    );
+    let mut conn = redis::Client::open(url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("c");
+    let _: String = redis::cmd("ECHO").arg(MARKER).query_async(&mut conn).await.expect("echo");
+    let counts = reader.join().expect("MONITOR reader");
+    let per_task = |lua: bool| counts.iter().filter(|((l, _), _)| *l == lua).map(|(_, n)| *n).sum::<u64>() as f64;
+    let (round_trips, lua_calls) = (per_task(false) / TASKS as f64, per_task(true) / TASKS as f64);
+    for ((lua, command), n) in &counts {
+        println!("{} {command}: {:.2} per task", if *lua { "lua" } else { "client" }, *n as f64 / TASKS as f64);
+    }
+    println!("per task: {round_trips:.2} round trips, {lua_calls:.2} calls inside Lua");
+    assert!(round_trips <= MAX_ROUND_TRIPS, "{round_trips:.2} round trips per task (at most {MAX_ROUND_TRIPS})");
+    assert!(lua_calls <= MAX_LUA_CALLS, "{lua_calls:.2} calls inside Lua per task (at most {MAX_LUA_CALLS})");
 }

@@ -14,26 +14,48 @@ async fn raw() -> redis::aio::MultiplexedConnection {
     client.get_multiplexed_async_connection().await.expect("redis connection")
 }
 
-#[tokio::test]
-async fn submitting_prunes_expired_ids_from_an_owner_index_nobody_lists() {
-    let b = common::backend().await;
-    let prefix = b.0.config().prefix.clone();
-    for _ in 0..40 {
-        let (mut rec, job) = task("busy");
+/// Submit `dead` tasks of `owner` that end at once and expire, wait until they have, then
+/// `kept` tasks that stay; nothing is listed.
+async fn dead_then_kept(b: &common::TestBackend, owner: &str, dead: usize, kept: usize) {
+    for _ in 0..dead {
+        let (mut rec, job) = task(owner);
         rec.ttl_ms = Some(1);
         b.0.submit(rec.clone(), job).await.unwrap();
         b.0.cancel(&rec.id).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(20)).await; // every one of them has expired
-    for _ in 0..25 {
-        let (mut rec, job) = task("busy");
+    for _ in 0..kept {
+        let (mut rec, job) = task(owner);
         rec.ttl_ms = Some(3_600_000);
         b.0.submit(rec, job).await.unwrap();
     }
-    // Each submit checks the two oldest ids (plus two at random), so the 40 dead ones are
-    // gone (without pruning the index would hold 65), and nothing was listed.
+}
+
+#[tokio::test]
+async fn submitting_prunes_expired_ids_from_an_owner_index_nobody_lists() {
+    let b = common::backend().await;
+    let prefix = b.0.config().prefix.clone();
+    dead_then_kept(&b, "busy", 40, 25).await;
+    // The dead ones are gone (the index expires with its last ended task, and submissions
+    // prune it; without either it would hold 65), and nothing was listed.
     let mut conn = raw().await;
     assert_eq!(conn.zcard::<_, usize>(format!("{prefix}:owner:busy")).await.unwrap(), 25);
+}
+
+#[tokio::test]
+async fn submitting_prunes_an_owner_index_that_never_expires() {
+    let b = common::backend().await;
+    let prefix = b.0.config().prefix.clone();
+    // One task of the owner keeps running throughout: its index never expires as a whole.
+    let (runner, job) = task("busy");
+    b.0.submit(runner, job).await.unwrap();
+    dead_then_kept(&b, "busy", 40, 24).await;
+    // Every 8th submission checks the index's 16 oldest ids (and 8 at random): three of them
+    // after the wait, so the 40 dead ids are gone (without pruning the index would hold 65).
+    let mut conn = raw().await;
+    let index = format!("{prefix}:owner:busy");
+    assert_eq!(conn.zcard::<_, usize>(&index).await.unwrap(), 25);
+    assert_eq!(conn.pttl::<_, i64>(&index).await.unwrap(), -1, "no expiry while a task runs");
 }
 
 #[tokio::test]
