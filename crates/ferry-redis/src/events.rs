@@ -4,6 +4,7 @@ use crate::decode;
 use ferry_tasks::TaskEvent;
 use futures::StreamExt;
 use redis::Client;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -28,7 +29,7 @@ pub(crate) async fn listen(
                     while let Some(msg) = stream.next().await {
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
                         let event = if msg.get_channel_name() == channels[0] {
-                            decode(&payload).map(TaskEvent::Changed)
+                            decode(&payload).map(|r| TaskEvent::Changed(Arc::new(r)))
                         } else {
                             decode(&payload).map(TaskEvent::Notified)
                         };

@@ -21,7 +21,7 @@ async fn cost_of_submit_claim_complete() {
         b.0.submit(rec.clone(), job).await.unwrap();
         let claimed = b.0.claim_batch("w", 1, Duration::from_secs(1)).await.unwrap();
         assert_eq!(claimed.len(), 1);
-        let done = Outcome::Result { value: serde_json::json!({"ok": i}), is_error: false };
+        let done = Outcome::result(&serde_json::json!({"ok": i}), false).unwrap();
         b.0.complete(&rec.id, done).await.unwrap();
     }
     let elapsed = begin.elapsed();
