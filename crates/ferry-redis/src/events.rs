@@ -9,6 +9,7 @@ use crate::{decode, RedisBackend};
 use ferry_tasks::{BackendError, TaskEvent};
 use futures::StreamExt;
 use redis::{AsyncCommands, Client};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::{broadcast, watch};
@@ -82,7 +83,7 @@ impl Listener {
         let channels = vec![events_channel.clone(), notes_channel];
         Self::start(runtime, client, channels, move |channel, payload| {
             let event = if channel == events_channel {
-                decode(&payload).map(TaskEvent::Changed)
+                decode(&payload).map(|r| TaskEvent::Changed(Arc::new(r)))
             } else {
                 decode(&payload).map(TaskEvent::Notified)
             };

@@ -29,7 +29,7 @@ impl Executor for Sleeper {
             _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
             _ = rt.cancellation().cancelled() => {}
         }
-        Ok(Outcome::Result { value: json!({"slept": ms}), is_error: false })
+        Ok(Outcome::result(&json!({"slept": ms}), false).expect("outcome"))
     }
 }
 

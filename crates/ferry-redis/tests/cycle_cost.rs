@@ -75,7 +75,7 @@ async fn a_task_round_trip_costs_few_redis_commands() {
         assert_eq!(claimed.len(), BATCH);
         for id in &ids {
             assert!(backend.get(id).await.expect("worker reads").is_some());
-            let done = Outcome::Result { value: serde_json::json!({"ok": 1}), is_error: false };
+            let done = Outcome::result(&serde_json::json!({"ok": 1}), false).expect("outcome");
             let rec = backend.complete(id, done).await.expect("complete").expect("record");
             assert_eq!(rec.status, ferry_tasks::TaskStatus::Completed);
             assert!(backend.get(id).await.expect("result").is_some_and(|r| r.outcome.is_some()));

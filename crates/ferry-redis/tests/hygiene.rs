@@ -146,7 +146,7 @@ async fn no_key_outlives_the_tasks_of_sessions_that_went_away() {
                 b.0.cancel(&rec.id).await.unwrap();
             } else {
                 b.0.claim_batch("w", 1, Duration::from_millis(50)).await.unwrap();
-                let done = ferry_tasks::Outcome::Result { value: serde_json::json!({}), is_error: false };
+                let done = ferry_tasks::Outcome::result(&serde_json::json!({}), false).unwrap();
                 b.0.complete(&rec.id, done).await.unwrap();
             }
         }
@@ -239,7 +239,7 @@ async fn workers_that_are_gone_leave_the_consumer_group() {
         b.0.submit(rec, job).await.unwrap();
     }
     let finished = b.0.claim_batch("finished", 1, Duration::from_millis(100)).await.unwrap();
-    let done = ferry_tasks::Outcome::Result { value: serde_json::json!({}), is_error: false };
+    let done = ferry_tasks::Outcome::result(&serde_json::json!({}), false).unwrap();
     b.0.complete(&finished[0].task_id, done).await.unwrap();
     assert_eq!(b.0.claim_batch("busy", 1, Duration::from_millis(100)).await.unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -156,7 +156,7 @@ pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
         if rec.status.is_terminal() {
             open.remove(pos);
         } else {
-            open[pos] = rec;
+            open[pos] = Arc::unwrap_or_clone(rec);
         }
     }
     Ok(json!({}))

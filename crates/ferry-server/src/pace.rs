@@ -89,14 +89,11 @@ impl PollInterval {
     }
 }
 
-/// Recent run times per name (`kind` and tool / prompt name or resource URI).
+/// Recent run times per `kind` (`tools/call`, ...), then per tool / prompt name or resource
+/// URI: looked up by the two strings as they are, without building a key.
 #[derive(Default)]
 pub(crate) struct RunTimes {
-    names: Mutex<HashMap<String, VecDeque<u64>>>,
-}
-
-fn key(kind: &str, name: &str) -> String {
-    format!("{kind} {name}")
+    kinds: Mutex<HashMap<String, HashMap<String, VecDeque<u64>>>>,
 }
 
 impl RunTimes {
@@ -106,12 +103,19 @@ impl RunTimes {
             return;
         }
         let took = rec.updated_at.saturating_sub(rec.created_at);
-        let mut names = lock(&self.names);
-        let k = key(&rec.kind, &rec.name);
-        if names.len() >= MAX_NAMES && !names.contains_key(&k) {
-            names.clear(); // bounded: history is cheap to learn again
+        let mut kinds = lock(&self.kinds);
+        let known = kinds.get(&*rec.kind).is_some_and(|names| names.contains_key(&*rec.name));
+        if !known && kinds.values().map(HashMap::len).sum::<usize>() >= MAX_NAMES {
+            kinds.clear(); // bounded: history is cheap to learn again
         }
-        let runs = names.entry(k).or_default();
+        if !kinds.contains_key(&*rec.kind) {
+            kinds.insert(rec.kind.to_string(), HashMap::new());
+        }
+        let Some(names) = kinds.get_mut(&*rec.kind) else { return };
+        if !names.contains_key(&*rec.name) {
+            names.insert(rec.name.to_string(), VecDeque::with_capacity(SAMPLES));
+        }
+        let Some(runs) = names.get_mut(&*rec.name) else { return };
         if runs.len() == SAMPLES {
             runs.pop_front();
         }
@@ -120,9 +124,18 @@ impl RunTimes {
 
     /// The median of the recent run times of `kind` `name`, if it has any.
     pub fn median(&self, kind: &str, name: &str) -> Option<u64> {
-        let mut runs: Vec<u64> = lock(&self.names).get(&key(kind, name))?.iter().copied().collect();
+        let mut runs = [0u64; SAMPLES];
+        let n = {
+            let kinds = lock(&self.kinds);
+            let recent = kinds.get(kind)?.get(name)?;
+            for (slot, took) in runs.iter_mut().zip(recent) {
+                *slot = *took;
+            }
+            recent.len().min(SAMPLES)
+        };
+        let runs = &mut runs[..n];
         runs.sort_unstable();
-        runs.get(runs.len() / 2).copied()
+        runs.get(n / 2).copied()
     }
 }
 
@@ -133,7 +146,7 @@ mod tests {
 
     fn ended(name: &str, took: u64) -> TaskRecord {
         let mut r = TaskRecord::new("o", "tools/call", name, 1_000);
-        r.finish(Outcome::Result { value: serde_json::json!({}), is_error: false });
+        r.finish(Outcome::result(&serde_json::json!({}), false).unwrap());
         r.updated_at = 1_000 + took;
         r
     }
@@ -163,7 +176,7 @@ mod tests {
         for i in 0..MAX_NAMES + 1 {
             times.ended(&ended(&format!("t{i}"), 1));
         }
-        assert!(lock(&times.names).len() <= MAX_NAMES);
+        assert!(lock(&times.kinds).values().map(HashMap::len).sum::<usize>() <= MAX_NAMES);
     }
 
     #[test]

@@ -39,8 +39,8 @@ pub(crate) async fn wait(shared: &Arc<Shared>, task_id: &str, window: Duration) 
 /// the JSON-RPC error of a failed task. A cancelled task has none.
 fn answer(rec: TaskRecord) -> Option<Reply> {
     match (rec.status, rec.outcome) {
-        (TaskStatus::Completed, Some(Outcome::Result { value, .. })) => Some(Ok(value)),
-        (TaskStatus::Failed, Some(Outcome::Error { error })) => Some(Err(error)),
+        (TaskStatus::Completed, Some(outcome @ Outcome::Result { .. })) => outcome.result_value().map(Ok),
+        (TaskStatus::Failed, Some(Outcome::Error { error })) => Some(Err(*error)),
         _ => None,
     }
 }

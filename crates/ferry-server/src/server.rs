@@ -206,7 +206,7 @@ impl Shared {
     /// policy, else the server's, from the name's recent run times and the task's age.
     pub fn pace(&self, rec: &mut TaskRecord) {
         let c = self.components();
-        let own = match rec.kind.as_str() {
+        let own = match &*rec.kind {
             "tools/call" => c.tool(&rec.name).and_then(|t| t.common.poll_interval),
             "prompts/get" => c.prompt(&rec.name).and_then(|p| p.common.poll_interval),
             "resources/read" => c.resolve_resource(&rec.name).and_then(|(r, _)| r.poll_interval),

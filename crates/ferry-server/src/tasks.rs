@@ -101,8 +101,8 @@ pub(crate) fn form_b(rec: &TaskRecord, detailed: bool) -> Value {
             (TaskStatus::InputRequired, _) => {
                 extra.insert("inputRequests".into(), json!(rec.input_requests));
             }
-            (TaskStatus::Completed, Some(Outcome::Result { value, .. })) => {
-                extra.insert("result".into(), value.clone());
+            (TaskStatus::Completed, Some(outcome @ Outcome::Result { .. })) => {
+                extra.insert("result".into(), outcome.result_value().unwrap_or(Value::Null));
             }
             (TaskStatus::Failed, Some(Outcome::Error { error })) => {
                 extra.insert("error".into(), json!(error));
@@ -143,7 +143,7 @@ pub(crate) async fn create(
     }
     rec.ttl_ms = Some(shared.grant_ttl(requested_ttl));
     shared.pace(&mut rec);
-    rec.progress_token = crate::context::progress_token(call.meta.as_ref());
+    rec.progress_token = crate::context::progress_token(call.meta.as_ref()).map(Box::new);
     let mut context = json!({
         "sessionId": call.session.as_ref().map(|s| s.id.clone()),
         "authSubject": call.subject,
@@ -280,7 +280,8 @@ async fn update(shared: &Shared, call: &Call, rec: TaskRecord) -> Reply {
 ///
 /// `watch` was taken before `rec` was read, so no change after that read is missed
 /// (and the read need not be repeated).
-async fn result(shared: &Arc<Shared>, call: &Call, mut rec: TaskRecord, mut watch: crate::watch::Watch) -> Reply {
+async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord, mut watch: crate::watch::Watch) -> Reply {
+    let mut rec = Arc::new(rec);
     let mut store = Outage::new(shared.config.store_outage_grace);
     // Released however this ends (terminal, client gone, request cancelled), so another
     // `tasks/result` can ask again.
@@ -292,9 +293,9 @@ async fn result(shared: &Arc<Shared>, call: &Call, mut rec: TaskRecord, mut watc
         }
     };
     tokio::pin!(stream_gone);
-    let outcome = loop {
+    loop {
         if rec.status.is_terminal() {
-            break rec.outcome.clone();
+            break;
         }
         if rec.status == TaskStatus::InputRequired {
             for (key, request) in &rec.input_requests {
@@ -316,7 +317,7 @@ async fn result(shared: &Arc<Shared>, call: &Call, mut rec: TaskRecord, mut watc
         let poll = Duration::from_secs(5);
         let changed = tokio::select! {
             wake = watch.changed() => match wake {
-                crate::watch::Wake::Changed(r) => Some(*r),
+                crate::watch::Wake::Changed(r) => Some(r),
                 _ => None,
             },
             _ = tokio::time::sleep(store.pause().unwrap_or(poll)) => None,
@@ -324,13 +325,15 @@ async fn result(shared: &Arc<Shared>, call: &Call, mut rec: TaskRecord, mut watc
         };
         rec = match changed {
             Some(r) => r,
-            None => store.read(shared, &rec.id).await?.unwrap_or(rec),
+            None => store.read(shared, &rec.id).await?.map(Arc::new).unwrap_or(rec),
         };
-    };
+    }
     drop(mine);
     let meta = json!({ META_RELATED_TASK: related_task_meta(&rec.id) });
-    match outcome {
-        Some(Outcome::Result { mut value, .. }) => {
+    match &rec.outcome {
+        Some(Outcome::Result { value, .. }) => {
+            let mut value: Value = serde_json::from_str(value.get())
+                .map_err(|e| ErrorObject::internal(format!("unreadable task result: {e}")))?;
             if let Some(obj) = value.as_object_mut() {
                 let m = obj.entry("_meta").or_insert_with(|| json!({}));
                 if let Some(m) = m.as_object_mut() {
@@ -339,7 +342,7 @@ async fn result(shared: &Arc<Shared>, call: &Call, mut rec: TaskRecord, mut watc
             }
             Ok(value)
         }
-        Some(Outcome::Error { error }) => Err(error),
+        Some(Outcome::Error { error }) => Err(ErrorObject::clone(error)),
         // A cancelled task has no result to give: the request names a task in a state that
         // cannot answer it (as cancelling a terminal task is -32602), not a server fault.
         None => Err(ErrorObject::new(ErrorCode::INVALID_PARAMS, "Task was cancelled").with_data(meta)),
@@ -499,9 +502,8 @@ impl Executor for TaskExecutor {
         }
         let args = job.arguments.as_object().cloned().unwrap_or_default();
         let components = shared.components();
-        let unknown = |what: &str| {
-            Ok(Outcome::Error { error: ErrorObject::invalid_params(format!("Unknown {what}: {}", job.name)) })
-        };
+        let unknown =
+            |what: &str| Ok(Outcome::error(ErrorObject::invalid_params(format!("Unknown {what}: {}", job.name))));
         // The task acts for its caller only as far as the caller's token went.
         if let Some(granted) = cx.auth_scopes() {
             let needed = match job.kind.as_str() {
@@ -513,7 +515,7 @@ impl Executor for TaskExecutor {
             .unwrap_or_default();
             if !needed.iter().all(|s| granted.contains(s)) {
                 let error = crate::dispatch::insufficient_scope(&needed, &format!("'{}'", job.name));
-                return Ok(Outcome::Error { error });
+                return Ok(Outcome::error(error));
             }
         }
         let outcome = match job.kind.as_str() {
@@ -533,37 +535,28 @@ impl Executor for TaskExecutor {
                 }
                 .and_then(|r| {
                     let is_error = r.is_error;
-                    serde_json::to_value(r).map(|value| Outcome::Result { value, is_error }).map_err(ToolError::from)
+                    Outcome::result(&r, is_error).map_err(ToolError::from)
                 })
             }
             "prompts/get" => {
                 let Some(h) = components.prompt(&job.name).and_then(|p| p.common.handler.clone()) else {
                     return unknown("prompt");
                 };
-                h(cx, args).await.and_then(|r| {
-                    serde_json::to_value(r)
-                        .map(|value| Outcome::Result { value, is_error: false })
-                        .map_err(ToolError::from)
-                })
+                h(cx, args).await.and_then(|r| Outcome::result(&r, false).map_err(ToolError::from))
             }
             "resources/read" => {
                 let Some(h) = components.resolve_resource(&job.name).and_then(|(c, _)| c.handler.clone()) else {
-                    return Ok(Outcome::Error {
-                        error: resource_not_found(&job.name, cx.protocol_version() == ferry_protocol::version::MODERN),
-                    });
+                    let modern = cx.protocol_version() == ferry_protocol::version::MODERN;
+                    return Ok(Outcome::error(resource_not_found(&job.name, modern)));
                 };
-                h(cx, args).await.and_then(|r| {
-                    serde_json::to_value(fill_uri(r, &job.name))
-                        .map(|value| Outcome::Result { value, is_error: false })
-                        .map_err(ToolError::from)
-                })
+                h(cx, args).await.and_then(|r| Outcome::result(&fill_uri(r, &job.name), false).map_err(ToolError::from))
             }
-            other => return Ok(Outcome::Error { error: ErrorObject::method_not_found(other) }),
+            other => return Ok(Outcome::error(ErrorObject::method_not_found(other))),
         };
         match outcome {
             Ok(o) => Ok(o),
             Err(ToolError::Retryable(m)) => Err(ErrorObject::internal(m)),
-            Err(e) => Ok(Outcome::Error { error: e.into_error_object() }),
+            Err(e) => Ok(Outcome::error(e.into_error_object())),
         }
     }
 
@@ -586,7 +579,7 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
     let mut events = shared.backend.subscribe();
     let mut last_progress: HashMap<String, f64> = HashMap::new();
     loop {
-        let mut rec = match events.recv().await {
+        let rec = match events.recv().await {
             Ok(TaskEvent::Changed(rec)) => {
                 shared.watchers.changed(&rec);
                 if rec.status.is_terminal() {
@@ -626,6 +619,7 @@ pub(crate) async fn forward_events(shared: Arc<Shared>) {
         if rec.status.is_terminal() {
             last_progress.remove(&rec.id);
         }
+        let mut rec = Arc::unwrap_or_clone(rec);
         shared.pace(&mut rec);
         session.send_standalone(Message::Notification(Notification::new(
             "notifications/tasks/status",

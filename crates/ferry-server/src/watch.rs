@@ -16,8 +16,8 @@ use tokio::sync::watch;
 pub(crate) enum Wake {
     /// Not woken yet.
     Nothing,
-    /// The task's new state (boxed: the channel holds one per waited-on task).
-    Changed(Box<TaskRecord>),
+    /// The task's new state (shared with the event that brought it).
+    Changed(Arc<TaskRecord>),
     /// Events may have been missed: read the task again.
     Recheck,
 }
@@ -39,9 +39,9 @@ impl Watchers {
     }
 
     /// Wake the waiters of this record's task, if any.
-    pub fn changed(&self, rec: &TaskRecord) {
+    pub fn changed(&self, rec: &Arc<TaskRecord>) {
         if let Some((tx, _)) = lock(&self.tasks).get(&rec.id) {
-            tx.send_replace(Wake::Changed(Box::new(rec.clone())));
+            tx.send_replace(Wake::Changed(rec.clone()));
         }
     }
 
@@ -98,11 +98,11 @@ mod tests {
         let watchers = Arc::new(Watchers::default());
         let mut a = watchers.watch("a");
         let mut b = watchers.watch("b");
-        watchers.changed(&TaskRecord::new("o", "tools/call", "x", 0)); // some other task
+        watchers.changed(&Arc::new(TaskRecord::new("o", "tools/call", "x", 0))); // some other task
         let rec = {
             let mut r = TaskRecord::new("o", "tools/call", "x", 0);
             r.id = "a".into();
-            r
+            Arc::new(r)
         };
         watchers.changed(&rec);
         assert!(matches!(a.changed().await, Wake::Changed(r) if r.id == "a"));

@@ -6,6 +6,7 @@ use crate::record::{Job, Outcome, TaskRecord};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -66,13 +67,11 @@ pub enum TaskUpdate {
 }
 
 /// Something happened to a task.
-// Records are the common event; boxing them would cost an allocation per event to save
-// space in the rarer notifications.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskEvent {
-    /// The record changed (status, message, progress, input). Carries the whole new record.
-    Changed(TaskRecord),
+    /// The record changed (status, message, progress, input). Carries the whole new record,
+    /// shared: every subscriber (and the embedded engine's table) holds the same one.
+    Changed(Arc<TaskRecord>),
     /// A notification for clients (a handler's log message, a resource update).
     Notified(Notice),
 }

@@ -5,7 +5,7 @@ use crate::backend::TaskEvent;
 use crate::record::Job;
 use ferry_protocol::TaskStatus;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -72,7 +72,7 @@ pub(crate) struct Running {
 
 #[derive(Default)]
 struct Table {
-    jobs: HashMap<String, (CancellationToken, Job)>,
+    jobs: HashMap<String, (CancellationToken, Arc<Job>)>,
     early: HashSet<String>,
     early_order: VecDeque<(Instant, String)>,
 }
@@ -84,7 +84,7 @@ impl Running {
 
     /// Register a job about to run; its token is already cancelled when a notice for its
     /// task came before.
-    pub(crate) fn register(&self, job: &Job) -> CancellationToken {
+    pub(crate) fn register(&self, job: &Arc<Job>) -> CancellationToken {
         let token = CancellationToken::new();
         let mut table = self.table();
         if table.early.contains(&job.task_id) {
@@ -107,7 +107,7 @@ impl Running {
     }
 
     /// Take every running job out (shutdown hands them back).
-    pub(crate) fn drain(&self) -> Vec<(CancellationToken, Job)> {
+    pub(crate) fn drain(&self) -> Vec<(CancellationToken, Arc<Job>)> {
         self.table().jobs.drain().map(|(_, v)| v).collect()
     }
 
@@ -149,8 +149,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn job(id: &str) -> Job {
-        Job {
+    fn job(id: &str) -> Arc<Job> {
+        Arc::new(Job {
             task_id: id.into(),
             kind: "tools/call".into(),
             name: "t".into(),
@@ -159,7 +159,7 @@ mod tests {
             attempt: 1,
             not_before: None,
             trace: None,
-        }
+        })
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl TaskFilter {
     pub fn matches(&self, record: &TaskRecord, now_ms: u64) -> bool {
         let age = now_ms.saturating_sub(record.created_at);
         (self.status.is_empty() || self.status.contains(&record.status))
-            && self.name.as_ref().is_none_or(|n| *n == record.name)
+            && self.name.as_ref().is_none_or(|n| **n == *record.name)
             && self.owner.as_ref().is_none_or(|o| *o == record.owner)
             && self.min_age_ms.is_none_or(|m| age >= m)
             && self.max_age_ms.is_none_or(|m| age <= m)

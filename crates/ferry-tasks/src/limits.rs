@@ -138,7 +138,7 @@ impl TaskLimits {
     /// saying so (the task fails visibly instead of holding it). Returns its size too.
     pub fn bound_outcome(&self, outcome: Outcome) -> (Outcome, usize) {
         let size = match &outcome {
-            Outcome::Result { value, .. } => json_size(value),
+            Outcome::Result { value, .. } => value.get().len(),
             Outcome::Error { error } => json_size(error),
         };
         if size <= self.max_result_bytes {
@@ -150,7 +150,7 @@ impl TaskLimits {
             self.max_result_bytes
         ));
         let size = json_size(&error);
-        (Outcome::Error { error }, size)
+        (Outcome::error(error), size)
     }
 }
 

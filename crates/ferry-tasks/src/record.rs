@@ -4,8 +4,10 @@ use crate::backend::TaskUpdate;
 use ferry_protocol::{ErrorObject, TaskStatus};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The owner of tasks created by stateless requests without credentials: they share it,
 /// and the 128-bit task id is the capability (nobody can list them).
@@ -30,21 +32,120 @@ pub fn new_task_id() -> String {
 }
 
 /// How a task ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+///
+/// A result is kept as the JSON text it serialized to ([`RawValue`]): a finished
+/// task holds one string, not a tree of values, and nothing re-encodes it until a
+/// client asks for it. Stored as `{"type": "result", "value": .., "is_error": ..}`
+/// or `{"type": "error", "error": ..}` (the format records were always written in).
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// The request produced a result (for tools, `is_error` mirrors `isError`).
     Result {
-        /// The result object the request would have returned.
-        value: Value,
+        /// The result object the request would have returned, as JSON text.
+        value: Box<RawValue>,
         /// Whether it is a tool error result.
         is_error: bool,
     },
     /// The request failed with a JSON-RPC error.
     Error {
-        /// The error.
-        error: ErrorObject,
+        /// The error (boxed: records are kept by the thousand, errors are the rarer end).
+        error: Box<ErrorObject>,
     },
+}
+
+impl Outcome {
+    /// A result outcome: `value` serialized, once, to JSON text.
+    ///
+    /// ```
+    /// let done = ferry_tasks::Outcome::result(&serde_json::json!({"n": 5}), false).unwrap();
+    /// assert_eq!(done.result_value(), Some(serde_json::json!({"n": 5})));
+    /// ```
+    pub fn result<T: Serialize + ?Sized>(value: &T, is_error: bool) -> Result<Self, serde_json::Error> {
+        Ok(Self::Result { value: serde_json::value::to_raw_value(value)?, is_error })
+    }
+
+    /// An error outcome.
+    pub fn error(error: ErrorObject) -> Self {
+        Self::Error { error: Box::new(error) }
+    }
+
+    /// The result parsed into a [`Value`] (`None` for an error outcome, or text that is
+    /// not JSON, which a result built by [`Outcome::result`] never is).
+    pub fn result_value(&self) -> Option<Value> {
+        match self {
+            Self::Result { value, .. } => serde_json::from_str(value.get()).ok(),
+            Self::Error { .. } => None,
+        }
+    }
+}
+
+impl PartialEq for Outcome {
+    /// Results are equal when their JSON text is.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Result { value: a, is_error: x }, Self::Result { value: b, is_error: y }) => {
+                a.get() == b.get() && x == y
+            }
+            (Self::Error { error: a }, Self::Error { error: b }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// How an [`Outcome`] is written.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutcomeOut<'a> {
+    Result { value: &'a RawValue, is_error: bool },
+    Error { error: &'a ErrorObject },
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Result { value, is_error } => OutcomeOut::Result { value, is_error: *is_error },
+            Self::Error { error } => OutcomeOut::Error { error },
+        }
+        .serialize(serializer)
+    }
+}
+
+/// How an [`Outcome`] is read: a plain struct, because serde's tagged enums buffer
+/// their content, which a [`RawValue`] cannot be read from.
+#[derive(Deserialize)]
+struct OutcomeIn {
+    #[serde(rename = "type")]
+    kind: OutcomeKind,
+    #[serde(default)]
+    value: Option<Box<RawValue>>,
+    #[serde(default)]
+    is_error: bool,
+    #[serde(default)]
+    error: Option<ErrorObject>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OutcomeKind {
+    Result,
+    Error,
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let o = OutcomeIn::deserialize(deserializer)?;
+        match o.kind {
+            OutcomeKind::Result => {
+                // A `null` value reads as `None`: keep it as the JSON it was.
+                let value = o.value.unwrap_or_else(|| RawValue::NULL.to_owned());
+                Ok(Self::Result { value, is_error: o.is_error })
+            }
+            OutcomeKind::Error => match o.error {
+                Some(error) => Ok(Self::error(error)),
+                None => Err(serde::de::Error::missing_field("error")),
+            },
+        }
+    }
 }
 
 /// The latest progress a running task reported.
@@ -72,10 +173,13 @@ pub struct TaskRecord {
     /// The session that created it, if any: where status notifications go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
-    /// The request method (`tools/call`, `prompts/get`, `resources/read`).
-    pub kind: String,
-    /// The tool/prompt name or resource URI.
-    pub name: String,
+    /// The request method (`tools/call`, `prompts/get`, `resources/read`); shared, as
+    /// the embedded engine keeps one copy of each it holds tasks of.
+    #[serde(with = "arc_str")]
+    pub kind: Arc<str>,
+    /// The tool/prompt name or resource URI (shared like `kind`).
+    #[serde(with = "arc_str")]
+    pub name: Arc<str>,
     /// Current status.
     pub status: TaskStatus,
     /// Human-readable status message.
@@ -95,10 +199,10 @@ pub struct TaskRecord {
     pub input_requests: BTreeMap<String, Value>,
     /// Answers not yet taken by the handler: key -> result.
     pub input_responses: BTreeMap<String, Value>,
-    /// Latest progress.
-    pub progress: Option<ProgressState>,
-    /// The caller's progress token, valid for the task's lifetime.
-    pub progress_token: Option<Value>,
+    /// Latest progress (boxed, as few tasks report any).
+    pub progress: Option<Box<ProgressState>>,
+    /// The caller's progress token, valid for the task's lifetime (boxed, as few callers send one).
+    pub progress_token: Option<Box<Value>>,
     /// Bytes of its job's arguments, counted against quotas while it runs (set by the backend).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub argument_bytes: usize,
@@ -110,14 +214,14 @@ fn is_zero(n: &usize) -> bool {
 
 impl TaskRecord {
     /// A new `working` record.
-    pub fn new(owner: impl Into<String>, kind: impl Into<String>, name: impl Into<String>, now_ms: u64) -> Self {
+    pub fn new(owner: impl Into<String>, kind: impl AsRef<str>, name: impl AsRef<str>, now_ms: u64) -> Self {
         Self {
             id: new_task_id(),
             owner: owner.into(),
             session: None,
             account: None,
-            kind: kind.into(),
-            name: name.into(),
+            kind: Arc::from(kind.as_ref()),
+            name: Arc::from(name.as_ref()),
             status: TaskStatus::Working,
             status_message: None,
             created_at: now_ms,
@@ -162,7 +266,7 @@ impl TaskRecord {
                 if let Some(m) = &message {
                     self.status_message = Some(m.clone());
                 }
-                self.progress = Some(ProgressState { progress, total, message });
+                self.progress = Some(Box::new(ProgressState { progress, total, message }));
             }
             TaskUpdate::Message(m) => self.status_message = Some(m),
             TaskUpdate::RequestInput { key, request } => {
@@ -221,6 +325,20 @@ impl TaskRecord {
     /// Whether the record has outlived its TTL at `now_ms`.
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at().is_some_and(|at| now_ms >= at)
+    }
+}
+
+/// (De)serializing an `Arc<str>` as a string (serde's own impl needs its `rc` feature).
+mod arc_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(s: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(deserializer).map(Arc::from)
     }
 }
 

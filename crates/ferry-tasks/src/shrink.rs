@@ -6,7 +6,7 @@
 //! shrinks a table that has fallen well below its capacity, leaving room to grow
 //! several times over, so a steady load neither shrinks nor regrows it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 
 /// Queues and lists of at most this capacity are left alone (not worth a reallocation).
@@ -22,6 +22,13 @@ impl<K: Eq + Hash, V> Shrink for HashMap<K, V> {
     /// Keep room for four times the entries: the map reallocates only when its
     /// slots exceed what that needs (fewer than about a ninth of them in use),
     /// and an empty map gives back everything.
+    fn shrink(&mut self) {
+        self.shrink_to(self.len().saturating_mul(4));
+    }
+}
+
+impl<T: Eq + Hash> Shrink for HashSet<T> {
+    /// As a map: room for four times the entries.
     fn shrink(&mut self) {
         self.shrink_to(self.len().saturating_mul(4));
     }

@@ -51,12 +51,12 @@ pub async fn complete_sets_terminal_status_and_later_changes_are_ignored(b: &dyn
     let (rec, job) = task("s1");
     b.submit(rec.clone(), job).await.unwrap();
     b.claim("w", SHORT).await.unwrap();
-    let done = b.complete(&rec.id, Outcome::Result { value: json!({"x": 1}), is_error: false }).await.unwrap().unwrap();
+    let done = b.complete(&rec.id, Outcome::result(&json!({"x": 1}), false).unwrap()).await.unwrap().unwrap();
     assert_eq!(done.status, TaskStatus::Completed);
     // Terminal: cancel, a second outcome and updates change nothing.
     let after = b.cancel(&rec.id).await.unwrap().unwrap();
     assert_eq!(after.status, TaskStatus::Completed);
-    b.complete(&rec.id, Outcome::Error { error: ferry_protocol::ErrorObject::internal("late") }).await.unwrap();
+    b.complete(&rec.id, Outcome::error(ferry_protocol::ErrorObject::internal("late"))).await.unwrap();
     b.update(&rec.id, TaskUpdate::Message("late".into())).await.unwrap();
     let rec = b.get(&rec.id).await.unwrap().unwrap();
     assert_eq!(rec.status, TaskStatus::Completed);
@@ -67,11 +67,7 @@ pub async fn complete_sets_terminal_status_and_later_changes_are_ignored(b: &dyn
 pub async fn error_outcome_fails_the_task_with_its_message(b: &dyn Backend) {
     let (rec, job) = task("s1");
     b.submit(rec.clone(), job).await.unwrap();
-    let r = b
-        .complete(&rec.id, Outcome::Error { error: ferry_protocol::ErrorObject::internal("boom") })
-        .await
-        .unwrap()
-        .unwrap();
+    let r = b.complete(&rec.id, Outcome::error(ferry_protocol::ErrorObject::internal("boom"))).await.unwrap().unwrap();
     assert_eq!(r.status, TaskStatus::Failed);
     assert_eq!(r.status_message.as_deref(), Some("boom"));
 }
@@ -83,7 +79,7 @@ pub async fn cancelled_while_queued_is_never_handed_out(b: &dyn Backend) {
     assert_eq!(b.cancel(&rec.id).await.unwrap().unwrap().status, TaskStatus::Cancelled);
     assert_eq!(b.claim("w", SHORT).await.unwrap(), None);
     // Completing a cancelled task keeps it cancelled.
-    b.complete(&rec.id, Outcome::Result { value: json!({}), is_error: false }).await.unwrap();
+    b.complete(&rec.id, Outcome::result(&json!({}), false).unwrap()).await.unwrap();
     assert_eq!(b.get(&rec.id).await.unwrap().unwrap().status, TaskStatus::Cancelled);
 }
 
@@ -99,7 +95,7 @@ pub async fn expired_tasks_disappear(b: &dyn Backend) {
     assert_eq!(b.list("s1", None, 10).await.unwrap().tasks.len(), 1);
     let updated = b.update(&rec.id, TaskUpdate::Message("still here".into())).await.unwrap();
     assert_eq!(updated.unwrap().status_message.as_deref(), Some("still here"));
-    let done = b.complete(&rec.id, Outcome::Result { value: json!({}), is_error: false }).await.unwrap().unwrap();
+    let done = b.complete(&rec.id, Outcome::result(&json!({}), false).unwrap()).await.unwrap().unwrap();
     assert_eq!(done.status, TaskStatus::Completed);
     assert_eq!(done.expires_at(), Some(done.updated_at + 1));
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -124,7 +120,7 @@ pub async fn an_oversized_result_fails_the_task(b: &dyn Backend) {
     let (rec, job) = task("s1");
     b.submit(rec.clone(), job).await.unwrap();
     let huge = "x".repeat(crate::TaskLimits::default().max_result_bytes + 1);
-    let done = b.complete(&rec.id, Outcome::Result { value: json!({"text": huge}), is_error: false }).await.unwrap();
+    let done = b.complete(&rec.id, Outcome::result(&json!({"text": huge}), false).unwrap()).await.unwrap();
     let done = done.unwrap();
     assert_eq!(done.status, TaskStatus::Failed);
     assert!(done.status_message.unwrap().contains("bytes"), "the failure says why");
@@ -203,7 +199,7 @@ pub async fn every_change_is_published(b: &dyn Backend) {
     while statuses.len() < 3 {
         let ev = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.expect("event in time").unwrap();
         match ev {
-            TaskEvent::Changed(r) if r.id == rec.id => statuses.push((r.status, r.status_message)),
+            TaskEvent::Changed(r) if r.id == rec.id => statuses.push((r.status, r.status_message.clone())),
             _ => {}
         }
     }
@@ -295,9 +291,9 @@ pub async fn operator_stats_follow_tasks(b: &dyn Backend) {
     assert_eq!(claimed.len(), 3);
     let s = b.stats().await.unwrap();
     assert_eq!((s.queued, s.running), (2, 3));
-    b.complete(&claimed[0].task_id, Outcome::Result { value: json!({}), is_error: false }).await.unwrap();
+    b.complete(&claimed[0].task_id, Outcome::result(&json!({}), false).unwrap()).await.unwrap();
     let error = ferry_protocol::ErrorObject::internal("boom");
-    b.complete(&claimed[1].task_id, Outcome::Error { error }).await.unwrap();
+    b.complete(&claimed[1].task_id, Outcome::error(error)).await.unwrap();
     b.requeue("w-stats", claimed[2].clone(), Duration::from_secs(60)).await.unwrap();
     let queued: Vec<&str> =
         tasks.iter().map(|(r, _)| r.id.as_str()).filter(|id| !claimed.iter().any(|j| j.task_id == *id)).collect();
@@ -340,7 +336,7 @@ pub async fn operator_list_all_filters_and_pages(b: &dyn Backend) {
         b.submit(rec, job).await.unwrap();
     }
     b.update(&ids[4], TaskUpdate::Message("Resizing the Photos".into())).await.unwrap();
-    b.complete(&ids[5], Outcome::Result { value: json!({}), is_error: false }).await.unwrap();
+    b.complete(&ids[5], Outcome::result(&json!({}), false).unwrap()).await.unwrap();
     let all = collect(b, &TaskFilter::default(), 2).await;
     assert_eq!(all, ids, "every owner, oldest first");
     let only = |f: TaskFilter| async move { collect(b, &f, 3).await };
@@ -400,7 +396,7 @@ pub async fn operator_detail_while_running_and_after(b: &dyn Backend) {
     let delayed = b.detail(&rec.id).await.unwrap().unwrap();
     assert_eq!((delayed.attempt, delayed.worker.clone()), (Some(2), None));
     assert!(delayed.not_before_ms.is_some_and(|at| at > now_ms() + 30_000), "{delayed:?}");
-    b.complete(&rec.id, Outcome::Result { value: json!({"ok": true}), is_error: false }).await.unwrap();
+    b.complete(&rec.id, Outcome::result(&json!({"ok": true}), false).unwrap()).await.unwrap();
     let done = b.detail(&rec.id).await.unwrap().unwrap();
     assert_eq!(done.record.status, TaskStatus::Completed);
     assert_eq!((done.worker, done.claimed_at_ms), (None, None));

@@ -168,7 +168,7 @@ pub fn record_outcome(span: &Span, end: RunEnd<'_>) {
     let (outcome, error) = match end {
         RunEnd::Finished(Outcome::Result { is_error: false, .. }) => ("completed", None),
         RunEnd::Finished(Outcome::Result { is_error: true, .. }) => ("tool_error", None),
-        RunEnd::Finished(Outcome::Error { error }) => ("failed", Some(error)),
+        RunEnd::Finished(Outcome::Error { error }) => ("failed", Some(&**error)),
         RunEnd::Retrying(error) => ("retrying", Some(error)),
         RunEnd::Failed(error) => ("failed", Some(error)),
         RunEnd::Cancelled => ("cancelled", None),

@@ -185,7 +185,7 @@ impl TaskRuntime {
                 _ = self.cancel.cancelled() => return Err(InputError::TaskEnded),
             };
             current = match next {
-                Some(r) => Some(r),
+                Some(r) => Some(Arc::unwrap_or_clone(r)),
                 None => Some(self.backend.get(&self.task_id).await?.ok_or(InputError::TaskEnded)?),
             };
         }
@@ -321,7 +321,8 @@ impl Worker {
             for (token, job) in running.drain() {
                 token.cancel();
                 tracing::info!(task_id = %job.task_id, "handing back unfinished job on shutdown");
-                if let Err(e) = this.backend.requeue(&this.config.name, job, Duration::ZERO).await {
+                if let Err(e) = this.backend.requeue(&this.config.name, Arc::unwrap_or_clone(job), Duration::ZERO).await
+                {
                     tracing::error!(error = %e, "could not hand back job");
                 }
             }
@@ -376,6 +377,7 @@ impl Worker {
     /// when the claim read it.
     async fn run_claimed(&self, job: Job, record: Option<TaskRecord>, running: Running) {
         let id = job.task_id.clone();
+        let job = Arc::new(job);
         // Register before reading the record: a cancel notice from now on finds the token, and a
         // cancel from before is in the record. No window loses it. When the claim read the
         // record, a notice that came between that read and now was kept by `running`, and
@@ -397,14 +399,14 @@ impl Worker {
             Ok(_) => {
                 // Cancelled or expired before it ran: just release it.
                 if forget() {
-                    let _ =
-                        self.backend.complete(&id, Outcome::Error { error: ErrorObject::internal("skipped") }).await;
+                    let _ = self.backend.complete(&id, Outcome::error(ErrorObject::internal("skipped"))).await;
                 }
                 return;
             }
             Err(e) => {
                 tracing::warn!(task_id = %id, error = %e, "cannot read task; handing job back");
                 if forget() {
+                    let job = Arc::unwrap_or_clone(job);
                     let _ = self.backend.requeue(&self.config.name, job, self.config.retry_backoff).await;
                 }
                 return;
@@ -424,7 +426,7 @@ impl Worker {
             Run::Finished(outcome) => outcome,
             Run::Cancelled => {
                 // The record is already `cancelled`; this only releases the job.
-                Outcome::Error { error: ErrorObject::internal("cancelled") }
+                Outcome::error(ErrorObject::internal("cancelled"))
             }
             Run::Retry(error) => {
                 let max = self.executor.max_attempts(&job).max(1);
@@ -436,14 +438,14 @@ impl Worker {
                         .update(&id, TaskUpdate::Message(format!("Retrying after error: {}", error.message)))
                         .await;
                     crate::metrics::task_retried(&component);
-                    let mut next = job.clone();
+                    let mut next = Job::clone(&job);
                     next.attempt += 1;
                     if let Err(e) = self.backend.requeue(&self.config.name, next, delay).await {
                         tracing::error!(task_id = %id, error = %e, "could not requeue for retry");
                     }
                     return;
                 }
-                Outcome::Error { error }
+                Outcome::error(error)
             }
         };
         // Storing the outcome must not be lost to a passing outage: retry a few times.
@@ -468,7 +470,7 @@ impl Worker {
     async fn supervise(&self, job: &Job, runtime: TaskRuntime, token: &CancellationToken, component: &str) -> Run {
         let executor = self.executor.clone();
         let mut handle = tokio::spawn({
-            let job = job.clone();
+            let job = Job::clone(job);
             async move { executor.execute(job, runtime).await }.in_current_span()
         });
         let deadline = self.executor.timeout(job).map(|t| tokio::time::Instant::now() + t);
@@ -488,9 +490,10 @@ impl Worker {
                     return match joined {
                         Ok(Ok(outcome)) => Run::Finished(outcome),
                         Ok(Err(error)) => Run::Retry(error),
-                        Err(e) if e.is_panic() => Run::Finished(Outcome::Error {
-                            error: ErrorObject::internal(format!("handler panicked: {}", panic_message(e))),
-                        }),
+                        Err(e) if e.is_panic() => Run::Finished(Outcome::error(ErrorObject::internal(format!(
+                            "handler panicked: {}",
+                            panic_message(e)
+                        )))),
                         Err(_) => Run::Cancelled,
                     };
                 }

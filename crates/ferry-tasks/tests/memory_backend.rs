@@ -18,7 +18,7 @@ fn limited(limits: TaskLimits) -> MemoryBackend {
 }
 
 fn done() -> Outcome {
-    Outcome::Result { value: json!({"ok": true}), is_error: false }
+    Outcome::result(&json!({"ok": true}), false).unwrap()
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ struct Whoami(Ran);
 impl Executor for Whoami {
     async fn execute(&self, job: Job, _rt: TaskRuntime) -> Result<Outcome, ErrorObject> {
         self.0.lock().unwrap().push((job.task_id.clone(), tracing::Span::current().id()));
-        Ok(Outcome::Result { value: json!({}), is_error: false })
+        Ok(Outcome::result(&json!({}), false).unwrap())
     }
 }
 

@@ -32,34 +32,34 @@ impl Executor for TestExec {
                     _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
                     _ = rt.cancellation().cancelled() => {}
                 }
-                Ok(Outcome::Result { value: json!({"slept": ms}), is_error: false })
+                Ok(Outcome::result(&json!({"slept": ms}), false).unwrap())
             }
             "panic" => panic!("kaboom"),
             "flaky" if job.attempt < 3 => Err(ErrorObject::internal(format!("flake {}", job.attempt))),
-            "flaky" => Ok(Outcome::Result { value: json!({"attempt": job.attempt}), is_error: false }),
+            "flaky" => Ok(Outcome::result(&json!({"attempt": job.attempt}), false).unwrap()),
             "stubborn" => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
-                Ok(Outcome::Result { value: json!({}), is_error: false })
+                Ok(Outcome::result(&json!({}), false).unwrap())
             }
             "slow" => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
-                Ok(Outcome::Result { value: json!({}), is_error: false })
+                Ok(Outcome::result(&json!({}), false).unwrap())
             }
             "chatty" => {
                 for i in 0..50 {
                     rt.notify("s1", "notifications/message", json!({"data": i}));
                 }
-                Ok(Outcome::Result { value: json!({}), is_error: false })
+                Ok(Outcome::result(&json!({}), false).unwrap())
             }
             "ask" => {
                 let answer =
                     rt.request_input(json!({"method": "elicitation/create", "params": {"message": "name?"}})).await;
                 match answer {
-                    Ok(v) => Ok(Outcome::Result { value: json!({"answer": v}), is_error: false }),
-                    Err(e) => Ok(Outcome::Error { error: ErrorObject::internal(e.to_string()) }),
+                    Ok(v) => Ok(Outcome::result(&json!({"answer": v}), false).unwrap()),
+                    Err(e) => Ok(Outcome::error(ErrorObject::internal(e.to_string()))),
                 }
             }
-            other => Ok(Outcome::Error { error: ErrorObject::method_not_found(other) }),
+            other => Ok(Outcome::error(ErrorObject::method_not_found(other))),
         };
         self.running.fetch_sub(1, Ordering::SeqCst);
         out
@@ -130,7 +130,7 @@ async fn runs_jobs_and_records_results() {
     let id = submit(&b, "sleep", json!({"ms": 1})).await;
     let r = wait_for(&b, &id, terminal).await;
     assert_eq!(r.status, TaskStatus::Completed);
-    assert_eq!(r.outcome, Some(Outcome::Result { value: json!({"slept": 1}), is_error: false }));
+    assert_eq!(r.outcome, Some(Outcome::result(&json!({"slept": 1}), false).unwrap()));
     w.shutdown().await;
 }
 
@@ -170,7 +170,7 @@ async fn transient_failures_are_retried_until_success() {
     let w = Worker::new(Arc::new(b.clone()), Arc::new(TestExec::default()), config(2)).start();
     let id = submit(&b, "flaky", json!({})).await;
     let r = wait_for(&b, &id, terminal).await;
-    assert_eq!(r.outcome, Some(Outcome::Result { value: json!({"attempt": 3}), is_error: false }));
+    assert_eq!(r.outcome, Some(Outcome::result(&json!({"attempt": 3}), false).unwrap()));
     w.shutdown().await;
 }
 
@@ -253,10 +253,7 @@ async fn input_request_waits_for_the_answer() {
     let r = wait_for(&b, &id, terminal).await;
     assert_eq!(
         r.outcome,
-        Some(Outcome::Result {
-            value: json!({"answer": {"action": "accept", "content": {"name": "Ada"}}}),
-            is_error: false
-        })
+        Some(Outcome::result(&json!({"answer": {"action": "accept", "content": {"name": "Ada"}}}), false).unwrap())
     );
     w.shutdown().await;
 }

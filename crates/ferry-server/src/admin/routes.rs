@@ -45,8 +45,10 @@ async fn tasks(
 /// its `data`): the task's own route gives it whole.
 fn without_outcome(mut record: TaskRecord) -> TaskRecord {
     record.outcome = record.outcome.map(|outcome| match outcome {
-        Outcome::Result { is_error, .. } => Outcome::Result { value: serde_json::Value::Null, is_error },
-        Outcome::Error { error } => Outcome::Error { error: ErrorObject { data: None, ..error } },
+        Outcome::Result { is_error, .. } => {
+            Outcome::Result { value: serde_json::value::RawValue::NULL.to_owned(), is_error }
+        }
+        Outcome::Error { error } => Outcome::error(ErrorObject { data: None, ..*error }),
     });
     record
 }

@@ -250,7 +250,7 @@ mod tests {
 
     fn record(name: &str) -> TaskRecord {
         let mut r = TaskRecord::new("owner", "tools/call", name, 1_000);
-        r.outcome = Some(Outcome::Result { value: serde_json::json!({"secret": "payload"}), is_error: false });
+        r.outcome = Some(Outcome::result(&serde_json::json!({"secret": "payload"}), false).unwrap());
         r.status = TaskStatus::Completed;
         r
     }
@@ -272,7 +272,7 @@ mod tests {
         let permit = permits.clone().try_acquire_owned().unwrap();
         let forwarding = tokio::spawn(forward(events_rx, stats_rx, tx, permit));
         for name in ["a", "b", "c"] {
-            events.send(TaskEvent::Changed(record(name))).unwrap();
+            events.send(TaskEvent::Changed(Arc::new(record(name)))).unwrap();
         }
         // Nothing read yet: "a" fills the channel, "b" and "c" are dropped.
         while !events.is_empty() {
@@ -284,7 +284,7 @@ mod tests {
         assert!(matches!(next(&mut rx).await, Frame::Resync));
         drop(rx);
         // The stream closed: the forwarder ends and gives its slot back.
-        events.send(TaskEvent::Changed(record("d"))).unwrap();
+        events.send(TaskEvent::Changed(Arc::new(record("d")))).unwrap();
         tokio::time::timeout(Duration::from_secs(10), forwarding).await.expect("the forwarder ends").unwrap();
         assert_eq!(permits.available_permits(), 1);
     }

@@ -117,7 +117,7 @@ impl MemoryBackend {
                 page.next_cursor = Some(seq.to_string());
                 break;
             }
-            page.tasks.push(rec.clone());
+            page.tasks.push(crate::TaskRecord::clone(rec));
         }
         Ok(page)
     }
@@ -125,7 +125,7 @@ impl MemoryBackend {
     pub(super) fn detail_now(&self, task_id: &str) -> Option<TaskDetail> {
         let now = now_ms();
         let st = self.state();
-        let record = st.live(task_id, now)?.clone();
+        let record = crate::TaskRecord::clone(st.live(task_id, now)?);
         let mut detail = TaskDetail::new(record);
         if detail.record.status.is_terminal() {
             // Its job is released (or skipped when a worker comes by): nothing runs.

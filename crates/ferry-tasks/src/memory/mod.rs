@@ -5,6 +5,7 @@
 //! (submissions beyond are refused), ended tasks are kept for their TTL within
 //! the retention bounds (the oldest of the owner keeping the most go first).
 
+mod books;
 mod inspect;
 
 use crate::backend::{Backend, BackendError, Notice, TaskEvent, TaskPage, TaskUpdate};
@@ -13,8 +14,9 @@ use crate::limits::{json_size, StoreUsage, TaskLimits, Usage};
 use crate::record::{Job, Outcome, TaskRecord};
 use crate::shrink::Shrink;
 use async_trait::async_trait;
+use books::{Expiry, Names, Ordered};
 use ferry_protocol::time_fmt::now_ms;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
@@ -50,9 +52,10 @@ struct InFlight {
 
 struct Entry {
     seq: u64,
-    record: TaskRecord,
     /// Argument bytes while live, result bytes once ended.
     bytes: usize,
+    /// The record as last published (subscribers hold the same one).
+    record: Arc<TaskRecord>,
 }
 
 /// What one owner holds.
@@ -60,7 +63,7 @@ struct Entry {
 struct Account {
     live: Usage,
     /// Ended tasks, oldest first: (ended at, seq).
-    ended: BTreeSet<(u64, u64)>,
+    ended: Ordered,
     ended_bytes: usize,
 }
 
@@ -68,10 +71,13 @@ struct Account {
 struct State {
     /// Jobs running per owner (handed to a worker, not yet finished or handed back).
     running: HashMap<String, usize>,
-    tasks: HashMap<String, Entry>,
-    by_seq: BTreeMap<u64, String>,
-    /// Ended tasks by when they expire: (expires at, seq).
-    expiry: BTreeSet<(u64, u64)>,
+    /// Tasks by id; the id is shared with `by_seq`.
+    tasks: HashMap<Arc<str>, Entry>,
+    by_seq: BTreeMap<u64, Arc<str>>,
+    /// Ended tasks by when they expire.
+    expiry: Expiry,
+    /// The kinds and names of the tasks held, one copy each.
+    names: Names,
     accounts: HashMap<String, Account>,
     live: Usage,
     ended: usize,
@@ -93,13 +99,13 @@ impl State {
         let Some(e) = self.tasks.remove(id) else { return };
         self.by_seq.remove(&e.seq);
         self.stop(id);
-        if let Some(at) = e.record.expires_at() {
-            self.expiry.remove(&(at, e.seq));
+        if let (Some(at), Some(ttl)) = (e.record.expires_at(), e.record.ttl_ms) {
+            self.expiry.remove(ttl, at, e.seq);
         }
-        let account = e.record.account().to_string();
-        let Some(acc) = self.accounts.get_mut(&account) else { return };
+        let account = e.record.account();
+        let Some(acc) = self.accounts.get_mut(account) else { return };
         if e.record.status.is_terminal() {
-            acc.ended.remove(&(e.record.updated_at, e.seq));
+            acc.ended.remove((e.record.updated_at, e.seq));
             acc.ended_bytes -= e.bytes;
             self.ended -= 1;
             self.ended_bytes -= e.bytes;
@@ -110,7 +116,7 @@ impl State {
             self.live.bytes -= e.bytes;
         }
         if acc.live.live == 0 && acc.ended.is_empty() {
-            self.accounts.remove(&account);
+            self.accounts.remove(account);
         }
     }
 
@@ -123,14 +129,13 @@ impl State {
     /// Drop the records whose TTL ran out; at most once a second, give back the room
     /// of tables a burst grew (they never shrink on their own).
     fn sweep(&mut self, now: u64) {
-        while let Some(&(at, seq)) = self.expiry.first() {
-            if at > now {
-                break;
-            }
+        while let Some(seq) = self.expiry.pop_due(now) {
             self.remove_seq(seq);
         }
         if now >= self.next_shrink_ms {
             self.next_shrink_ms = now + 1000;
+            self.names.sweep();
+            self.expiry.shrink();
             self.tasks.shrink();
             self.accounts.shrink();
             self.inflight.shrink();
@@ -145,10 +150,11 @@ impl State {
     /// arguments are released, its result kept), then keep the bounds on ended tasks.
     fn ended(&mut self, id: &str, result_bytes: usize, limits: &TaskLimits) {
         let Some(e) = self.tasks.get_mut(id) else { return };
-        let (seq, ended_at, expires) = (e.seq, e.record.updated_at, e.record.expires_at());
-        let account = e.record.account().to_string();
+        let (seq, ended_at) = (e.seq, e.record.updated_at);
         let arg_bytes = std::mem::replace(&mut e.bytes, result_bytes);
-        let acc = self.accounts.entry(account.clone()).or_default();
+        let record = e.record.clone();
+        // A live task's account is always there.
+        let Some(acc) = self.accounts.get_mut(record.account()) else { return };
         acc.live.live -= 1;
         acc.live.bytes -= arg_bytes;
         acc.ended.insert((ended_at, seq));
@@ -158,11 +164,11 @@ impl State {
         self.live.bytes -= arg_bytes;
         self.ended += 1;
         self.ended_bytes += result_bytes;
-        if let Some(at) = expires {
-            self.expiry.insert((at, seq));
+        if let (Some(at), Some(ttl)) = (record.expires_at(), record.ttl_ms) {
+            self.expiry.insert(ttl, at, seq);
         }
         if own > limits.max_retained_per_owner {
-            self.evict_from(&account);
+            self.evict_from(record.account());
         }
         while self.ended > limits.max_retained || self.ended_bytes > limits.max_retained_bytes {
             // The owner keeping the most gives up its oldest first.
@@ -182,19 +188,15 @@ impl State {
 
     /// Drop the oldest ended task of `account`.
     fn evict_from(&mut self, account: &str) {
-        let oldest = self.accounts.get(account).and_then(|a| a.ended.first().copied());
+        let oldest = self.accounts.get(account).and_then(|a| a.ended.first());
         if let Some((_, seq)) = oldest {
             tracing::debug!(account, "dropping an ended task early to stay within the retention bounds");
             self.remove_seq(seq);
         }
     }
 
-    fn live(&self, id: &str, now: u64) -> Option<&TaskRecord> {
+    fn live(&self, id: &str, now: u64) -> Option<&Arc<TaskRecord>> {
         self.tasks.get(id).map(|e| &e.record).filter(|r| !r.is_expired(now))
-    }
-
-    fn live_mut(&mut self, id: &str, now: u64) -> Option<&mut TaskRecord> {
-        self.tasks.get_mut(id).map(|e| &mut e.record).filter(|r| !r.is_expired(now))
     }
 
     /// A job was handed to a worker.
@@ -224,7 +226,7 @@ impl State {
 
     /// Queue a job behind the others of its task's owner.
     fn enqueue(&mut self, job: Job) {
-        let account = self.tasks.get(&job.task_id).map(|e| e.record.account().to_string()).unwrap_or_default();
+        let account = self.tasks.get(job.task_id.as_str()).map(|e| e.record.account().to_string()).unwrap_or_default();
         self.queue.push(account, job);
     }
 
@@ -375,9 +377,9 @@ impl MemoryBackend {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn publish(&self, record: &TaskRecord) {
+    fn publish(&self, record: Arc<TaskRecord>) {
         // No subscribers is fine.
-        let _ = self.inner.events.send(TaskEvent::Changed(record.clone()));
+        let _ = self.inner.events.send(TaskEvent::Changed(record));
     }
 
     /// Apply `f` to a live, non-terminal record; publish and return the result. A record
@@ -389,37 +391,39 @@ impl MemoryBackend {
         f: impl FnOnce(&mut TaskRecord) -> bool,
     ) -> Option<TaskRecord> {
         let now = now_ms();
-        let (record, changed) = {
+        let record = {
             let mut st = self.state();
             st.sweep(now);
-            let rec = st.live_mut(task_id, now)?;
-            let changed = !rec.status.is_terminal() && f(rec);
-            if changed {
-                rec.updated_at = now.max(rec.updated_at);
+            let entry = st.tasks.get_mut(task_id).filter(|e| !e.record.is_expired(now))?;
+            // Subscribers hold the current record: the change goes to a new one.
+            let mut next = TaskRecord::clone(&entry.record);
+            if next.status.is_terminal() || !f(&mut next) {
+                return Some(next);
             }
-            let record = rec.clone();
-            if changed && record.status.is_terminal() {
+            next.updated_at = now.max(next.updated_at);
+            let next = Arc::new(next);
+            entry.record = next.clone();
+            if next.status.is_terminal() {
                 st.ended(task_id, result_bytes, &self.inner.config.limits);
-                st.ended_recent.add(record.status, now);
+                st.ended_recent.add(next.status, now);
             }
-            (record, changed)
+            next
         };
-        if changed {
-            self.publish(&record);
-        }
-        Some(record)
+        let changed = TaskRecord::clone(&record);
+        self.publish(record);
+        Some(changed)
     }
 }
 
 #[async_trait]
 impl Backend for MemoryBackend {
-    async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), BackendError> {
+    async fn submit(&self, mut record: TaskRecord, job: Job) -> Result<(), BackendError> {
         let now = now_ms();
         let bytes = json_size(&job.arguments);
-        {
+        let record = {
             let mut st = self.state();
             st.sweep(now);
-            if st.tasks.contains_key(&record.id) {
+            if st.tasks.contains_key(record.id.as_str()) {
                 return Err(BackendError::Duplicate(record.id));
             }
             let own = st.accounts.get(record.account()).map(|a| a.live).unwrap_or_default();
@@ -431,12 +435,17 @@ impl Backend for MemoryBackend {
             st.live.bytes += bytes;
             let seq = st.next_seq;
             st.next_seq += 1;
-            st.by_seq.insert(seq, record.id.clone());
-            st.tasks.insert(record.id.clone(), Entry { seq, record: record.clone(), bytes });
+            record.kind = st.names.intern(&record.kind);
+            record.name = st.names.intern(&record.name);
+            let id: Arc<str> = Arc::from(record.id.as_str());
+            st.by_seq.insert(seq, id.clone());
+            let record = Arc::new(record);
+            st.tasks.insert(id, Entry { seq, bytes, record: record.clone() });
             st.enqueue(job);
-        }
+            record
+        };
         self.inner.work.notify_one();
-        self.publish(&record);
+        self.publish(record);
         Ok(())
     }
 
@@ -526,7 +535,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn get(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
-        Ok(self.state().live(task_id, now_ms()).cloned())
+        Ok(self.state().live(task_id, now_ms()).map(|r| TaskRecord::clone(r)))
     }
 
     async fn list(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError> {
@@ -581,9 +590,10 @@ mod tests {
             let mut record = TaskRecord::new("s", "tools/call", "add", 0);
             record.ttl_ms = Some(1);
             record.status = crate::TaskStatus::Completed;
-            st.by_seq.insert(seq, record.id.clone());
-            st.expiry.insert((1, seq));
-            st.tasks.insert(record.id.clone(), Entry { seq, record, bytes: 0 });
+            let id: Arc<str> = Arc::from(record.id.as_str());
+            st.by_seq.insert(seq, id.clone());
+            st.expiry.insert(1, 1, seq);
+            st.tasks.insert(id, Entry { seq, bytes: 0, record: Arc::new(record) });
         }
         assert!(st.tasks.capacity() >= 10_000);
         st.sweep(now_ms());

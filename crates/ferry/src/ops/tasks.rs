@@ -118,7 +118,7 @@ async fn list(args: ListArgs) -> Result<(), Error> {
             vec![
                 t.id.clone(),
                 t.status.as_str().to_string(),
-                t.name.clone(),
+                t.name.to_string(),
                 t.owner.clone(),
                 human_ms(now.saturating_sub(t.created_at)),
                 progress(t),
