@@ -31,6 +31,7 @@ use crate::session::{lock, Session};
 use crate::session_table::Refusal;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{BackendError, Notice, SessionChange, SessionState};
+use serde::Deserialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -242,7 +243,7 @@ impl Shared {
         let Some(id) = n.session.as_deref() else { return false };
         match n.method.as_str() {
             SESSION_CHANGED => {
-                if let (Some(s), Ok(change)) = (self.session(id), serde_json::from_value(n.params.clone())) {
+                if let (Some(s), Ok(change)) = (self.session(id), SessionChange::deserialize(&n.params)) {
                     s.apply(&change);
                 }
                 true
@@ -253,7 +254,7 @@ impl Shared {
             }
             SESSION_MESSAGE => {
                 let copy = self.session(id);
-                match ferry_protocol::Message::parse(n.params.to_string().as_bytes()) {
+                match ferry_protocol::Message::from_value(n.params.clone()) {
                     Ok(ferry_protocol::Message::Response(r)) => {
                         drop(crate::dispatch::handle_response(r, copy.as_ref()))
                     }
