@@ -12,6 +12,7 @@
 
 use crate::dispatch::Reply;
 use crate::server::Shared;
+use crate::watch::Wake;
 use ferry_protocol::TaskStatus;
 use ferry_tasks::{Outcome, TaskRecord};
 use std::sync::Arc;
@@ -23,15 +24,20 @@ pub(crate) async fn wait(shared: &Arc<Shared>, task_id: &str, window: Duration) 
     let deadline = tokio::time::Instant::now() + window;
     // Watch before reading, so an end after the read is not missed.
     let mut watch = shared.watchers.watch(task_id);
+    let mut rec = Arc::new(shared.backend.get(task_id).await.ok()??);
     loop {
-        let rec = shared.backend.get(task_id).await.ok()??;
         if rec.status.is_terminal() {
-            return answer(rec);
+            return answer(Arc::unwrap_or_clone(rec));
         }
-        tokio::select! {
-            _ = watch.changed() => {}
+        // A change brings the new record with it; the store is read again only when
+        // events may have been missed.
+        rec = tokio::select! {
+            wake = watch.changed() => match wake {
+                Wake::Changed(r) => r,
+                _ => Arc::new(shared.backend.get(task_id).await.ok()??),
+            },
             _ = tokio::time::sleep_until(deadline) => return None,
-        }
+        };
     }
 }
 
