@@ -51,6 +51,14 @@ impl Keys {
     pub(crate) fn kept(&self, status: &str) -> String {
         format!("{}:kept:{status}", self.prefix)
     }
+    /// A shared HTTP session (a hash).
+    pub(crate) fn session(&self, id: &str) -> String {
+        format!("{}:session:{id}", self.prefix)
+    }
+    /// The sessions a client holds (a sorted set by expiry).
+    pub(crate) fn session_client(&self, client: &str) -> String {
+        format!("{}:session-client:{client}", self.prefix)
+    }
     /// Tasks of one outcome that ended in `second` (epoch seconds).
     pub(crate) fn done(&self, status: &str, second: u64) -> String {
         format!("{}:done:{status}:{second}", self.prefix)

@@ -24,6 +24,8 @@
 //! | `P:kept:{status}` | sorted set (score = expiry ms) | ended tasks kept, per outcome, for `stats`; expires with the last of them |
 //! | `P:done:{status}:{second}` | counter | tasks that ended in that second, per outcome (throughput); expires after two minutes |
 //! | `P:worker-reports` / `P:worker-reports:seen` | hash name -> JSON / sorted set name -> last report | worker loops' reports; a worker silent for an hour is forgotten; both expire an hour after the last report |
+//! | `P:session:{id}` | hash | a shared HTTP session ([`RedisSessionStore`]): `s` (JSON as opened), `level`, `est`, one `sub:{uri}` per subscription; expires after the handshake timeout, then the idle timeout |
+//! | `P:session-client:{client}` | sorted set (score = expiry) | a client's sessions, for the per-client limit |
 //! | `P:events` | pub/sub channel | every new record state, for the processes that subscribe (front ends) |
 //! | `P:cancel` | pub/sub channel | the id of each task cancelled (published after the cancel), for workers |
 //! | `P:notes` | pub/sub channel | handlers' notifications for their callers (log messages from workers) |
@@ -143,7 +145,7 @@ pub struct RedisBackend {
 
 struct Inner {
     config: RedisConfig,
-    keys: Keys,
+    keys: Arc<Keys>,
     client: Client,
     conn: ConnectionManager,
     /// Blocking reads (`XREADGROUP BLOCK`) get a connection of their own.
@@ -198,7 +200,7 @@ impl RedisBackend {
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(3);
         let conn = client.get_connection_manager_with_config(manager_config).await.map_err(unavailable)?;
-        let keys = Keys::new(&config.prefix);
+        let keys = Arc::new(Keys::new(&config.prefix));
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let (cancels, _) = broadcast::channel(config.event_capacity.max(16));
         let backend = Self {

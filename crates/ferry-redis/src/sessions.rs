@@ -8,12 +8,14 @@
 //!
 //! Every operation is one script (one round trip); times are Redis's own clock.
 
+use crate::keys::Keys;
 use crate::{decode, encode, unavailable, RedisBackend};
 use async_trait::async_trait;
 use ferry_tasks::{BackendError, SessionChange, SessionState, SessionStore};
 use redis::aio::ConnectionManager;
 use redis::Script;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Redis's clock in ms, for the scripts.
@@ -65,7 +67,7 @@ return redis.call('DEL', KEYS[1])
 #[derive(Clone)]
 pub struct RedisSessionStore {
     conn: ConnectionManager,
-    prefix: String,
+    keys: Arc<Keys>,
     open: Script,
     change: Script,
     touch: Script,
@@ -78,7 +80,7 @@ impl RedisBackend {
     pub fn sessions(&self) -> RedisSessionStore {
         RedisSessionStore {
             conn: self.inner.conn.clone(),
-            prefix: self.inner.keys.prefix.clone(),
+            keys: self.inner.keys.clone(),
             open: Script::new(&format!("{NOW}{OPEN}")),
             change: Script::new(&format!("{NOW}{CHANGE}{KEEP_CLIENT}return 1")),
             touch: Script::new(&format!("{NOW}{TOUCH}{KEEP_CLIENT}return redis.call('HGETALL', KEYS[1])")),
@@ -100,9 +102,9 @@ impl RedisSessionStore {
         client: Option<&str>,
         ttl: Duration,
     ) -> redis::ScriptInvocation<'a> {
-        let mut call = script.key(format!("{}:session:{id}", self.prefix));
+        let mut call = script.key(self.keys.session(id));
         // Without a client the second key is not touched; it is named for the script's shape.
-        call.key(format!("{}:session-client:{}", self.prefix, client.unwrap_or_default()));
+        call.key(self.keys.session_client(client.unwrap_or_default()));
         call.arg(millis(ttl)).arg(if client.is_some() { "1" } else { "0" }).arg(id);
         call
     }
@@ -136,7 +138,7 @@ impl SessionStore for RedisSessionStore {
 
     async fn load(&self, id: &str) -> Result<Option<SessionState>, BackendError> {
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(format!("{}:session:{id}", self.prefix))
+            .arg(self.keys.session(id))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
