@@ -181,6 +181,35 @@ mod tests {
         }
     }
 
+    /// Never answers (a call cut off by its runtime's shutdown).
+    #[derive(Clone)]
+    struct Hangs;
+
+    #[async_trait]
+    impl Flush<u8, u32, u32> for Hangs {
+        async fn flush(&self, _lane: &u8, _items: &[u32]) -> Result<Vec<u32>, BackendError> {
+            std::future::pending().await
+        }
+    }
+
+    #[test]
+    fn a_call_cut_off_by_its_runtime_leaves_the_lane_usable() {
+        let coalescer: Arc<Coalescer<u8, u32, u32>> = Arc::default();
+        let first = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        first.block_on(async {
+            let (c1, c2) = (coalescer.clone(), coalescer.clone());
+            tokio::spawn(async move { c1.run(&Hangs, 0, 1).await });
+            tokio::spawn(async move { c2.run(&Hangs, 0, 2).await });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        });
+        drop(first);
+        let second = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let answer = second.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), coalescer.run(&Doubler::default(), 0, 3)).await
+        });
+        assert_eq!(answer.expect("the lane was left waiting for a call nobody makes").unwrap(), 6);
+    }
+
     #[tokio::test]
     async fn operations_arriving_during_a_call_go_together_and_each_gets_its_answer() {
         let coalescer: Arc<Coalescer<u8, u32, u32>> = Arc::default();
