@@ -6,7 +6,7 @@ use crate::{decode, unavailable, RedisBackend};
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{BackendError, Claimed, Job, TaskRecord};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +20,22 @@ const BLOCK_SLICE_MIN: Duration = Duration::from_millis(20);
 /// The longest wait between two looks for work of dead workers.
 const REDELIVERY_SCAN_MAX: Duration = Duration::from_secs(5);
 
+/// How often a process moves due retries onto the stream (at most).
+const PROMOTE_EVERY: Duration = Duration::from_millis(100);
+
 /// How often a process looks for work of dead workers: a quarter of the redelivery
 /// timeout, at most [`REDELIVERY_SCAN_MAX`].
 fn redelivery_scan_period(redelivery_timeout: Duration) -> Duration {
     (redelivery_timeout / 4).min(REDELIVERY_SCAN_MAX)
+}
+
+/// Whether a periodic chore is due by its timer `next` (epoch ms; 0: at once); when it
+/// is, the timer moves `period` on. Of processes' tasks racing for it, one wins.
+fn due(next: &AtomicU64, period: Duration) -> bool {
+    let now = now_ms();
+    let at = next.load(Ordering::Relaxed);
+    now >= at
+        && next.compare_exchange(at, now + period.as_millis() as u64, Ordering::Relaxed, Ordering::Relaxed).is_ok()
 }
 
 impl RedisBackend {
@@ -146,16 +158,7 @@ impl RedisBackend {
         max: usize,
     ) -> Result<Option<Vec<Claimed>>, BackendError> {
         let timeout = self.inner.config.redelivery_timeout;
-        let now = now_ms();
-        let next = self.inner.next_redelivery_scan_ms.load(Ordering::Relaxed);
-        let due_again = now + redelivery_scan_period(timeout).as_millis() as u64;
-        if now < next
-            || self
-                .inner
-                .next_redelivery_scan_ms
-                .compare_exchange(next, due_again, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
+        if !due(&self.inner.next_redelivery_scan_ms, redelivery_scan_period(timeout)) {
             return Ok(None);
         }
         let mut jobs = Vec::new();
@@ -204,6 +207,29 @@ impl RedisBackend {
         }
     }
 
+    /// Move due retries onto the stream (the promote script), at most every [`PROMOTE_EVERY`]
+    /// rather than every claim round, in every partition: a retry waits at most that much past
+    /// its backoff. A full move (100) keeps it due.
+    async fn promote_now_and_then(&self, order: &[Arc<Keys>]) -> Result<(), BackendError> {
+        if !due(&self.inner.next_promote_ms, PROMOTE_EVERY) {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        for k in order {
+            let moved: redis::RedisResult<i64> =
+                self.inner.promote.key(&k.delayed).key(&k.jobs).arg(now_ms()).invoke_async(&mut conn).await;
+            match moved {
+                Ok(moved) if moved < 100 => {}
+                Ok(_) => self.inner.next_promote_ms.store(0, Ordering::Relaxed),
+                Err(e) => {
+                    self.inner.next_promote_ms.store(0, Ordering::Relaxed);
+                    return Err(unavailable(e));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Claim up to `max` jobs, in rounds until one brings some or `wait` is over.
     pub(crate) async fn claim_until(
         &self,
@@ -233,18 +259,7 @@ impl RedisBackend {
     ) -> Result<Vec<Claimed>, BackendError> {
         self.prune_consumers_now_and_then().await;
         let order = self.rotation();
-        let mut conn = self.conn();
-        for k in &order {
-            let _: i64 = self
-                .inner
-                .promote
-                .key(&k.delayed)
-                .key(&k.jobs)
-                .arg(now_ms())
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-        }
+        self.promote_now_and_then(&order).await?;
         // Work of dead workers first, looked for on a timer rather than every round.
         if let Some(jobs) = self.redelivery_scan_now_and_then(&order, worker, max).await? {
             return Ok(jobs);

@@ -6,7 +6,7 @@
 //! only runs jobs, so it listens to cancellations alone and never decodes every change.
 
 use crate::{decode, RedisBackend};
-use ferry_tasks::{BackendError, TaskEvent};
+use ferry_tasks::{BackendError, TaskEvent, TaskRecord};
 use futures::StreamExt;
 use redis::{AsyncCommands, Client};
 use std::sync::Arc;
@@ -74,7 +74,8 @@ impl Drop for Listener {
 }
 
 impl Listener {
-    /// Subscribe to `P:events` and `P:notes`, forwarding them as [`TaskEvent`]s.
+    /// Subscribe to `P:events` and `P:notes`, forwarding them as [`TaskEvent`]s. A message
+    /// of `P:events` is one record, or a JSON array of the records a batch changed.
     pub(crate) fn events(
         runtime: &Handle,
         nodes: Vec<Client>,
@@ -84,14 +85,20 @@ impl Listener {
     ) -> Self {
         let channels = vec![events_channel.clone(), notes_channel];
         Self::start(runtime, nodes, channels, move |channel, payload| {
-            let event = if channel == events_channel {
-                decode(&payload).map(|r| TaskEvent::Changed(Arc::new(r)))
+            let changes = if channel != events_channel {
+                decode(&payload).map(|n| vec![TaskEvent::Notified(n)])
+            } else if payload.starts_with('[') {
+                // A batch's changes (group commit), in the order they were made.
+                decode::<Vec<TaskRecord>>(&payload)
+                    .map(|records| records.into_iter().map(|r| TaskEvent::Changed(Arc::new(r))).collect())
             } else {
-                decode(&payload).map(TaskEvent::Notified)
+                decode(&payload).map(|r| vec![TaskEvent::Changed(Arc::new(r))])
             };
-            match event {
-                Ok(event) => {
-                    let _ = events.send(event);
+            match changes {
+                Ok(changes) => {
+                    for event in changes {
+                        let _ = events.send(event);
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "unreadable task event"),
             }

@@ -34,7 +34,7 @@
 //! | `P:worker-reports` / `P:worker-reports:seen` | hash name -> JSON / sorted set name -> last report | worker loops' reports; a worker silent for an hour is forgotten; both expire an hour after the last report |
 //! | `P:session:{id}` | hash | a shared HTTP session ([`RedisSessionStore`]): `s` (JSON as opened), `level`, `est`, one `sub:{uri}` per subscription; expires after the handshake timeout, then the idle timeout |
 //! | `P:session-client:{client}` | sorted set (score = expiry) | a client's sessions, for the per-client limit |
-//! | `P:events` | pub/sub channel | every new record state, for the processes that subscribe (front ends) |
+//! | `P:events` | pub/sub channel | every new record state, for the processes that subscribe (front ends): one record, or a JSON array of the records one script call changed |
 //! | `P:cancel` | pub/sub channel | the id of each task cancelled (published after the cancel), for workers |
 //! | `P:notes` | pub/sub channel | handlers' notifications for their callers (log messages from workers) |
 //!
@@ -52,11 +52,17 @@
 //!   subscribe (front ends), from their first `subscribe`.
 //! * Submission is idempotent per task id (`SET NX` inside the submit script), and
 //!   admits the task against [`TaskLimits`] in the same script (atomic across front ends).
+//! * Group commit ([`batch`]): submissions, record swaps and record reads that arrive
+//!   while one script call (or `MGET`) of their kind is out wait and go together in the
+//!   next one (at most 64), with no added wait when none is out. Within a call each task
+//!   is still decided on its own and in order (limits, duplicates, compares), and the
+//!   call is atomic, as one task's was.
 //! * Every key has a bounded lifetime or goes with what it indexes; only the
 //!   deployment's `P:jobs` stream, `P:seq` counter and `P:partitions` persist.
 //! * Ended tasks are the only ones with a TTL: with `maxmemory-policy volatile-ttl`
 //!   Redis drops them, soonest-expiring first, before it refuses a write.
 
+mod batch;
 mod claim;
 mod config;
 mod conn;
@@ -65,8 +71,10 @@ mod events;
 mod inspect;
 mod keys;
 pub mod partitions;
+mod read;
 mod scripts;
 mod sessions;
+mod submit;
 mod swap;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -76,14 +84,16 @@ pub use conn::check_url;
 use conn::{Conn, Endpoint};
 use keys::Keys;
 use partitions::Partitions;
-use scripts::{PROMOTE, SWAP};
+use scripts::PROMOTE;
 pub use sessions::RedisSessionStore;
+use submit::SubmitItem;
+use swap::SwapItem;
 
 use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{
     Backend, BackendError, CancelReceiver, Claimed, EngineStats, Job, Notice, Outcome, TaskDetail, TaskEvent,
-    TaskFilter, TaskPage, TaskRecord, TaskStatus, TaskUpdate, Usage, WorkerInfo,
+    TaskFilter, TaskPage, TaskRecord, TaskStatus, TaskUpdate, WorkerInfo,
 };
 use redis::{AsyncCommands, Script};
 use std::sync::{Arc, OnceLock};
@@ -127,10 +137,18 @@ struct Inner {
     swap: Script,
     promote: Script,
     worker_seen: Script,
+    /// Submissions waiting for the lane's script call in flight (group commit, [`batch`]).
+    submits: Arc<batch::Coalescer<submit::SubmitLane, SubmitItem, Vec<i64>>>,
+    /// Record swaps waiting likewise.
+    swaps: Arc<batch::Coalescer<usize, SwapItem, redis::Value>>,
+    /// Record reads (`GET`s gathered into one `MGET`) waiting likewise.
+    reads: Arc<batch::Coalescer<usize, String, Option<String>>>,
     /// The tasks this process claimed and has not finished (see [`swap`]).
     claimed: swap::Claimed,
     /// When this process last looked for stale consumers (epoch ms).
     last_prune_ms: std::sync::atomic::AtomicU64,
+    /// When this process may next move due retries onto the stream (epoch ms).
+    next_promote_ms: std::sync::atomic::AtomicU64,
     /// When this process may next look for work of dead workers (`XAUTOCLAIM`, epoch ms).
     next_redelivery_scan_ms: std::sync::atomic::AtomicU64,
     /// The partition a claim round reads first (rotating, so each gets its turn).
@@ -181,11 +199,15 @@ impl RedisBackend {
                 events_listener: OnceLock::new(),
                 cancel_listener: OnceLock::new(),
                 submit: Script::new(&scripts::submit()),
-                swap: Script::new(SWAP),
+                swap: Script::new(&scripts::swap()),
                 promote: Script::new(PROMOTE),
                 worker_seen: Script::new(scripts::WORKER_SEEN),
+                submits: Default::default(),
+                swaps: Default::default(),
+                reads: Default::default(),
                 claimed: Default::default(),
                 last_prune_ms: Default::default(),
+                next_promote_ms: Default::default(),
                 next_redelivery_scan_ms: Default::default(),
                 next_partition: Default::default(),
             }),
@@ -274,49 +296,6 @@ impl AsRef<dyn Backend> for RedisBackend {
 }
 
 impl RedisBackend {
-    async fn submit_once(&self, mut record: TaskRecord, job: &Job) -> Result<(), BackendError> {
-        let k = self.keys_of(&record.id);
-        let limits = &partitions::limits_for(&self.inner.config.limits, self.inner.parts.len(), &record);
-        let job = encode(job)?;
-        record.argument_bytes = job.len();
-        let reply: Vec<i64> = self
-            .inner
-            .submit
-            .key(k.task(&record.id))
-            .key(&k.jobs)
-            .key(k.owner(&record.owner))
-            .key(&k.seq)
-            .key(&k.live)
-            .key(&k.all)
-            .arg(encode(&record)?)
-            .arg(&record.id)
-            .arg(&record.id)
-            .arg(&job)
-            .arg(k.task(""))
-            .arg(record.account())
-            .arg(if indexed(&record) { record.owner.as_str() } else { "" })
-            .arg(record.argument_bytes)
-            .arg(limits.max_live)
-            .arg(limits.max_live_per_owner)
-            .arg(limits.max_live_bytes)
-            .arg(limits.max_live_bytes_per_owner)
-            .arg(limits.max_argument_bytes)
-            .arg(&k.events)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(unavailable)?;
-        match reply.as_slice() {
-            [1] => Ok(()),
-            [0] => Err(BackendError::Duplicate(record.id)),
-            [-1, own_n, own_b, all_n, all_b] => {
-                let usage = |n: i64, b: i64| Usage { live: n.max(0) as usize, bytes: b.max(0) as usize };
-                limits.admit(usage(*own_n, *own_b), usage(*all_n, *all_b), record.argument_bytes)?;
-                Err(BackendError::Full("the limits changed while the task was submitted; try again".into()))
-            }
-            other => Err(BackendError::Corrupt(format!("unexpected submit reply {other:?}"))),
-        }
-    }
-
     async fn heartbeat_once(&self, worker: &str, task_id: &str) -> Result<(), BackendError> {
         let k = self.keys_of(task_id);
         let mut conn = self.conn();
@@ -362,11 +341,6 @@ impl RedisBackend {
             true
         })
         .await
-    }
-
-    async fn get_once(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
-        let raw: Option<String> = self.conn().get(self.keys_of(task_id).task(task_id)).await.map_err(unavailable)?;
-        raw.as_deref().map(decode).transpose()
     }
 
     async fn list_once(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError> {

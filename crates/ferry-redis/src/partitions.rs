@@ -114,18 +114,24 @@ impl Partitions {
     }
 }
 
-/// The limits one partition enforces for `record` (admission is counted per partition):
-/// the total ones split evenly (`max / N`, at least 1); the per-client ones whole when
-/// the task counts against its owner (its owner's tasks are all in this partition), else
-/// split too (an address's tasks, stateless or of several sessions, spread over them).
-pub(crate) fn limits_for(limits: &TaskLimits, n: usize, record: &TaskRecord) -> TaskLimits {
+/// Whether a task's per-client limits apply whole in its partition: when it counts
+/// against its owner (all its owner's tasks are in this partition); not when it counts
+/// against an address whose tasks, stateless or of several sessions, spread over them.
+pub(crate) fn owner_limits_whole(record: &TaskRecord) -> bool {
+    record.account() == record.owner && record.owner != ferry_tasks::ANONYMOUS_OWNER
+}
+
+/// The limits one partition enforces (admission is counted per partition): the total
+/// ones split evenly (`max / N`, at least 1); the per-client ones whole when
+/// `owner_whole` ([`owner_limits_whole`]), else split too.
+pub(crate) fn limits_for(limits: &TaskLimits, n: usize, owner_whole: bool) -> TaskLimits {
     if n == 1 {
         return limits.clone();
     }
     let split = |max: usize| (max / n).max(1);
     let mut part =
         TaskLimits { max_live: split(limits.max_live), max_live_bytes: split(limits.max_live_bytes), ..limits.clone() };
-    if record.account() != record.owner || record.owner == ferry_tasks::ANONYMOUS_OWNER {
+    if !owner_whole {
         part.max_live_per_owner = split(limits.max_live_per_owner);
         part.max_live_bytes_per_owner = split(limits.max_live_bytes_per_owner);
     }

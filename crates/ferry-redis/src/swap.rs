@@ -8,7 +8,9 @@
 //! was claimed or last written here (then the script's compare is the check, and a
 //! stale memory costs one refused try, never a wrong write).
 
+use crate::batch::Flush;
 use crate::{decode, encode, indexed, unavailable, RedisBackend};
+use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{BackendError, TaskRecord, TaskStatus};
 use redis::AsyncCommands;
@@ -50,6 +52,56 @@ impl Claimed {
     /// Forget a task (it ended, or its job went back to the queue).
     pub(crate) fn forget(&self, task_id: &str) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(task_id);
+    }
+}
+
+/// One try of a compare-and-swap, as the swap script takes it (see [`crate::scripts::swap`]).
+pub(crate) struct SwapItem {
+    key: String,
+    owner_index: String,
+    old: String,
+    new: String,
+    /// The task id when the swap also releases its job, else empty.
+    release: String,
+    /// Expiry (ms, -1 for never) when the new state ends the task, else empty.
+    expires: String,
+    account: String,
+    bytes: usize,
+    /// The owner when the task is in its owner's index, else empty.
+    owner: String,
+    /// `add`/`rem`/empty: the task starts or stops waiting for input.
+    waiting: &'static str,
+    id: String,
+    /// The job's stream entry when remembered, else empty.
+    entry: String,
+    status: &'static str,
+}
+
+/// Swaps of one lane (a partition), in one script call.
+#[async_trait]
+impl Flush<usize, SwapItem, redis::Value> for RedisBackend {
+    async fn flush(&self, lane: &usize, items: &[SwapItem]) -> Result<Vec<redis::Value>, BackendError> {
+        let k = self.inner.parts.keys(*lane);
+        let now = now_ms();
+        let mut invocation = self.inner.swap.prepare_invoke();
+        invocation.key(&k.inflight).key(&k.jobs).key(&k.live).key(&k.input).key(&k.all);
+        for outcome in ["completed", "failed", "cancelled"] {
+            invocation.key(k.kept(outcome));
+        }
+        for outcome in ["completed", "failed", "cancelled"] {
+            invocation.key(k.done(outcome, now / 1000));
+        }
+        invocation.arg(&k.events).arg(&k.group).arg(now);
+        for i in items {
+            invocation.key(&i.key).key(&i.owner_index);
+            invocation.arg(&i.old).arg(&i.new).arg(&i.release).arg(&i.expires).arg(&i.account).arg(i.bytes);
+            invocation.arg(&i.owner).arg(i.waiting).arg(&i.id).arg(&i.entry).arg(i.status);
+        }
+        let reply: redis::Value = invocation.invoke_async(&mut self.conn()).await.map_err(unavailable)?;
+        match reply {
+            redis::Value::Array(answers) => Ok(answers),
+            other => Err(BackendError::Corrupt(format!("unexpected swap reply {other:?}"))),
+        }
     }
 }
 
@@ -109,37 +161,22 @@ impl RedisBackend {
                 (true, Some(at)) => at.to_string(),
                 (true, None) => "-1".into(),
             };
-            let reply: redis::Value = self
-                .inner
-                .swap
-                .key(&key)
-                .key(&k.inflight)
-                .key(&k.jobs)
-                .key(&k.live)
-                .key(k.owner(&rec.owner))
-                .key(&k.input)
-                .key(k.kept(status))
-                .key(k.done(status, now / 1000))
-                .key(&k.all)
-                .key(k.kept("completed"))
-                .key(k.kept("failed"))
-                .key(k.kept("cancelled"))
-                .arg(&old)
-                .arg(&new)
-                .arg(&k.events)
-                .arg(&k.group)
-                .arg(if release { id } else { "" })
-                .arg(expires)
-                .arg(rec.account())
-                .arg(rec.argument_bytes)
-                .arg(if indexed(&rec) { rec.owner.as_str() } else { "" })
-                .arg(waiting)
-                .arg(now)
-                .arg(id)
-                .arg(&entry)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
+            let item = SwapItem {
+                key: key.clone(),
+                owner_index: k.owner(&rec.owner),
+                old: old.clone(),
+                new: new.clone(),
+                release: if release { id.to_string() } else { String::new() },
+                expires,
+                account: rec.account().to_string(),
+                bytes: rec.argument_bytes,
+                owner: if indexed(&rec) { rec.owner.clone() } else { String::new() },
+                waiting,
+                id: id.to_string(),
+                entry: entry.clone(),
+                status,
+            };
+            let reply = self.inner.swaps.run(self, self.inner.parts.of_task(id), item).await?;
             match reply {
                 redis::Value::Int(1) => {
                     if ended {

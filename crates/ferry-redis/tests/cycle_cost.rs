@@ -9,19 +9,22 @@
 use ferry_redis::{RedisBackend, RedisConfig};
 use ferry_tasks::testkit::task;
 use ferry_tasks::{Backend, Outcome};
+use futures::future::join_all;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
-/// Most round trips per task. Measured 4.43: submit 1, complete 1 (no `GET` before it), the
-/// two reads 2, a claim round per 10 jobs 0.4 (promote script, `XREADGROUP`, `MGET` and
-/// `HSET`), and the first claim round's looks for stale consumers and work spread over the run.
-/// Before issue 11's step 2(b) a completion was a `GET` and a script: 5.4.
-const MAX_ROUND_TRIPS: f64 = 4.6;
-/// Most calls inside Lua per task. Measured 22.4 (submit ~10, completion ~12: one task
-/// ending at a time, each moves the expiry of the set of kept tasks, which costs one call
-/// more than under load). Before issue 11's step 3 the bench's `MONITOR` pass counted 46.
-const MAX_LUA_CALLS: f64 = 22.6;
+/// Most round trips per task. Measured 1.15 with each step of 10 tasks at once (group
+/// commit: the first of a step goes alone, the other 9 in one call): submit 0.2, complete
+/// 0.2, the two reads 0.2 (`MGET`), a claim round per 10 jobs 0.2 (`XREADGROUP`, `MGET` and
+/// `HSET`), the promote script now and then. Before group commit, one task after the other:
+/// 4.43 (before issue 11's step 2(b): 5.4).
+const MAX_ROUND_TRIPS: f64 = 1.3;
+/// Most calls inside Lua per task. Measured 8.08: per task only its record's write
+/// (`SET`), its job (`XADD`) and its owner's index (`ZADD`; `PEXPIRETIME`/`PERSIST` when
+/// the owner had none running), the rest per call. Before group commit 22.4 (before
+/// issue 11's step 3 the bench's `MONITOR` pass counted 46).
+const MAX_LUA_CALLS: f64 = 8.5;
 
 const TASKS: usize = 300;
 const BATCH: usize = 10;
@@ -65,20 +68,24 @@ async fn a_task_round_trip_costs_few_redis_commands() {
     let (reader, ready) = monitor(&url);
     ready.recv_timeout(Duration::from_secs(5)).expect("MONITOR started");
     for batch in 0..TASKS / BATCH {
-        let mut ids = Vec::new();
-        for i in 0..BATCH {
-            let (rec, job) = task(&format!("session:s{}", (batch * BATCH + i) % 7));
-            ids.push(rec.id.clone());
-            backend.submit(rec, job).await.expect("submit");
+        // Each step of the 10 tasks at once, as concurrent callers and a worker's jobs do:
+        // the first goes alone, the rest together (group commit).
+        let tasks: Vec<_> = (0..BATCH).map(|i| task(&format!("session:s{}", (batch * BATCH + i) % 7))).collect();
+        let ids: Vec<String> = tasks.iter().map(|(rec, _)| rec.id.clone()).collect();
+        for submitted in join_all(tasks.into_iter().map(|(rec, job)| backend.submit(rec, job))).await {
+            submitted.expect("submit");
         }
         let claimed = backend.claim_batch("w", BATCH, Duration::from_secs(1)).await.expect("claim");
         assert_eq!(claimed.len(), BATCH);
-        for id in &ids {
-            assert!(backend.get(id).await.expect("worker reads").is_some());
-            let done = Outcome::result(&serde_json::json!({"ok": 1}), false).expect("outcome");
-            let rec = backend.complete(id, done).await.expect("complete").expect("record");
-            assert_eq!(rec.status, ferry_tasks::TaskStatus::Completed);
-            assert!(backend.get(id).await.expect("result").is_some_and(|r| r.outcome.is_some()));
+        for read in join_all(ids.iter().map(|id| backend.get(id))).await {
+            assert!(read.expect("worker reads").is_some());
+        }
+        let done = Outcome::result(&serde_json::json!({"ok": 1}), false).expect("outcome");
+        for rec in join_all(ids.iter().map(|id| backend.complete(id, done.clone()))).await {
+            assert_eq!(rec.expect("complete").expect("record").status, ferry_tasks::TaskStatus::Completed);
+        }
+        for read in join_all(ids.iter().map(|id| backend.get(id))).await {
+            assert!(read.expect("result").is_some_and(|r| r.outcome.is_some()));
         }
     }
     let mut conn = redis::Client::open(url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("c");
