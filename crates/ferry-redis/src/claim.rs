@@ -1,13 +1,21 @@
 //! Handing jobs to workers: due retries, work of dead workers, then new work.
 
+use crate::conn::Conn;
+use crate::keys::Keys;
 use crate::{decode, unavailable, RedisBackend};
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{BackendError, Claimed, Job, TaskRecord};
-use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
-use redis::AsyncConnectionConfig;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The longest blocking read of one claim round (with N partitions, a round blocks on one
+/// of them for a 1/N share of it, at least [`BLOCK_SLICE_MIN`]).
+const BLOCK_SLICE: Duration = Duration::from_millis(250);
+
+/// The shortest blocking read of a claim round over several partitions.
+const BLOCK_SLICE_MIN: Duration = Duration::from_millis(20);
 
 /// The longest wait between two looks for work of dead workers.
 const REDELIVERY_SCAN_MAX: Duration = Duration::from_secs(5);
@@ -19,17 +27,21 @@ fn redelivery_scan_period(redelivery_timeout: Duration) -> Duration {
 }
 
 impl RedisBackend {
-    async fn blocking_conn(&self) -> Result<MultiplexedConnection, BackendError> {
+    async fn blocking_conn(&self) -> Result<Conn, BackendError> {
         let mut slot = self.inner.blocking.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(None);
-        let c = self.inner.client.get_multiplexed_async_connection_with_config(&config).await.map_err(unavailable)?;
+        let c = self.inner.endpoint.connect_blocking().await?;
         *slot = Some(c.clone());
         Ok(c)
+    }
+
+    /// The partitions in the order this round visits them (each round starts one further).
+    fn rotation(&self) -> Vec<Arc<Keys>> {
+        let parts = &self.inner.parts;
+        let first = self.inner.next_partition.fetch_add(1, Ordering::Relaxed);
+        (0..parts.len()).map(|i| parts.keys(first.wrapping_add(i)).clone()).collect()
     }
 
     fn parse_job(id: &redis::streams::StreamId) -> Option<Job> {
@@ -44,11 +56,11 @@ impl RedisBackend {
     /// marked in flight together; only dead entries cost a second one to clear them.
     async fn take(
         &self,
+        k: &Keys,
         worker: &str,
         entries: &[redis::streams::StreamId],
         redelivered: bool,
     ) -> Result<Vec<Claimed>, BackendError> {
-        let k = &self.inner.keys;
         let mut conn = self.conn();
         let parsed: Vec<(&str, Option<Job>)> = entries.iter().map(|e| (e.id.as_str(), Self::parse_job(e))).collect();
         let readable: Vec<(String, String)> =
@@ -129,6 +141,7 @@ impl RedisBackend {
     /// due (more stale work may be waiting). `Some` when jobs were claimed.
     async fn redelivery_scan_now_and_then(
         &self,
+        order: &[Arc<Keys>],
         worker: &str,
         max: usize,
     ) -> Result<Option<Vec<Claimed>>, BackendError> {
@@ -145,7 +158,19 @@ impl RedisBackend {
         {
             return Ok(None);
         }
-        let k = &self.inner.keys;
+        let mut jobs = Vec::new();
+        for k in order {
+            if jobs.len() >= max {
+                break;
+            }
+            jobs.extend(self.redelivery_scan(k, worker, max - jobs.len()).await?);
+        }
+        Ok((!jobs.is_empty()).then_some(jobs))
+    }
+
+    /// Claim up to `max` jobs of dead workers in one partition (`XAUTOCLAIM`).
+    async fn redelivery_scan(&self, k: &Keys, worker: &str, max: usize) -> Result<Vec<Claimed>, BackendError> {
+        let timeout = self.inner.config.redelivery_timeout;
         let mut conn = self.conn();
         let stale: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
             .arg(&k.jobs)
@@ -162,17 +187,17 @@ impl RedisBackend {
                 if reply.claimed.len() >= max {
                     self.inner.next_redelivery_scan_ms.store(0, Ordering::Relaxed);
                 }
-                if !reply.claimed.is_empty() {
-                    return self.take(worker, &reply.claimed, true).await.map(Some);
+                if reply.claimed.is_empty() {
+                    return Ok(Vec::new());
                 }
-                Ok(None)
+                self.take(k, worker, &reply.claimed, true).await
             }
             Err(e) => {
                 // Look again next round.
                 self.inner.next_redelivery_scan_ms.store(0, Ordering::Relaxed);
                 if e.to_string().contains("NOGROUP") {
                     self.ensure_group().await?;
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
                 Err(unavailable(e))
             }
@@ -195,7 +220,11 @@ impl RedisBackend {
         }
     }
 
-    /// One round of claiming: due retries, stale work, then a short blocking read.
+    /// One round of claiming: due retries, stale work, then new work. With one partition, a
+    /// short blocking read. With several (one `XREADGROUP` names streams of one slot only):
+    /// a read without waiting of each partition, in rotating order, each up to its share of
+    /// what is left of the batch; when none had work, a short blocking read of the first
+    /// (the next round blocks on the next one), so no partition waits behind another.
     async fn claim_once(
         &self,
         worker: &str,
@@ -203,42 +232,66 @@ impl RedisBackend {
         deadline: tokio::time::Instant,
     ) -> Result<Vec<Claimed>, BackendError> {
         self.prune_consumers_now_and_then().await;
-        let k = &self.inner.keys;
+        let order = self.rotation();
         let mut conn = self.conn();
-        let _: i64 = self
-            .inner
-            .promote
-            .key(&k.delayed)
-            .key(&k.jobs)
-            .arg(now_ms())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        for k in &order {
+            let _: i64 = self
+                .inner
+                .promote
+                .key(&k.delayed)
+                .key(&k.jobs)
+                .arg(now_ms())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        }
         // Work of dead workers first, looked for on a timer rather than every round.
-        if let Some(jobs) = self.redelivery_scan_now_and_then(worker, max).await? {
+        if let Some(jobs) = self.redelivery_scan_now_and_then(&order, worker, max).await? {
             return Ok(jobs);
         }
+        let n = order.len();
+        if n > 1 {
+            let mut jobs = Vec::new();
+            for (i, k) in order.iter().enumerate() {
+                let want = (max - jobs.len()).div_ceil(n - i);
+                if want == 0 {
+                    break;
+                }
+                jobs.extend(self.read_new(k, worker, want, None).await?);
+            }
+            if !jobs.is_empty() {
+                return Ok(jobs);
+            }
+        }
         // Block in short slices so due retries and stale work are picked up promptly.
+        let slice = if n > 1 { (BLOCK_SLICE / n as u32).max(BLOCK_SLICE_MIN) } else { BLOCK_SLICE };
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let block_ms = remaining.min(Duration::from_millis(250)).as_millis().max(1) as u64;
-        let mut blocking = self.blocking_conn().await?;
-        let read: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(&k.group)
-            .arg(worker)
-            .arg("COUNT")
-            .arg(max)
-            .arg("BLOCK")
-            .arg(block_ms)
-            .arg("STREAMS")
-            .arg(&k.jobs)
-            .arg(">")
-            .query_async(&mut blocking)
-            .await;
-        let reply = match read {
+        let block_ms = remaining.min(slice).as_millis().max(1) as u64;
+        self.read_new(&order[0], worker, max, Some(block_ms)).await
+    }
+
+    /// Read up to `max` new jobs of one partition (`XREADGROUP`), blocking up to `block_ms`
+    /// (on the blocking connection) when given.
+    async fn read_new(
+        &self,
+        k: &Keys,
+        worker: &str,
+        max: usize,
+        block_ms: Option<u64>,
+    ) -> Result<Vec<Claimed>, BackendError> {
+        let mut read = redis::cmd("XREADGROUP");
+        read.arg("GROUP").arg(&k.group).arg(worker).arg("COUNT").arg(max);
+        if let Some(ms) = block_ms {
+            read.arg("BLOCK").arg(ms);
+        }
+        read.arg("STREAMS").arg(&k.jobs).arg(">");
+        let mut conn = if block_ms.is_some() { self.blocking_conn().await? } else { self.conn() };
+        let reply = match read.query_async::<Option<StreamReadReply>>(&mut conn).await {
             Ok(r) => r,
             Err(e) => {
-                *self.inner.blocking.lock().await = None;
+                if block_ms.is_some() {
+                    *self.inner.blocking.lock().await = None;
+                }
                 if e.to_string().contains("NOGROUP") {
                     self.ensure_group().await?;
                     return Ok(Vec::new());
@@ -247,7 +300,7 @@ impl RedisBackend {
             }
         };
         match reply.as_ref().and_then(|r| r.keys.first()) {
-            Some(key) => self.take(worker, &key.ids, false).await,
+            Some(key) => self.take(k, worker, &key.ids, false).await,
             None => Ok(Vec::new()),
         }
     }

@@ -5,6 +5,7 @@
 //! none and has been idle past [`RedisConfig::stale_consumer_after`](crate::RedisConfig),
 //! it is deleted. A live worker that was merely idle is re-created by its next read.
 
+use crate::keys::Keys;
 use crate::{unavailable, RedisBackend};
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::BackendError;
@@ -17,8 +18,17 @@ impl RedisBackend {
     /// Delete the consumers of the work queue that own no pending jobs and have been idle
     /// longer than `stale_consumer_after`; returns their names. Workers call this on their
     /// own about once a minute.
+    /// With partitions, each partition's group is looked at (a name may be listed once per
+    /// partition it was removed from).
     pub async fn prune_consumers(&self) -> Result<Vec<String>, BackendError> {
-        let k = &self.inner.keys;
+        let mut gone = Vec::new();
+        for k in self.inner.parts.all() {
+            gone.extend(self.prune_consumers_of(k).await?);
+        }
+        Ok(gone)
+    }
+
+    async fn prune_consumers_of(&self, k: &Keys) -> Result<Vec<String>, BackendError> {
         let mut conn = self.conn();
         let reply: redis::Value = redis::cmd("XINFO")
             .arg("CONSUMERS")

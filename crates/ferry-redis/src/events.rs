@@ -24,7 +24,8 @@ impl RedisBackend {
         let inner = &self.inner;
         inner.events_listener.get_or_init(|| {
             let (events, notes) = (inner.keys.events.clone(), inner.keys.notes.clone());
-            Listener::events(&inner.runtime, inner.client.clone(), events, notes, inner.events.clone())
+            let nodes = inner.endpoint.subscription_nodes();
+            Listener::events(&inner.runtime, nodes, events, notes, inner.events.clone())
         });
     }
 
@@ -32,7 +33,8 @@ impl RedisBackend {
     pub(crate) fn listen_to_cancels(&self) {
         let inner = &self.inner;
         inner.cancel_listener.get_or_init(|| {
-            Listener::cancels(&inner.runtime, inner.client.clone(), inner.keys.cancels.clone(), inner.cancels.clone())
+            let nodes = inner.endpoint.subscription_nodes();
+            Listener::cancels(&inner.runtime, nodes, inner.keys.cancels.clone(), inner.cancels.clone())
         });
     }
 
@@ -75,13 +77,13 @@ impl Listener {
     /// Subscribe to `P:events` and `P:notes`, forwarding them as [`TaskEvent`]s.
     pub(crate) fn events(
         runtime: &Handle,
-        client: Client,
+        nodes: Vec<Client>,
         events_channel: String,
         notes_channel: String,
         events: broadcast::Sender<TaskEvent>,
     ) -> Self {
         let channels = vec![events_channel.clone(), notes_channel];
-        Self::start(runtime, client, channels, move |channel, payload| {
+        Self::start(runtime, nodes, channels, move |channel, payload| {
             let event = if channel == events_channel {
                 decode(&payload).map(|r| TaskEvent::Changed(Arc::new(r)))
             } else {
@@ -97,20 +99,25 @@ impl Listener {
     }
 
     /// Subscribe to `P:cancel`, forwarding the ids of cancelled tasks.
-    pub(crate) fn cancels(runtime: &Handle, client: Client, channel: String, ids: broadcast::Sender<String>) -> Self {
-        Self::start(runtime, client, vec![channel], move |_, id| {
+    pub(crate) fn cancels(
+        runtime: &Handle,
+        nodes: Vec<Client>,
+        channel: String,
+        ids: broadcast::Sender<String>,
+    ) -> Self {
+        Self::start(runtime, nodes, vec![channel], move |_, id| {
             let _ = ids.send(id);
         })
     }
 
     fn start(
         runtime: &Handle,
-        client: Client,
+        nodes: Vec<Client>,
         channels: Vec<String>,
         forward: impl Fn(&str, String) + Send + 'static,
     ) -> Self {
         let (up, subscribed) = watch::channel(false);
-        let task = runtime.spawn(listen(client, channels, up, forward));
+        let task = runtime.spawn(listen(nodes, channels, up, forward));
         Self { task, subscribed }
     }
 
@@ -131,10 +138,12 @@ impl Listener {
     }
 }
 
-/// Forward the messages of `channels` to `forward`; reconnect with backoff.
-async fn listen(client: Client, channels: Vec<String>, up: watch::Sender<bool>, forward: impl Fn(&str, String)) {
+/// Forward the messages of `channels` to `forward`; reconnect with backoff, to the next of
+/// `nodes` each time (on a cluster a message published on any node reaches every node's
+/// subscribers, so losing a node only moves the subscription to another).
+async fn listen(nodes: Vec<Client>, channels: Vec<String>, up: watch::Sender<bool>, forward: impl Fn(&str, String)) {
     let mut backoff = Duration::from_millis(100);
-    loop {
+    for client in nodes.iter().cycle() {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
                 if pubsub.subscribe(&channels).await.is_ok() {

@@ -17,6 +17,7 @@
 //!   job's stream entry and its pending-entries-list line); for a queued or delayed
 //!   task, it looks through at most [`SCAN_BOUND`] waiting jobs.
 
+use crate::keys::Keys;
 use crate::{decode, encode, unavailable, RedisBackend};
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::inspect::WORKER_LISTED_MS;
@@ -32,8 +33,33 @@ pub const SCAN_BOUND: usize = 5_000;
 const ENDED: [&str; 3] = ["completed", "failed", "cancelled"];
 
 impl RedisBackend {
+    /// The read-out of the whole deployment: each partition's, added up (the worker
+    /// reports are partition 0's).
     pub(crate) async fn stats_once(&self) -> Result<EngineStats, BackendError> {
-        let k = &self.inner.keys;
+        let mut total: Option<EngineStats> = None;
+        for k in self.inner.parts.all() {
+            let part = self.stats_of(k).await?;
+            let Some(sum) = total.as_mut() else {
+                total = Some(part);
+                continue;
+            };
+            sum.queued += part.queued;
+            sum.delayed += part.delayed;
+            sum.running += part.running;
+            sum.oldest_queued_age_ms = sum.oldest_queued_age_ms.max(part.oldest_queued_age_ms);
+            for (status, n) in part.tasks_by_status {
+                *sum.tasks_by_status.entry(status).or_default() += n;
+            }
+            for (status, n) in part.ended_last_minute {
+                *sum.ended_last_minute.entry(status).or_default() += n;
+            }
+        }
+        total.ok_or_else(|| BackendError::Corrupt("no partitions".into()))
+    }
+
+    /// One partition's read-out; its worker list is that partition's reports (only
+    /// partition 0 has any).
+    async fn stats_of(&self, k: &Keys) -> Result<EngineStats, BackendError> {
         let now = now_ms();
         let second = now / 1000;
         let mut pipe = redis::pipe();
@@ -67,7 +93,7 @@ impl RedisBackend {
         let group = groups.groups.into_iter().find(|g| g.name == k.group);
         let running = group.as_ref().map(|g| g.pending as u64).unwrap_or(0);
         let oldest = match &group {
-            Some(g) if len > running => self.oldest_waiting(&g.last_delivered_id).await?,
+            Some(g) if len > running => self.oldest_waiting(k, &g.last_delivered_id).await?,
             _ => None,
         };
         let live = live.unwrap_or(0);
@@ -108,12 +134,9 @@ impl RedisBackend {
     }
 
     /// When the first job after `last_delivered` was queued (its stream id's time).
-    async fn oldest_waiting(&self, last_delivered: &str) -> Result<Option<u64>, BackendError> {
-        let first: StreamRangeReply = self
-            .conn()
-            .xrange_count(&self.inner.keys.jobs, format!("({last_delivered}"), "+", 1)
-            .await
-            .map_err(unavailable)?;
+    async fn oldest_waiting(&self, k: &Keys, last_delivered: &str) -> Result<Option<u64>, BackendError> {
+        let first: StreamRangeReply =
+            self.conn().xrange_count(&k.jobs, format!("({last_delivered}"), "+", 1).await.map_err(unavailable)?;
         Ok(first.ids.first().and_then(|e| entry_ms(&e.id)))
     }
 
@@ -124,7 +147,51 @@ impl RedisBackend {
         limit: usize,
     ) -> Result<TaskPage, BackendError> {
         let now = now_ms();
-        self.page_index(&self.inner.keys.all, cursor, limit, &|r| filter.matches(r, now), SCAN_BOUND).await
+        let parts = &self.inner.parts;
+        if parts.len() == 1 {
+            let k = parts.keys(0);
+            return self.page_index(k, &k.all, cursor, limit, &|r| filter.matches(r, now), SCAN_BOUND).await;
+        }
+        // Each partition's oldest matches from its own cursor, merged by creation time; the
+        // cursor is each partition's next sequence (`-` when it has no more), comma-separated.
+        let n = parts.len();
+        let starts: Vec<Option<u64>> = match cursor {
+            None => vec![Some(0); n],
+            Some(c) => c
+                .split(',')
+                .map(|s| if s == "-" { Ok(None) } else { s.parse().map(Some) })
+                .collect::<Result<_, _>>()
+                .map_err(|_| BackendError::InvalidCursor)?,
+        };
+        if starts.len() != n {
+            return Err(BackendError::InvalidCursor);
+        }
+        let limit = limit.max(1);
+        let keep = |r: &TaskRecord| filter.matches(r, now);
+        let mut merged = Vec::new();
+        let mut next = vec![None; n];
+        for (p, start) in starts.iter().enumerate() {
+            if let Some(start) = start {
+                let k = parts.keys(p);
+                let (entries, more) = self.index_entries(k, &k.all, *start, limit, &keep, SCAN_BOUND).await?;
+                next[p] = more;
+                merged.extend(entries.into_iter().map(|(seq, r)| (p, seq, r)));
+            }
+        }
+        merged.sort_by_key(|(p, seq, r)| (r.created_at, *p, *seq));
+        let left = merged.split_off(merged.len().min(limit));
+        // A partition with matches not taken goes on from the first of them.
+        for (p, seq, _) in &left {
+            if next[*p].is_none_or(|n| *seq < n) {
+                next[*p] = Some(*seq);
+            }
+        }
+        let tasks = merged.into_iter().map(|(_, _, r)| r).collect();
+        let next_cursor = next
+            .iter()
+            .any(Option::is_some)
+            .then(|| next.iter().map(|s| s.map_or("-".to_string(), |s| s.to_string())).collect::<Vec<_>>().join(","));
+        Ok(TaskPage { tasks, next_cursor })
     }
 
     /// One page of the tasks of `index` (a sorted set of ids by sequence) that `keep`,
@@ -133,27 +200,43 @@ impl RedisBackend {
     /// early, with a cursor to go on from.
     pub(crate) async fn page_index(
         &self,
+        k: &Keys,
         index: &str,
         cursor: Option<&str>,
         limit: usize,
         keep: &(dyn Fn(&TaskRecord) -> bool + Sync),
         bound: usize,
     ) -> Result<TaskPage, BackendError> {
-        let k = &self.inner.keys;
-        let mut start: u64 = match cursor {
+        let start: u64 = match cursor {
             None => 0,
             Some(c) => c.parse().map_err(|_| BackendError::InvalidCursor)?,
         };
-        let limit = limit.max(1);
-        let mut conn = self.conn();
         if cursor.is_some() {
-            let issued: Option<u64> = conn.get(&k.seq).await.map_err(unavailable)?;
+            let issued: Option<u64> = self.conn().get(&k.seq).await.map_err(unavailable)?;
             if start > issued.unwrap_or(0) + 1 {
                 return Err(BackendError::InvalidCursor);
             }
         }
+        let (entries, next) = self.index_entries(k, index, start, limit, keep, bound).await?;
+        let tasks = entries.into_iter().map(|(_, r)| r).collect();
+        Ok(TaskPage { tasks, next_cursor: next.map(|s| s.to_string()) })
+    }
+
+    /// Up to `limit` tasks of `index` that `keep`, with their sequence numbers, from
+    /// sequence `start`; and the sequence to go on from when there may be more.
+    async fn index_entries(
+        &self,
+        k: &Keys,
+        index: &str,
+        mut start: u64,
+        limit: usize,
+        keep: &(dyn Fn(&TaskRecord) -> bool + Sync),
+        bound: usize,
+    ) -> Result<(Vec<(u64, TaskRecord)>, Option<u64>), BackendError> {
+        let limit = limit.max(1);
+        let mut conn = self.conn();
         let batch_size = (limit + 1).clamp(100, 1000);
-        let mut page = TaskPage::default();
+        let mut entries = Vec::new();
         let mut examined = 0;
         loop {
             let batch: Vec<(String, f64)> = redis::cmd("ZRANGE")
@@ -168,11 +251,12 @@ impl RedisBackend {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            let Some(last) = batch.last().map(|(_, s)| *s as u64) else { return Ok(page) };
+            let Some(last) = batch.last().map(|(_, s)| *s as u64) else { return Ok((entries, None)) };
             let keys: Vec<String> = batch.iter().map(|(id, _)| k.task(id)).collect();
             let raws: Vec<Option<String>> =
                 redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(unavailable)?;
             let mut gone = Vec::new();
+            let mut next = None;
             for ((id, seq), raw) in batch.iter().zip(raws) {
                 let Some(raw) = raw else {
                     gone.push(id.clone());
@@ -182,30 +266,29 @@ impl RedisBackend {
                 if !keep(&record) {
                     continue;
                 }
-                if page.tasks.len() == limit {
-                    page.next_cursor = Some((*seq as u64).to_string());
+                if entries.len() == limit {
+                    next = Some(*seq as u64);
                     break;
                 }
-                page.tasks.push(record);
+                entries.push((*seq as u64, record));
             }
             if !gone.is_empty() {
                 let _: () = conn.zrem(index, gone).await.map_err(unavailable)?;
             }
             examined += batch.len();
-            if page.next_cursor.is_some() || batch.len() < batch_size {
-                return Ok(page);
+            if next.is_some() || batch.len() < batch_size {
+                return Ok((entries, next));
             }
             start = last + 1;
             if examined >= bound {
                 // Enough work for one call: the caller goes on from here.
-                page.next_cursor = Some(start.to_string());
-                return Ok(page);
+                return Ok((entries, Some(start)));
             }
         }
     }
 
     pub(crate) async fn detail_once(&self, task_id: &str) -> Result<Option<TaskDetail>, BackendError> {
-        let k = &self.inner.keys;
+        let k = self.keys_of(task_id);
         let mut conn = self.conn();
         let (raw, entry, claimed): (Option<String>, Option<String>, Option<u64>) = redis::pipe()
             .get(k.task(task_id))
@@ -236,18 +319,17 @@ impl RedisBackend {
             }
             return Ok(Some(detail));
         }
-        if let Some((job, due)) = self.find_delayed(task_id).await? {
+        if let Some((job, due)) = self.find_delayed(k, task_id).await? {
             detail.set_job(&job);
             detail.not_before_ms = Some(due.max(job.not_before.unwrap_or(0)));
-        } else if let Some(job) = self.find_queued(task_id).await? {
+        } else if let Some(job) = self.find_queued(k, task_id).await? {
             detail.set_job(&job);
         }
         Ok(Some(detail))
     }
 
     /// A task's job waiting for its retry, with when it is due.
-    async fn find_delayed(&self, task_id: &str) -> Result<Option<(Job, u64)>, BackendError> {
-        let k = &self.inner.keys;
+    async fn find_delayed(&self, k: &Keys, task_id: &str) -> Result<Option<(Job, u64)>, BackendError> {
         let mut conn = self.conn();
         let pattern = format!("*\"task_id\":\"{}\"*", glob_escape(task_id));
         let mut cursor: u64 = 0;
@@ -279,8 +361,7 @@ impl RedisBackend {
     }
 
     /// A task's job in the queue, not yet handed to a worker.
-    async fn find_queued(&self, task_id: &str) -> Result<Option<Job>, BackendError> {
-        let k = &self.inner.keys;
+    async fn find_queued(&self, k: &Keys, task_id: &str) -> Result<Option<Job>, BackendError> {
         let mut conn = self.conn();
         let groups: StreamInfoGroupsReply =
             match redis::cmd("XINFO").arg("GROUPS").arg(&k.jobs).query_async(&mut conn).await {

@@ -9,6 +9,14 @@
 //! trips and status events, and those queues bring their own layout and
 //! delivery rules instead.
 //!
+//! ## Redis Cluster and partitions
+//! The URL `redis+cluster://host:port,host:port,...` names a Redis Cluster ([`check_url`]).
+//! [`RedisConfig::partitions`] splits the keys into N partitions, each under its own hash
+//! tag `{t}` (see [`partitions`]): partition `p`'s keys are those of the table below with
+//! `P:{t}` in place of `P`. One partition on one server (no cluster) keeps the table's keys
+//! exactly. `P:partitions` (a string, no expiry) holds N once a process has connected.
+//! Worker reports and sessions are partition 0's; channels are the deployment's.
+//!
 //! ## Layout (every key under the configured prefix `P`)
 //! | key | type | what |
 //! |---|---|---|
@@ -45,22 +53,29 @@
 //! * Submission is idempotent per task id (`SET NX` inside the submit script), and
 //!   admits the task against [`TaskLimits`] in the same script (atomic across front ends).
 //! * Every key has a bounded lifetime or goes with what it indexes; only the
-//!   deployment's `P:jobs` stream and `P:seq` counter persist.
+//!   deployment's `P:jobs` stream, `P:seq` counter and `P:partitions` persist.
 //! * Ended tasks are the only ones with a TTL: with `maxmemory-policy volatile-ttl`
 //!   Redis drops them, soonest-expiring first, before it refuses a write.
 
 mod claim;
+mod config;
+mod conn;
 mod consumers;
 mod events;
 mod inspect;
 mod keys;
+pub mod partitions;
 mod scripts;
 mod sessions;
 mod swap;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use config::RedisConfig;
+pub use conn::check_url;
+use conn::{Conn, Endpoint};
 use keys::Keys;
+use partitions::Partitions;
 use scripts::{PROMOTE, SWAP};
 pub use sessions::RedisSessionStore;
 
@@ -68,67 +83,12 @@ use async_trait::async_trait;
 use ferry_protocol::time_fmt::now_ms;
 use ferry_tasks::{
     Backend, BackendError, CancelReceiver, Claimed, EngineStats, Job, Notice, Outcome, TaskDetail, TaskEvent,
-    TaskFilter, TaskLimits, TaskPage, TaskRecord, TaskStatus, TaskUpdate, Usage, WorkerInfo,
+    TaskFilter, TaskPage, TaskRecord, TaskStatus, TaskUpdate, Usage, WorkerInfo,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncCommands, Client, Script};
+use redis::{AsyncCommands, Script};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, Mutex};
-
-/// Settings of the [`RedisBackend`].
-#[derive(Debug, Clone)]
-pub struct RedisConfig {
-    /// Redis URL, e.g. `redis://127.0.0.1:6379/0`.
-    pub url: String,
-    /// Key prefix; deployments sharing a Redis must use different prefixes.
-    pub prefix: String,
-    /// A claimed job not heartbeated for this long is handed to another worker.
-    pub redelivery_timeout: Duration,
-    /// Capacity of the local event channel.
-    pub event_capacity: usize,
-    /// A worker (consumer) idle this long with no pending jobs is taken to be gone and is
-    /// removed from the consumer group (a live one is re-added by its next read).
-    pub stale_consumer_after: Duration,
-    /// Bounds on unfinished tasks per owner and in total, and on one task's size
-    /// (the retention bounds are the memory engine's; here Redis's TTLs and its
-    /// `maxmemory-policy` govern ended tasks).
-    pub limits: TaskLimits,
-}
-
-impl RedisConfig {
-    /// Settings for `url` with prefix `ferry` and a 30 s redelivery timeout.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            prefix: "ferry".into(),
-            redelivery_timeout: Duration::from_secs(30),
-            event_capacity: 4096,
-            stale_consumer_after: Duration::from_secs(600),
-            limits: TaskLimits::default(),
-        }
-    }
-    /// Use another key prefix.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-    /// Remove workers idle this long with no pending jobs from the consumer group.
-    pub fn stale_consumer_after(mut self, after: Duration) -> Self {
-        self.stale_consumer_after = after;
-        self
-    }
-    /// Use other task limits.
-    pub fn limits(mut self, limits: TaskLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-    /// Use another redelivery timeout.
-    pub fn redelivery_timeout(mut self, t: Duration) -> Self {
-        self.redelivery_timeout = t;
-        self
-    }
-}
 
 /// Tasks and their work in Redis.
 ///
@@ -145,11 +105,15 @@ pub struct RedisBackend {
 
 struct Inner {
     config: RedisConfig,
+    /// The keys of partition 0, which also holds what the deployment shares (worker
+    /// reports, sessions) and names the channels.
     keys: Arc<Keys>,
-    client: Client,
-    conn: ConnectionManager,
+    /// Every partition's keys.
+    parts: Partitions,
+    endpoint: Endpoint,
+    conn: Conn,
     /// Blocking reads (`XREADGROUP BLOCK`) get a connection of their own.
-    blocking: Mutex<Option<MultiplexedConnection>>,
+    blocking: Mutex<Option<Conn>>,
     events: broadcast::Sender<TaskEvent>,
     /// Ids of cancelled tasks heard on `P:cancel`.
     cancels: broadcast::Sender<String>,
@@ -169,6 +133,8 @@ struct Inner {
     last_prune_ms: std::sync::atomic::AtomicU64,
     /// When this process may next look for work of dead workers (`XAUTOCLAIM`, epoch ms).
     next_redelivery_scan_ms: std::sync::atomic::AtomicU64,
+    /// The partition a claim round reads first (rotating, so each gets its turn).
+    next_partition: std::sync::atomic::AtomicUsize,
 }
 
 /// How long [`Backend::ping`] waits for Redis (readiness probes must answer quickly).
@@ -194,20 +160,19 @@ impl RedisBackend {
     /// Fails with [`BackendError::Unavailable`] when Redis cannot be reached; after
     /// that, lost connections are re-established with backoff.
     pub async fn connect(config: RedisConfig) -> Result<Self, BackendError> {
-        let client = Client::open(config.url.as_str()).map_err(unavailable)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(3);
-        let conn = client.get_connection_manager_with_config(manager_config).await.map_err(unavailable)?;
-        let keys = Arc::new(Keys::new(&config.prefix));
+        let endpoint = Endpoint::parse(&config.url)?;
+        let conn = endpoint.connect().await?;
+        let n = partitions::agree(&mut conn.clone(), &config).await?;
+        let parts = Partitions::new(&config.prefix, n, endpoint.is_cluster() || n > 1);
+        let keys = parts.keys(0).clone();
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let (cancels, _) = broadcast::channel(config.event_capacity.max(16));
         let backend = Self {
             inner: Arc::new(Inner {
                 config,
                 keys,
-                client,
+                parts,
+                endpoint,
                 conn,
                 blocking: Mutex::new(None),
                 events,
@@ -222,6 +187,7 @@ impl RedisBackend {
                 claimed: Default::default(),
                 last_prune_ms: Default::default(),
                 next_redelivery_scan_ms: Default::default(),
+                next_partition: Default::default(),
             }),
         };
         backend.ensure_group().await?;
@@ -230,29 +196,34 @@ impl RedisBackend {
 
     /// Delete every key under this backend's prefix (tasks, queue, indexes).
     /// For tests and for tearing down a deployment; running workers lose their work.
+    /// On a cluster, the keys of the nodes named in the URL (name every master).
     pub async fn purge(&self) -> Result<u64, BackendError> {
-        let mut conn = self.conn();
-        let pattern = format!("{}:*", self.inner.keys.prefix);
-        let mut cursor: u64 = 0;
+        let pattern = format!("{}:*", self.inner.config.prefix);
         let mut deleted = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            if !keys.is_empty() {
-                deleted += redis::cmd("DEL").arg(&keys).query_async::<u64>(&mut conn).await.map_err(unavailable)?;
+        for node in self.inner.endpoint.subscription_nodes() {
+            let mut scan = node.get_multiplexed_async_connection().await.map_err(unavailable)?;
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut scan)
+                    .await
+                    .map_err(unavailable)?;
+                // One key per command: keys of several slots cannot go in one `DEL` on a cluster.
+                for key in keys {
+                    deleted += self.conn().del::<_, u64>(&key).await.map_err(unavailable)?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
         }
+        Ok(deleted)
     }
 
     /// The settings.
@@ -260,25 +231,33 @@ impl RedisBackend {
         &self.inner.config
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.inner.conn.clone()
     }
 
+    /// The keys of the partition holding `task_id`.
+    pub(crate) fn keys_of(&self, task_id: &str) -> &Arc<Keys> {
+        self.inner.parts.keys(self.inner.parts.of_task(task_id))
+    }
+
+    /// Create every partition's consumer group (and stream) if needed.
     async fn ensure_group(&self) -> Result<(), BackendError> {
-        let k = &self.inner.keys;
-        let r: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&k.jobs)
-            .arg(&k.group)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut self.conn())
-            .await;
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) if e.to_string().contains("BUSYGROUP") => Ok(()),
-            Err(e) => Err(unavailable(e)),
+        for k in self.inner.parts.all() {
+            let r: redis::RedisResult<()> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&k.jobs)
+                .arg(&k.group)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut self.conn())
+                .await;
+            match r {
+                Ok(()) => {}
+                Err(e) if e.to_string().contains("BUSYGROUP") => {}
+                Err(e) => return Err(unavailable(e)),
+            }
         }
+        Ok(())
     }
 }
 
@@ -296,8 +275,8 @@ impl AsRef<dyn Backend> for RedisBackend {
 
 impl RedisBackend {
     async fn submit_once(&self, mut record: TaskRecord, job: &Job) -> Result<(), BackendError> {
-        let k = &self.inner.keys;
-        let limits = &self.inner.config.limits;
+        let k = self.keys_of(&record.id);
+        let limits = &partitions::limits_for(&self.inner.config.limits, self.inner.parts.len(), &record);
         let job = encode(job)?;
         record.argument_bytes = job.len();
         let reply: Vec<i64> = self
@@ -339,7 +318,7 @@ impl RedisBackend {
     }
 
     async fn heartbeat_once(&self, worker: &str, task_id: &str) -> Result<(), BackendError> {
-        let k = &self.inner.keys;
+        let k = self.keys_of(task_id);
         let mut conn = self.conn();
         if let Some(entry) = self.job_entry(task_id).await? {
             // Re-claiming for ourselves resets the entry's idle time.
@@ -386,12 +365,13 @@ impl RedisBackend {
     }
 
     async fn get_once(&self, task_id: &str) -> Result<Option<TaskRecord>, BackendError> {
-        let raw: Option<String> = self.conn().get(self.inner.keys.task(task_id)).await.map_err(unavailable)?;
+        let raw: Option<String> = self.conn().get(self.keys_of(task_id).task(task_id)).await.map_err(unavailable)?;
         raw.as_deref().map(decode).transpose()
     }
 
     async fn list_once(&self, owner: &str, cursor: Option<&str>, limit: usize) -> Result<TaskPage, BackendError> {
-        self.page_index(&self.inner.keys.owner(owner), cursor, limit, &|_| true, usize::MAX).await
+        let k = self.inner.parts.keys(self.inner.parts.of_owner(owner));
+        self.page_index(k, &k.owner(owner), cursor, limit, &|_| true, usize::MAX).await
     }
 }
 
@@ -419,6 +399,12 @@ where
 
 #[async_trait]
 impl Backend for RedisBackend {
+    /// With partitions, the first character names the owner's partition (a random one for
+    /// anonymous tasks); with one partition, ids are as `ferry_tasks::new_task_id` makes them.
+    fn new_task_id(&self, owner: &str) -> String {
+        self.inner.parts.new_task_id(owner)
+    }
+
     async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), BackendError> {
         self.listening().await?;
         match self.submit_once(record.clone(), &job).await {
@@ -485,7 +471,7 @@ impl Backend for RedisBackend {
 
     async fn requeue(&self, _worker: &str, job: Job, delay: Duration) -> Result<(), BackendError> {
         self.release(&job.task_id).await?;
-        let k = &self.inner.keys;
+        let k = self.keys_of(&job.task_id);
         let raw = encode(&job)?;
         let mut conn = self.conn();
         if delay.is_zero() {

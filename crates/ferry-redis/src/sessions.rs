@@ -8,11 +8,11 @@
 //!
 //! Every operation is one script (one round trip); times are Redis's own clock.
 
+use crate::conn::Conn;
 use crate::keys::Keys;
 use crate::{decode, encode, unavailable, RedisBackend};
 use async_trait::async_trait;
 use ferry_tasks::{BackendError, SessionChange, SessionState, SessionStore};
-use redis::aio::ConnectionManager;
 use redis::Script;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,7 +66,7 @@ return redis.call('DEL', KEYS[1])
 /// The session store of a Redis deployment: [`RedisBackend::sessions`].
 #[derive(Clone)]
 pub struct RedisSessionStore {
-    conn: ConnectionManager,
+    conn: Conn,
     keys: Arc<Keys>,
     open: Script,
     change: Script,

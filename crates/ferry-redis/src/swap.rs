@@ -71,7 +71,7 @@ impl RedisBackend {
         release: bool,
         f: impl Fn(&mut TaskRecord) -> bool,
     ) -> Result<Option<TaskRecord>, BackendError> {
-        let k = &self.inner.keys;
+        let k = self.keys_of(id);
         let key = k.task(id);
         let mut conn = self.conn();
         let remembered = self.inner.claimed.get(id);
@@ -165,13 +165,13 @@ impl RedisBackend {
     pub(crate) async fn job_entry(&self, task_id: &str) -> Result<Option<String>, BackendError> {
         match self.inner.claimed.entry(task_id) {
             Some(entry) => Ok(Some(entry)),
-            None => self.conn().hget(&self.inner.keys.inflight, task_id).await.map_err(unavailable),
+            None => self.conn().hget(&self.keys_of(task_id).inflight, task_id).await.map_err(unavailable),
         }
     }
 
     /// Acknowledge the stream entry a task's job came from.
     pub(crate) async fn release(&self, task_id: &str) -> Result<(), BackendError> {
-        let k = &self.inner.keys;
+        let k = self.keys_of(task_id);
         let mut conn = self.conn();
         if let Some(entry) = self.job_entry(task_id).await? {
             redis::pipe()

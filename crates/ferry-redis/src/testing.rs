@@ -4,6 +4,11 @@
 //! answering on 127.0.0.1:6379; otherwise it starts a private `redis-server`
 //! on a free port (stopped when the test process exits). Tests must still use
 //! their own key prefix: the default server may be shared.
+//!
+//! [`Cluster`] starts a private Redis Cluster (masters, and replicas for failover tests).
+
+mod cluster;
+pub use cluster::Cluster;
 
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;

@@ -49,3 +49,55 @@ async fn records_of_the_previous_version_read_and_are_written_the_same_way() {
         assert_eq!(serde_json::to_value(rec).unwrap(), old);
     }
 }
+
+/// A running task as the previous version laid it out in Redis (one partition, no cluster:
+/// `P:task:{id}`, `P:owner:{owner}`, `P:jobs`, `P:live`, `P:seq`) is found, listed, claimed
+/// and completed: an upgrade keeps the key layout byte for byte.
+#[tokio::test]
+async fn a_task_in_the_previous_key_layout_is_found_claimed_and_completed() {
+    let b = common::backend().await;
+    let p = b.0.config().prefix.clone();
+    let (mut rec, job) = ferry_tasks::testkit::task("session:old");
+    rec.id = "0old0running0task0000000000".into();
+    let job = ferry_tasks::Job { task_id: rec.id.clone(), ..job };
+    let mut conn = redis::Client::open(common::redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::pipe()
+        .cmd("SET")
+        .arg(format!("{p}:task:{}", rec.id))
+        .arg(serde_json::to_string(&rec).unwrap())
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{p}:owner:session:old"))
+        .arg(1)
+        .arg(&rec.id)
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{p}:live"))
+        .arg("n")
+        .arg(1)
+        .arg("n:session:old")
+        .arg(1)
+        .arg("o:session:old")
+        .arg(1)
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{p}:seq"))
+        .arg(1)
+        .ignore()
+        .cmd("XADD")
+        .arg(format!("{p}:jobs"))
+        .arg("*")
+        .arg("job")
+        .arg(serde_json::to_string(&job).unwrap())
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(b.0.get(&rec.id).await.unwrap().map(|r| r.status), Some(TaskStatus::Working));
+    let listed = b.0.list("session:old", None, 10).await.unwrap().tasks;
+    assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [rec.id.as_str()]);
+    let claimed = b.0.claim_batch("w", 10, std::time::Duration::from_secs(2)).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.task_id.as_str()).collect::<Vec<_>>(), [rec.id.as_str()]);
+    let done = b.0.complete(&rec.id, Outcome::result(&json!({"ok": true}), false).unwrap()).await.unwrap();
+    assert_eq!(done.map(|r| r.status), Some(TaskStatus::Completed));
+}

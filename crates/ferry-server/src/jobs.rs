@@ -133,6 +133,7 @@ impl Enqueue {
         };
         let now = now_ms();
         let mut rec = TaskRecord::new(JOB_OWNER.to_string(), JOB_KIND, &name, now);
+        rec.id = shared.backend.new_task_id(JOB_OWNER); // the backend may place tasks by id
         if let Some(key) = &self.key {
             // The same key (for the same job) names the same task: the store refuses the second.
             let digest = Sha256::digest(format!("{name}\n{key}").as_bytes());

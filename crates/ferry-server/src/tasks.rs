@@ -135,6 +135,7 @@ pub(crate) async fn create(
     prepared: Option<Value>,
 ) -> Reply {
     let mut rec = TaskRecord::new(call.owner.clone(), kind, name, now_ms());
+    rec.id = shared.backend.new_task_id(&rec.owner); // the backend may place tasks by id
     rec.session = call.session.as_ref().map(|s| s.id.clone());
     // Without credentials, quotas go by the client's address: stateless callers share an
     // owner, and sessions cost nothing to open (behind a proxy, authenticate callers).

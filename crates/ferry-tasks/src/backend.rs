@@ -122,6 +122,13 @@ pub struct Claimed {
 /// so a late `complete` after `cancel` is ignored.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// A new id for a task of `owner` (what [`crate::new_task_id`] makes, unless the
+    /// backend places tasks by id: then create records with ids from here).
+    fn new_task_id(&self, owner: &str) -> String {
+        let _ = owner;
+        crate::new_task_id()
+    }
+
     /// Store a new `working` task and queue its job. When this returns, `get` finds it.
     async fn submit(&self, record: TaskRecord, job: Job) -> Result<(), BackendError>;
 

@@ -12,6 +12,14 @@ use ferry_protocol::time_fmt::now_ms;
 use serde_json::json;
 use std::time::Duration;
 
+/// A new task record and its job, with an id of `b`'s making ([`Backend::new_task_id`]).
+pub fn task_in(b: &dyn Backend, owner: &str) -> (TaskRecord, Job) {
+    let (mut rec, mut job) = task(owner);
+    rec.id = b.new_task_id(owner);
+    job.task_id = rec.id.clone();
+    (rec, job)
+}
+
 /// A new task record and its job.
 pub fn task(owner: &str) -> (TaskRecord, Job) {
     let rec = TaskRecord::new(owner, "tools/call", "add", now_ms());
@@ -32,7 +40,7 @@ const SHORT: Duration = Duration::from_millis(20);
 
 /// Contract: `submitted task is gettable and claimable once`.
 pub async fn submitted_task_is_gettable_and_claimable_once(b: &dyn Backend) {
-    let (rec, job) = task("s1");
+    let (rec, job) = task_in(b, "s1");
     b.submit(rec.clone(), job.clone()).await.unwrap();
     assert_eq!(b.get(&rec.id).await.unwrap().unwrap().status, TaskStatus::Working);
     assert_eq!(b.claim("w", SHORT).await.unwrap(), Some(job));
@@ -41,14 +49,14 @@ pub async fn submitted_task_is_gettable_and_claimable_once(b: &dyn Backend) {
 
 /// Contract: `duplicate submission is refused`.
 pub async fn duplicate_submission_is_refused(b: &dyn Backend) {
-    let (rec, job) = task("s1");
+    let (rec, job) = task_in(b, "s1");
     b.submit(rec.clone(), job.clone()).await.unwrap();
     assert!(matches!(b.submit(rec, job).await, Err(BackendError::Duplicate(_))));
 }
 
 /// Contract: `complete sets terminal status and later changes are ignored`.
 pub async fn complete_sets_terminal_status_and_later_changes_are_ignored(b: &dyn Backend) {
-    let (rec, job) = task("s1");
+    let (rec, job) = task_in(b, "s1");
     b.submit(rec.clone(), job).await.unwrap();
     b.claim("w", SHORT).await.unwrap();
     let done = b.complete(&rec.id, Outcome::result(&json!({"x": 1}), false).unwrap()).await.unwrap().unwrap();
@@ -65,7 +73,7 @@ pub async fn complete_sets_terminal_status_and_later_changes_are_ignored(b: &dyn
 
 /// Contract: `error outcome fails the task with its message`.
 pub async fn error_outcome_fails_the_task_with_its_message(b: &dyn Backend) {
-    let (rec, job) = task("s1");
+    let (rec, job) = task_in(b, "s1");
     b.submit(rec.clone(), job).await.unwrap();
     let r = b.complete(&rec.id, Outcome::error(ferry_protocol::ErrorObject::internal("boom"))).await.unwrap().unwrap();
     assert_eq!(r.status, TaskStatus::Failed);
@@ -74,7 +82,7 @@ pub async fn error_outcome_fails_the_task_with_its_message(b: &dyn Backend) {
 
 /// Contract: `cancelled while queued is never handed out`.
 pub async fn cancelled_while_queued_is_never_handed_out(b: &dyn Backend) {
-    let (rec, job) = task("s1");
+    let (rec, job) = task_in(b, "s1");
     b.submit(rec.clone(), job).await.unwrap();
     assert_eq!(b.cancel(&rec.id).await.unwrap().unwrap().status, TaskStatus::Cancelled);
     assert_eq!(b.claim("w", SHORT).await.unwrap(), None);
@@ -86,7 +94,7 @@ pub async fn cancelled_while_queued_is_never_handed_out(b: &dyn Backend) {
 /// Contract: `expired tasks disappear`: a task is kept for its TTL once it ended, never
 /// dropped while it runs, however short the TTL.
 pub async fn expired_tasks_disappear(b: &dyn Backend) {
-    let (mut rec, job) = task("s1");
+    let (mut rec, job) = task_in(b, "s1");
     rec.ttl_ms = Some(1);
     b.submit(rec.clone(), job).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -106,7 +114,7 @@ pub async fn expired_tasks_disappear(b: &dyn Backend) {
 
 /// Contract: `a cancelled task is kept for its ttl from the cancel`.
 pub async fn a_cancelled_task_is_kept_for_its_ttl_from_the_cancel(b: &dyn Backend) {
-    let (mut rec, job) = task("s1");
+    let (mut rec, job) = task_in(b, "s1");
     rec.ttl_ms = Some(60_000);
     b.submit(rec.clone(), job).await.unwrap();
     let cancelled = b.cancel(&rec.id).await.unwrap().unwrap();
@@ -117,7 +125,7 @@ pub async fn a_cancelled_task_is_kept_for_its_ttl_from_the_cancel(b: &dyn Backen
 
 /// Contract: `an oversized result fails the task instead of being kept`.
 pub async fn an_oversized_result_fails_the_task(b: &dyn Backend) {
-    let (rec, job) = task("s1");
+    let (rec, job) = task_in(b, "s1");
     b.submit(rec.clone(), job).await.unwrap();
     let huge = "x".repeat(crate::TaskLimits::default().max_result_bytes + 1);
     let done = b.complete(&rec.id, Outcome::result(&json!({"text": huge}), false).unwrap()).await.unwrap();
@@ -128,7 +136,7 @@ pub async fn an_oversized_result_fails_the_task(b: &dyn Backend) {
 
 /// Contract: `oversized arguments are refused`.
 pub async fn oversized_arguments_are_refused(b: &dyn Backend) {
-    let (rec, mut job) = task("s1");
+    let (rec, mut job) = task_in(b, "s1");
     job.arguments = json!({"blob": "x".repeat(crate::TaskLimits::default().max_argument_bytes)});
     assert!(matches!(b.submit(rec.clone(), job).await, Err(BackendError::TooLarge(_))));
     assert!(b.get(&rec.id).await.unwrap().is_none());
@@ -138,7 +146,7 @@ pub async fn oversized_arguments_are_refused(b: &dyn Backend) {
 pub async fn list_is_per_owner_paginated_and_rejects_foreign_cursors(b: &dyn Backend) {
     let mut mine = Vec::new();
     for i in 0..5 {
-        let (rec, job) = task(if i % 2 == 0 { "me" } else { "other" });
+        let (rec, job) = task_in(b, if i % 2 == 0 { "me" } else { "other" });
         if i % 2 == 0 {
             mine.push(rec.id.clone());
         }
@@ -155,7 +163,7 @@ pub async fn list_is_per_owner_paginated_and_rejects_foreign_cursors(b: &dyn Bac
 
 /// Contract: `requeue with delay hands the job out later`.
 pub async fn requeue_with_delay_hands_the_job_out_later(b: &dyn Backend) {
-    let (rec, job) = task("s");
+    let (rec, job) = task_in(b, "s");
     b.submit(rec, job.clone()).await.unwrap();
     let j = b.claim("w", SHORT).await.unwrap().unwrap();
     b.requeue("w", j, Duration::from_millis(50)).await.unwrap();
@@ -165,7 +173,7 @@ pub async fn requeue_with_delay_hands_the_job_out_later(b: &dyn Backend) {
 
 /// Contract: `input requests and partial responses`.
 pub async fn input_requests_and_partial_responses(b: &dyn Backend) {
-    let (rec, job) = task("s");
+    let (rec, job) = task_in(b, "s");
     b.submit(rec.clone(), job).await.unwrap();
     let req = json!({"method": "elicitation/create", "params": {}});
     b.update(&rec.id, TaskUpdate::RequestInput { key: "a".into(), request: req.clone() }).await.unwrap();
@@ -189,7 +197,7 @@ pub async fn input_requests_and_partial_responses(b: &dyn Backend) {
 /// Contract: `every change is published`.
 pub async fn every_change_is_published(b: &dyn Backend) {
     let mut events = b.subscribe();
-    let (rec, job) = task("s");
+    let (rec, job) = task_in(b, "s");
     b.submit(rec.clone(), job).await.unwrap();
     b.update(&rec.id, TaskUpdate::Progress { progress: 1.0, total: Some(2.0), message: Some("half".into()) })
         .await
@@ -237,7 +245,7 @@ pub async fn notifications_are_published_in_order(b: &dyn Backend) {
 /// Contract: asking again for input that was already answered (a redelivered job)
 /// keeps the answer and does not make the task wait again.
 pub async fn re_asking_an_answered_key_keeps_the_answer(b: &dyn Backend) {
-    let (rec, job) = task("s");
+    let (rec, job) = task_in(b, "s");
     b.submit(rec.clone(), job).await.unwrap();
     let req = json!({"method": "elicitation/create", "params": {}});
     b.update(&rec.id, TaskUpdate::RequestInput { key: "k".into(), request: req.clone() }).await.unwrap();
@@ -253,7 +261,7 @@ pub async fn re_asking_an_answered_key_keeps_the_answer(b: &dyn Backend) {
 /// Contract: a job whose worker stops heartbeating is redelivered (the backend's
 /// redelivery timeout must be short, well under a second, for this test).
 pub async fn silent_worker_job_is_redelivered_with_next_attempt(b: &dyn Backend) {
-    let (rec, job) = task("s");
+    let (rec, job) = task_in(b, "s");
     b.submit(rec, job.clone()).await.unwrap();
     let first = b.claim("dead-worker", SHORT).await.unwrap().unwrap();
     assert_eq!(first.attempt, 1);
@@ -323,15 +331,17 @@ fn count(map: &std::collections::BTreeMap<String, u64>, key: &str) -> u64 {
 pub async fn operator_list_all_filters_and_pages(b: &dyn Backend) {
     let mut ids = Vec::new();
     for i in 0..7 {
-        let (mut rec, mut job) = task(["alice", "bob", crate::ANONYMOUS_OWNER][i % 3]);
+        let (mut rec, mut job) = task_in(b, ["alice", "bob", crate::ANONYMOUS_OWNER][i % 3]);
         if i == 3 {
             rec.name = "slow".into();
             job.name = "slow".into();
         }
+        // Created in this order (a partitioned store orders by creation time across partitions).
+        rec.created_at += i as u64;
         if i < 2 {
             rec.created_at -= 600_000; // ten minutes old
-            rec.updated_at = rec.created_at;
         }
+        rec.updated_at = rec.created_at;
         ids.push(rec.id.clone());
         b.submit(rec, job).await.unwrap();
     }
@@ -377,7 +387,7 @@ async fn collect(b: &dyn Backend, filter: &TaskFilter, limit: usize) -> Vec<Stri
 /// the worker holding it and since when while it runs.
 pub async fn operator_detail_while_running_and_after(b: &dyn Backend) {
     assert!(b.detail("no-such-task").await.unwrap().is_none());
-    let (rec, job) = task("alice");
+    let (rec, job) = task_in(b, "alice");
     b.submit(rec.clone(), job).await.unwrap();
     let queued = b.detail(&rec.id).await.unwrap().unwrap();
     assert_eq!(queued.record.id, rec.id);

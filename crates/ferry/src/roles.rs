@@ -4,7 +4,7 @@ use crate::telemetry::say;
 use crate::{Error, LimitArgs, SessionArgs, UsageError};
 use clap::Args as ClapArgs;
 use ferry_redis::{RedisBackend, RedisConfig};
-use ferry_server::engine::{MemoryBackend, MemoryConfig, TaskLimits, Worker, WorkerConfig};
+use ferry_server::engine::{BackendError, MemoryBackend, MemoryConfig, TaskLimits, Worker, WorkerConfig};
 use ferry_server::metrics::Probes;
 use ferry_server::transport::HttpOptions;
 use ferry_server::ServerBuilder;
@@ -15,9 +15,14 @@ use std::time::{Duration, Instant};
 /// Where tasks live.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct StoreArgs {
-    /// Redis URL; without it tasks live in this process's memory.
+    /// Redis URL (redis://HOST:PORT, or a Redis Cluster: redis+cluster://HOST:PORT,HOST:PORT,...);
+    /// without it tasks live in this process's memory.
     #[arg(long, env = "FERRY_REDIS_URL")]
     pub redis: Option<String>,
+    /// Partitions of the task keys in Redis (1-32; on a Redis Cluster, one per master spreads
+    /// the work over the shards). Every process of a deployment must use the same number.
+    #[arg(long, env = "FERRY_REDIS_PARTITIONS", default_value_t = 1)]
+    pub partitions: usize,
     /// Seconds to keep trying, with backoff, to reach Redis at start-up before giving up (0: try once).
     #[arg(long, env = "FERRY_REDIS_WAIT_SECS", default_value_t = 30)]
     pub redis_wait_secs: u64,
@@ -205,13 +210,15 @@ pub struct WorkerArgs {
 /// Connect to Redis. A URL that cannot be one fails at once (a usage error); an unreachable
 /// Redis is retried with backoff for `--redis-wait-secs`, saying so.
 pub(crate) async fn connect(store: &StoreArgs, url: &str) -> Result<RedisBackend, Error> {
-    if let Err(e) = redis::IntoConnectionInfo::into_connection_info(url) {
+    if let Err(e) = ferry_redis::check_url(url) {
         return Err(UsageError(format!(
-            "--redis '{url}' is not a Redis URL ({e}); write it as redis://HOST:PORT, rediss://HOST:PORT or unix:///PATH"
+            "--redis: {e}; write it as redis://HOST:PORT, rediss://HOST:PORT, unix:///PATH \
+             or redis+cluster://HOST:PORT,HOST:PORT,..."
         ))
         .into());
     }
     let config = RedisConfig::new(url)
+        .partitions(store.partitions)
         .prefix(store.prefix.clone())
         .limits(store.limits())
         .redelivery_timeout(Duration::from_millis(store.redelivery_timeout_ms));
@@ -221,7 +228,9 @@ pub(crate) async fn connect(store: &StoreArgs, url: &str) -> Result<RedisBackend
     loop {
         let e = match RedisBackend::connect(config.clone()).await {
             Ok(b) => return Ok(b),
-            Err(e) => e,
+            Err(e @ BackendError::Unavailable(_)) => e,
+            // Reached, but refused (another number of partitions, say): trying again will not help.
+            Err(e) => return Err(format!("Redis at {url}: {e}").into()),
         };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -73,12 +73,11 @@ impl SourceArgs {
             )
             .into());
         };
-        if let Err(e) = redis::IntoConnectionInfo::into_connection_info(url.as_str()) {
-            return Err(UsageError(format!("--redis '{url}' is not a Redis URL ({e})")).into());
+        if let Err(e) = ferry_redis::check_url(url) {
+            return Err(UsageError(format!("--redis: {e}")).into());
         }
-        let backend = RedisBackend::connect(RedisConfig::new(url.as_str()).prefix(self.prefix.clone()))
-            .await
-            .map_err(|e| format!("cannot read Redis at {url}: {e}"))?;
+        let config = RedisConfig::new(url.as_str()).prefix(self.prefix.clone()).stored_partitions();
+        let backend = RedisBackend::connect(config).await.map_err(|e| format!("cannot read Redis at {url}: {e}"))?;
         Ok(Source::Redis(backend))
     }
 }
