@@ -130,18 +130,17 @@ impl Client {
         Ok(resp)
     }
 
+    /// `req` with this client's session headers; an error without a session.
+    fn in_session(&self, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, Error> {
+        let session = self.session.as_deref().ok_or("no session")?;
+        Ok(req.header("mcp-session-id", session).header("mcp-protocol-version", "2025-11-25"))
+    }
+
     /// The session's standalone stream (`GET`), where a 2025-11-25 server sends
     /// what is not a response (`notifications/tasks/status`).
     pub async fn standalone(&self) -> Result<reqwest::Response, Error> {
-        let session = self.session.as_deref().ok_or("no session")?;
-        let resp = self
-            .http
-            .get(self.url.as_str())
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", "2025-11-25")
-            .send()
-            .await?;
+        let get = self.http.get(self.url.as_str()).header("accept", "text/event-stream");
+        let resp = self.in_session(get)?.send().await?;
         if !resp.status().is_success() {
             return Err(format!("GET stream refused: {}", resp.status()).into());
         }
@@ -174,6 +173,39 @@ impl Client {
         )
         .await?;
         Ok(())
+    }
+
+    /// Finish the handshake: `notifications/initialized` in the session (answered `202`).
+    pub async fn initialized(&self) -> Result<(), Error> {
+        let post =
+            self.http.post(self.url.as_str()).header("content-type", "application/json").header("accept", ACCEPT);
+        let body = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        let resp = self.in_session(post)?.body(body).send().await?;
+        if !resp.status().is_success() {
+            return Err(format!("notifications/initialized refused: {}", resp.status()).into());
+        }
+        Ok(())
+    }
+
+    /// A session's whole life: `initialize`, `notifications/initialized`, `DELETE`.
+    pub async fn session_life(&mut self) -> Result<(), Error> {
+        self.initialize().await?;
+        self.initialized().await?;
+        let session = self.session.take().ok_or("no session")?;
+        let resp = self.http.delete(self.url.as_str()).header("mcp-session-id", session).send().await?;
+        if !resp.status().is_success() {
+            return Err(format!("DELETE of the session refused: {}", resp.status()).into());
+        }
+        Ok(())
+    }
+
+    /// Start a task that runs `ms` milliseconds (the demo's `sleep`, Form A, TTL `ttl_ms`)
+    /// and leave it running; its id.
+    pub async fn start_sleep(&mut self, ms: u64, ttl_ms: u64) -> Result<String, Error> {
+        let created = self
+            .post("tools/call", json!({"name": "sleep", "arguments": {"ms": ms}, "task": {"ttl": ttl_ms}}), None)
+            .await?;
+        Ok(created["task"]["taskId"].as_str().ok_or("no task id")?.to_string())
     }
 
     /// End the session (HTTP DELETE), if there is one.

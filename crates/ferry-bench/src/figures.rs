@@ -153,6 +153,13 @@ impl CommandStats {
         Ok(CommandStats(calls))
     }
 
+    /// Add `other`'s calls to these (the nodes of a cluster, one total).
+    pub fn add(&mut self, other: &CommandStats) {
+        for (name, n) in &other.0 {
+            *self.0.entry(name.clone()).or_default() += n;
+        }
+    }
+
     /// Calls made between `before` and `self`, per command, without the bench's probes
     /// and without commands that did not run.
     pub fn since(&self, before: &CommandStats) -> BTreeMap<String, u64> {
@@ -413,6 +420,13 @@ mod tests {
         let mut r = row("redis", "A", 64, 2, 4);
         r.redis_calls = Some(delta);
         assert_eq!(r.redis_per_unit(), Some(3.0));
+    }
+
+    #[test]
+    fn commandstats_of_several_nodes_add_up() {
+        let mut all = CommandStats::parse("cmdstat_get:calls=2,usec=1\ncmdstat_set:calls=1,usec=1\n").unwrap();
+        all.add(&CommandStats::parse("cmdstat_get:calls=3,usec=1\ncmdstat_xadd:calls=4,usec=1\n").unwrap());
+        assert_eq!(all.0, BTreeMap::from([("get".into(), 5), ("set".into(), 1), ("xadd".into(), 4)]));
     }
 
     #[test]

@@ -26,7 +26,9 @@
 //! on (`OTEL_EXPORTER_OTLP_ENDPOINT` set for the `role` processes; see `otlp_sink.rs`).
 //! `-- perf [--server-cpus 0] [--client-cpus 1] [--secs 10] [--rounds 3] [--json]` prints
 //! issue 11's figures: Ferry next to a bare hyper server (the machine's HTTP limit), both
-//! engines, and the ratios the issue sets goals for (see `perf.rs`; `-- perf --help`).
+//! engines, and the ratios the issue sets goals for (see `perf.rs`; `-- perf --help`), plus
+//! issue 13's capacity figures: 1 Redis against a local Redis Cluster, what shared sessions
+//! cost, memory per live task and per session (see `capacity.rs`, `cluster.rs`).
 
 /// With the `jemalloc` feature, as `ferry` built with it.
 #[cfg(feature = "jemalloc")]
@@ -34,7 +36,9 @@
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod abuse;
+mod capacity;
 mod client;
+mod cluster;
 mod figures;
 mod latency;
 mod limit;

@@ -22,7 +22,7 @@
 
 use crate::client::{free_addr, rss_kib, wait_for, Client, Error, ServerProcess};
 use crate::figures::{percentile_ms, stat_cpu_ticks, Memory, Row};
-use crate::perf_redis::{monitor_pass, RedisDeployment};
+use crate::perf_redis::{monitor_pass, RedisDeployment, Setup};
 use crate::pin::CpuList;
 use crate::report;
 use std::path::PathBuf;
@@ -53,9 +53,23 @@ pub struct Options {
     #[arg(long, env = "FERRY_BENCH_RETAINED", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub retained: u64,
     /// Only the rows whose id starts with one of these (comma-separated): `limit/plain/16`,
-    /// `embedded/A/64`, `redis/A/64`, `redis-2w`, `memory/embedded`, `memory/redis`, `monitor`.
+    /// `embedded/A/64`, `redis/A/64`, `redis-2w`, `cluster-2w`, `memory/embedded`, `memory/redis`,
+    /// `monitor`, and issue 13's capacity rows `sessions/session/16`, `sessions/plain/64`,
+    /// `sessions-refresh/plain/64`, `memory/sessions`, `memory/live` (see `capacity.rs`).
     #[arg(long, env = "FERRY_BENCH_ONLY", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Sessions kept open for the `memory/sessions` figures (100..=1000000).
+    #[arg(long, env = "FERRY_BENCH_SESSIONS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub sessions: u64,
+    /// Live (sleeping) tasks started for the `memory/live` figures (100..=1000000).
+    #[arg(long, env = "FERRY_BENCH_LIVE", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub live: u64,
+    /// Masters of the local Redis Cluster of the `cluster-Nw` rows (3..=16).
+    #[arg(long, env = "FERRY_BENCH_CLUSTER_MASTERS", default_value_t = 3, value_parser = clap::value_parser!(u64).range(3..=16))]
+    pub cluster_masters: u64,
+    /// Job-queue partitions (`--partitions`) of Ferry on the cluster (1..=64).
+    #[arg(long, env = "FERRY_BENCH_PARTITIONS", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub partitions: u64,
     /// Leave out everything that needs Redis.
     #[arg(long, env = "FERRY_BENCH_NO_REDIS")]
     pub no_redis: bool,
@@ -103,11 +117,13 @@ impl Plan {
         Ok(Plan { options, server, client, scale, builds })
     }
 
-    fn wants(&self, id: &str) -> bool {
+    /// Whether the row `id` is asked for (`--only`).
+    pub fn wants(&self, id: &str) -> bool {
         self.options.only.is_empty() || self.options.only.iter().any(|p| id.starts_with(p.as_str()))
     }
 
-    fn window(&self) -> Duration {
+    /// Seconds of load per row.
+    pub fn window(&self) -> Duration {
         Duration::from_secs(self.options.secs)
     }
 }
@@ -123,14 +139,18 @@ pub enum Load {
     A,
     /// Form B: tools/call add (a task), tasks/get back to back until completed.
     B,
+    /// A 2025-11-25 session's life: initialize, notifications/initialized, DELETE.
+    Session,
 }
 
 impl Load {
-    fn label(self) -> &'static str {
+    /// The row id part naming the load (`plain`, `A`, `B`, `session`).
+    pub fn label(self) -> &'static str {
         match self {
             Load::Bare | Load::Plain => "plain",
             Load::A => "A",
             Load::B => "B",
+            Load::Session => "session",
         }
     }
 }
@@ -192,6 +212,7 @@ pub async fn drive(
                     Load::Bare | Load::Plain => c.plain_call().await.map(|()| 1)?,
                     Load::A => c.round_trip_a_blocking(ttl_ms).await.map(|()| 2)?,
                     Load::B => 1 + c.round_trip_b(Duration::ZERO).await?,
+                    Load::Session => c.session_life().await.map(|()| 3)?,
                 };
                 lat.push(t.elapsed());
             }
@@ -272,14 +293,21 @@ pub fn spawn_pinned(exe: &std::path::Path, args: &[&str], cpus: &CpuList) -> Res
 }
 
 /// A server answering HTTP at `url`.
-struct HttpServer {
-    proc: ServerProcess,
-    url: Arc<String>,
+pub struct HttpServer {
+    /// The server process.
+    pub proc: ServerProcess,
+    /// Its MCP endpoint.
+    pub url: Arc<String>,
 }
 
 impl HttpServer {
     /// `exe MODE ADDR` (`limit` or `serve`), pinned, once it answers.
-    async fn start(exe: &std::path::Path, mode: &str, cpus: &CpuList, http: &reqwest::Client) -> Result<Self, Error> {
+    pub async fn start(
+        exe: &std::path::Path,
+        mode: &str,
+        cpus: &CpuList,
+        http: &reqwest::Client,
+    ) -> Result<Self, Error> {
         let addr = free_addr()?;
         let proc = spawn_pinned(exe, &[mode, &addr], cpus)?;
         let url = Arc::new(format!("http://{addr}/mcp"));
@@ -295,6 +323,8 @@ pub struct Round {
     pub rows: Vec<Row>,
     /// Memory per retained task, per build.
     pub memory: Vec<(String, Memory)>,
+    /// Issue 13's capacity figures: `(build, name, value)` (see `capacity.rs`).
+    pub figures: Vec<(String, String, f64)>,
 }
 
 /// Everything measured.
@@ -374,14 +404,16 @@ pub async fn run(plan: Plan) -> Result<(), Error> {
         for (build, exe) in &plan.builds {
             embedded.push((build.clone(), HttpServer::start(exe, "serve", &plan.server, &http).await?));
         }
-        let http_rows: [(Load, usize); 9] = [
+        let http_rows: [(Load, usize); 11] = [
             (Load::Plain, 1),
             (Load::A, 1),
             (Load::Bare, 16),
             (Load::Plain, 16),
             (Load::A, 16),
             (Load::B, 16),
+            (Load::Session, 16),
             (Load::Bare, 64),
+            (Load::Plain, 64),
             (Load::A, 64),
             (Load::B, 64),
         ];
@@ -406,6 +438,9 @@ pub async fn run(plan: Plan) -> Result<(), Error> {
         drop(limit);
         if redis {
             redis_rows(&plan, &http, &mut round, last, &mut results.monitor).await?;
+            for (build, exe) in &plan.builds {
+                crate::capacity::rows(&plan, (build, exe), &http, &mut round).await?;
+            }
         }
         results.rounds.push(round);
     }
@@ -440,7 +475,7 @@ async fn redis_rows(
             }
             for c in [16, 64] {
                 if plan.wants(&format!("redis/A/{c}")) {
-                    let r = d.measure(http, build, "redis", c, plan.window()).await?;
+                    let r = d.measure(http, build, "redis", Load::A, c, plan.window()).await?;
                     note(report::progress(&r));
                     round.rows.push(r);
                 }
@@ -450,15 +485,23 @@ async fn redis_rows(
                 note("monitor: done");
             }
         }
+        // 1 Redis and a local cluster alternate, worker count by worker count.
+        let cluster = (plan.options.cluster_masters as usize, plan.options.partitions as usize);
         for workers in [1, 2, 4] {
-            let system = format!("redis-{workers}w");
-            if !plan.wants(&format!("{system}/A/64")) {
-                continue;
+            for (kind, cluster) in [("redis", None), ("cluster", Some(cluster))] {
+                let system = format!("{kind}-{workers}w");
+                if !plan.wants(&format!("{system}/A/64")) {
+                    continue;
+                }
+                let setup = Setup { workers, cluster, ..Setup::default() };
+                let d = RedisDeployment::start_with(plan, exe, &plan.scale, &setup, http).await?;
+                let r = d.measure(http, build, &system, Load::A, 64, plan.window()).await?;
+                note(report::progress(&r));
+                if cluster.is_some() {
+                    note(format!("{system}: commands per master {}", d.commands_per_node()?));
+                }
+                round.rows.push(r);
             }
-            let d = RedisDeployment::start(plan, exe, &plan.scale, workers, http).await?;
-            let r = d.measure(http, build, &system, 64, plan.window()).await?;
-            note(report::progress(&r));
-            round.rows.push(r);
         }
     }
     Ok(())
@@ -466,10 +509,7 @@ async fn redis_rows(
 
 /// RSS growth of a fresh embedded server per finished task it retains.
 async fn embedded_memory(exe: &std::path::Path, plan: &Plan, http: &reqwest::Client) -> Result<f64, Error> {
-    let addr = free_addr()?;
-    let proc = spawn_pinned(exe, &["serve", &addr], &plan.server)?;
-    let url = Arc::new(format!("http://{addr}/mcp"));
-    wait_for(http, &url).await?;
+    let HttpServer { proc, url } = HttpServer::start(exe, "serve", &plan.server, http).await?;
     // Warm up (connections, sessions, the first allocations), then measure from there.
     drive(http, &url, Load::A, 16, Stop::Count(200), LOAD_TTL_MS).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;

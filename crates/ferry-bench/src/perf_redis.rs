@@ -1,8 +1,10 @@
 //! The Redis side of `bench perf`: a private `redis-server` on a free port (never the
-//! shared one), a front end `role serve --no-local-worker` and N `role worker`
-//! processes, all pinned to one CPU set; `INFO` read with `redis-cli`.
+//! shared one), or a private local Redis Cluster (`cluster.rs`), a front end `role serve
+//! --no-local-worker` and N `role worker` processes, all pinned to one CPU set; `INFO`
+//! read with `redis-cli` (summed over the nodes of a cluster).
 
 use crate::client::{bench_store_args, free_addr, wait_initialized, Error, ServerProcess};
+use crate::cluster::LocalCluster;
 use crate::figures::{monitor_line, CommandStats, Origin, Row};
 use crate::perf::{cpu_seconds, drive, measure, spawn_pinned, Load, Plan, Stop, KEEP_TTL_MS, LOAD_TTL_MS};
 use crate::pin::CpuList;
@@ -16,16 +18,35 @@ use std::time::{Duration, Instant};
 /// Per task, commands seen by `MONITOR`: `(origin, command) -> calls per task`.
 pub type MonitorCounts = BTreeMap<(Origin, String), f64>;
 
+/// What a [`RedisDeployment`] runs.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// `role worker` processes (0: a front end alone, enough for plain calls and sessions).
+    pub workers: usize,
+    /// `Some((masters, partitions))`: a local Redis Cluster of that many masters, Ferry
+    /// started with `--partitions`; `None`: one `redis-server`.
+    pub cluster: Option<(usize, usize)>,
+    /// More `role serve` options (session lifetimes and bounds for the session rows).
+    pub serve_args: Vec<String>,
+}
+
+/// Where a deployment's Redis runs: one server, or the nodes of a cluster.
+enum Nodes {
+    Single(ServerProcess),
+    Cluster(LocalCluster),
+}
+
 /// A private Redis with a front end and workers; all killed when dropped (Ferry first).
 pub struct RedisDeployment {
     ferry: Vec<ServerProcess>,
-    redis: ServerProcess,
-    port: String,
-    url: Arc<String>,
+    redis: Nodes,
+    ports: Vec<String>,
+    /// The front end's MCP endpoint.
+    pub url: Arc<String>,
 }
 
 /// `redis-cli -p PORT ARGS...`'s output.
-fn cli(port: &str, args: &[&str]) -> Result<String, Error> {
+pub fn cli(port: &str, args: &[&str]) -> Result<String, Error> {
     let out = Command::new("redis-cli")
         .args(["-p", port])
         .args(args)
@@ -51,56 +72,121 @@ impl RedisDeployment {
         workers: usize,
         http: &reqwest::Client,
     ) -> Result<Self, Error> {
-        let port = free_addr()?.rsplit(':').next().ok_or("no port")?.to_string();
-        let redis_args = ["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
-        let redis = spawn_pinned(Path::new(&plan.options.redis_server), &redis_args, cpus)?;
-        let started = Instant::now();
-        while cli(&port, &["ping"]).map(|s| s.trim() != "PONG").unwrap_or(true) {
-            if started.elapsed() > Duration::from_secs(10) {
-                return Err(format!("{} did not start on port {port}", plan.options.redis_server).into());
+        Self::start_with(plan, exe, cpus, &Setup { workers, ..Setup::default() }, http).await
+    }
+
+    /// Start what `setup` says, of `exe`, on `cpus`; ready to serve.
+    pub async fn start_with(
+        plan: &Plan,
+        exe: &Path,
+        cpus: &CpuList,
+        setup: &Setup,
+        http: &reqwest::Client,
+    ) -> Result<Self, Error> {
+        let redis_server = Path::new(&plan.options.redis_server);
+        let (redis, ports, redis_url) = match setup.cluster {
+            Some((masters, _)) => {
+                let cluster = LocalCluster::start(redis_server, masters, cpus).await?;
+                let (ports, url) = (cluster.ports.clone(), cluster.url());
+                (Nodes::Cluster(cluster), ports, url)
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            None => {
+                let port = free_addr()?.rsplit(':').next().ok_or("no port")?.to_string();
+                let redis_args = ["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+                let redis = spawn_pinned(redis_server, &redis_args, cpus)?;
+                let started = Instant::now();
+                while cli(&port, &["ping"]).map(|s| s.trim() != "PONG").unwrap_or(true) {
+                    if started.elapsed() > Duration::from_secs(10) {
+                        return Err(format!("{} did not start on port {port}", plan.options.redis_server).into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                (Nodes::Single(redis), vec![port.clone()], format!("redis://127.0.0.1:{port}"))
+            }
+        };
+        let mut store: Vec<String> = bench_store_args(&redis_url, "ferry-perf").iter().map(|s| s.to_string()).collect();
+        if let Some((_, partitions)) = setup.cluster {
+            store.extend(["--partitions".to_string(), partitions.to_string()]);
         }
-        let redis_url = format!("redis://127.0.0.1:{port}");
-        let store = bench_store_args(&redis_url, "ferry-perf");
+        let store: Vec<&str> = store.iter().map(String::as_str).collect();
         let mut ferry = Vec::new();
-        for w in 1..=workers {
+        for w in 1..=setup.workers {
             let name = format!("w{w}");
             ferry.push(spawn_pinned(exe, &[&["role", "worker", "--name", &name][..], &store].concat(), cpus)?);
         }
         let addr = free_addr()?;
+        let extra: Vec<&str> = setup.serve_args.iter().map(String::as_str).collect();
         ferry.push(spawn_pinned(
             exe,
-            &[&["role", "serve", "--addr", &addr, "--no-local-worker"][..], &store].concat(),
+            &[&["role", "serve", "--addr", &addr, "--no-local-worker"][..], &store, &extra].concat(),
             cpus,
         )?);
         let url = Arc::new(format!("http://{addr}/mcp"));
         wait_initialized(http, &url, Duration::from_secs(30)).await?;
-        Ok(RedisDeployment { ferry, redis, port, url })
+        Ok(RedisDeployment { ferry, redis, ports, url })
     }
 
-    /// Commands Redis has run so far, per command.
-    fn commandstats(&self) -> Result<CommandStats, Error> {
-        Ok(CommandStats::parse(&cli(&self.port, &["info", "commandstats"])?)?)
+    /// The process ids of the Redis nodes.
+    pub fn redis_pids(&self) -> Vec<u32> {
+        match &self.redis {
+            Nodes::Single(p) => vec![p.0.id()],
+            Nodes::Cluster(c) => c.nodes.iter().map(|p| p.0.id()).collect(),
+        }
     }
 
-    /// Form A at `c` for `window`, with the Redis commands run meanwhile.
+    /// The process id of the front end.
+    pub fn front_end_pid(&self) -> Option<u32> {
+        self.ferry.last().map(|p| p.0.id())
+    }
+
+    /// Bytes of `used_memory`, summed over the nodes.
+    pub fn used_memory(&self) -> Result<u64, Error> {
+        let mut sum = 0;
+        for port in &self.ports {
+            let info = cli(port, &["info", "memory"])?;
+            sum += info_field(&info, "used_memory").ok_or("no used_memory in INFO")?;
+        }
+        Ok(sum)
+    }
+
+    /// Commands Redis has run so far, per command, summed over the nodes.
+    pub fn commandstats(&self) -> Result<CommandStats, Error> {
+        let mut all = CommandStats::default();
+        for port in &self.ports {
+            all.add(&CommandStats::parse(&cli(port, &["info", "commandstats"])?)?);
+        }
+        Ok(all)
+    }
+
+    /// Commands each node has run since it started (cluster balance), as `a / b / c`.
+    pub fn commands_per_node(&self) -> Result<String, Error> {
+        let mut each = Vec::new();
+        for port in &self.ports {
+            let stats = CommandStats::parse(&cli(port, &["info", "commandstats"])?)?;
+            each.push(stats.since(&CommandStats::default()).values().sum::<u64>().to_string());
+        }
+        Ok(each.join(" / "))
+    }
+
+    /// `load` at `c` for `window`, with the Redis commands run meanwhile.
+    #[allow(clippy::too_many_arguments)]
     pub async fn measure(
         &self,
         http: &reqwest::Client,
         build: &str,
         system: &str,
+        load: Load,
         c: usize,
         window: Duration,
     ) -> Result<Row, Error> {
         let mut pids: Vec<u32> = self.ferry.iter().map(|p| p.0.id()).collect();
         // The front end is the last Ferry process; the workers come before it.
         let workers: Vec<u32> = pids[..pids.len().saturating_sub(1)].to_vec();
-        let redis = [self.redis.0.id()];
-        pids.push(self.redis.0.id());
+        let redis = self.redis_pids();
+        pids.extend(&redis);
         let before = self.commandstats()?;
         let (workers0, redis0) = (cpu_seconds(&workers), cpu_seconds(&redis));
-        let mut r = measure(http, &self.url, &pids, (build, system), Load::A, c, window).await?;
+        let mut r = measure(http, &self.url, &pids, (build, system), load, c, window).await?;
         let (workers1, redis1) = (cpu_seconds(&workers), cpu_seconds(&redis));
         let after = self.commandstats()?;
         r.redis_calls = Some(after.since(&before));
@@ -111,14 +197,11 @@ impl RedisDeployment {
 
     /// Growth of Redis's `used_memory` per finished task retained (`n` tasks with a long TTL).
     pub async fn memory_per_task(&self, http: &reqwest::Client, n: u64) -> Result<f64, Error> {
-        let used = || -> Result<u64, Error> {
-            info_field(&cli(&self.port, &["info", "memory"])?, "used_memory").ok_or("no used_memory in INFO".into())
-        };
         drive(http, &self.url, Load::A, 16, Stop::Count(200), LOAD_TTL_MS).await?;
-        let before = used()?;
+        let before = self.used_memory()?;
         drive(http, &self.url, Load::A, 16, Stop::Count(n), KEEP_TTL_MS).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let after = used()?;
+        let after = self.used_memory()?;
         Ok(after.saturating_sub(before) as f64 / n as f64)
     }
 }
@@ -133,7 +216,7 @@ impl Drop for RedisDeployment {
 /// (`MONITOR` slows Redis down: only the counts matter here.)
 pub async fn monitor_pass(d: &RedisDeployment, http: &reqwest::Client, n: u64) -> Result<MonitorCounts, Error> {
     let mut child = Command::new("redis-cli")
-        .args(["-p", &d.port, "monitor"])
+        .args(["-p", d.ports.first().ok_or("no Redis node")?, "monitor"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;

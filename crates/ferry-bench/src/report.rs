@@ -1,7 +1,8 @@
 //! `bench perf`'s output: Markdown tables (ready for BENCHMARKS.md) or JSON.
 
+use crate::capacity::per_refresh;
 use crate::figures::{goals, median, Goal, Origin, Row};
-use crate::perf::{load_average, Plan, Results};
+use crate::perf::{load_average, Plan, Results, Round};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -130,6 +131,7 @@ pub fn print(plan: &Plan, results: &Results) {
         );
     }
     print_cpu_split(results);
+    print_capacity(plan, results);
     for (build, per_round) in goals_per_round(plan, results) {
         println!();
         println!("Goals of issue 11, build {build} (each ratio within one round; the median of the rounds decides):");
@@ -210,20 +212,65 @@ fn print_cpu_split(results: &Results) {
     println!();
     println!("Redis rows, server CPU us per task by process (medians of the rounds):");
     println!();
-    println!("| build | system | c | all | front end | workers | Redis |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
-    for ((build, system, _, c), rows) in rows {
+    println!("| build | system | load | c | all | front end | workers | Redis | Redis busy (cores) |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
+    for ((build, system, load, c), rows) in rows {
         let us = |f: &dyn Fn(&Row) -> Option<f64>| {
             median(&rows.iter().filter_map(|r| f(r)).collect::<Vec<_>>()).map(fmt).unwrap_or_else(|| "-".into())
         };
         let front = |r: &Row| Some(r.server_cpu_s? - r.worker_cpu_s? - r.redis_cpu_s?);
+        let busy: Vec<f64> = rows.iter().filter_map(|r| Some(r.redis_cpu_s? / r.secs)).collect();
         println!(
-            "| {build} | {system} | {c} | {} | {} | {} | {} |",
+            "| {build} | {system} | {load} | {c} | {} | {} | {} | {} | {} |",
             us(&Row::server_us_per_unit),
             us(&|r| r.us_per_unit(front(r))),
             us(&|r| r.us_per_unit(r.worker_cpu_s)),
             us(&|r| r.us_per_unit(r.redis_cpu_s)),
+            median(&busy).map(fmt).unwrap_or_else(|| "-".into()),
         );
+    }
+}
+
+/// Issue 13's capacity figures of one build and round: those measured, and what a
+/// session refresh costs (from the two plain-call rows in sessions).
+fn capacity_figures(round: &Round, build: &str) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> =
+        round.figures.iter().filter(|(b, _, _)| b == build).map(|(_, name, v)| (name.clone(), *v)).collect();
+    let find = |system: &str| round.rows.iter().find(|r| r.build == build && r.system == system && r.load == "plain");
+    if let Some((refreshes, commands, redis)) =
+        find("sessions").zip(find("sessions-refresh")).and_then(|(d, s)| per_refresh(d, s))
+    {
+        out.push(("session refreshes counted (sessions-refresh row)".into(), refreshes as f64));
+        out.push(("Redis commands per session refresh".into(), commands));
+        out.push(("Redis CPU us per session refresh".into(), redis));
+    }
+    out
+}
+
+/// The capacity figures, per build: each round's value and the median.
+fn print_capacity(plan: &Plan, results: &Results) {
+    for (build, _) in &plan.builds {
+        let per_round: Vec<Vec<(String, f64)>> = results.rounds.iter().map(|r| capacity_figures(r, build)).collect();
+        let mut names: Vec<&String> = Vec::new();
+        for (name, _) in per_round.iter().flatten() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        if names.is_empty() {
+            continue;
+        }
+        println!();
+        println!("Capacity figures of issue 13, build {build}:");
+        println!();
+        println!("| figure | rounds | median |");
+        println!("|---|---|---:|");
+        for name in names {
+            let values: Vec<f64> =
+                per_round.iter().filter_map(|f| f.iter().find(|(n, _)| n == name).map(|(_, v)| *v)).collect();
+            let each: Vec<String> = values.iter().map(|v| fmt(*v)).collect();
+            println!("| {name} | {} | {} |", each.join(", "), median(&values).map(fmt).unwrap_or_default());
+        }
     }
 }
 
@@ -263,7 +310,9 @@ pub fn json(plan: &Plan, results: &Results) -> Value {
                 .iter()
                 .map(|(b, m)| (b, json!({"embedded_bytes_per_task": m.embedded_bytes_per_task, "redis_bytes_per_task": m.redis_bytes_per_task})))
                 .collect();
-            json!({"rows": round.rows.iter().map(row_json).collect::<Vec<_>>(), "memory": memory, "goals": goals})
+            let capacity: BTreeMap<&String, BTreeMap<String, f64>> =
+                plan.builds.iter().map(|(b, _)| (b, capacity_figures(round, b).into_iter().collect())).collect();
+            json!({"rows": round.rows.iter().map(row_json).collect::<Vec<_>>(), "memory": memory, "goals": goals, "capacity": capacity})
         })
         .collect();
     let monitor = results.monitor.as_ref().map(|m| {
