@@ -123,7 +123,8 @@ async fn a_master_killed_and_its_replica_promoted_loses_no_accepted_task() {
                 let mut refused = 0;
                 while !stop.load(Ordering::Relaxed) {
                     match clients[c].call_tool_task("sleep", json!({"ms": 20})).await {
-                        Ok(task) => accepted.push(task.id().expect("a task").to_string()),
+                        // A stateless call may be answered at once (quick answers): then it is done.
+                        Ok(task) => accepted.extend(task.id().map(str::to_string)),
                         Err(_) => refused += 1, // not accepted: the client was told so
                     }
                 }
