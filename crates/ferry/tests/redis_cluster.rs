@@ -33,9 +33,8 @@ fn deploy(cluster: &Cluster) -> Deployment {
             let child = Command::new(FERRY)
                 .args(["worker", "--name", &format!("w{n}"), "--concurrency", "16"])
                 .args(common)
-                .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
-                .stderr(std::fs::File::create(std::env::temp_dir().join(format!("{prefix}-w{n}.log"))).expect("log"))
+                .stderr(Stdio::null())
                 .spawn()
                 .expect("ferry worker");
             Proc(child)
