@@ -249,7 +249,8 @@ impl RedisBackend {
     /// One round of claiming: due retries, stale work, then new work. With one partition, a
     /// short blocking read. With several (one `XREADGROUP` names streams of one slot only):
     /// a read without waiting of each partition, in rotating order, each up to its share of
-    /// what is left of the batch; when none had work, a short blocking read of the first
+    /// what is left of the batch (then again of those that had more, to fill it); when none
+    /// had work, a short blocking read of the first
     /// (the next round blocks on the next one), so no partition waits behind another.
     async fn claim_once(
         &self,
@@ -266,13 +267,24 @@ impl RedisBackend {
         }
         let n = order.len();
         if n > 1 {
+            // Passes over the partitions that may have more (they gave all that was asked),
+            // until the batch is full or none has more.
             let mut jobs = Vec::new();
-            for (i, k) in order.iter().enumerate() {
-                let want = (max - jobs.len()).div_ceil(n - i);
-                if want == 0 {
-                    break;
+            let mut more: Vec<&Arc<Keys>> = order.iter().collect();
+            while jobs.len() < max && !more.is_empty() {
+                let pass = std::mem::take(&mut more);
+                let m = pass.len();
+                for (i, k) in pass.into_iter().enumerate() {
+                    let want = (max - jobs.len()).div_ceil(m - i);
+                    if want == 0 {
+                        break;
+                    }
+                    let got = self.read_new(k, worker, want, None).await?;
+                    if got.len() == want {
+                        more.push(k);
+                    }
+                    jobs.extend(got);
                 }
-                jobs.extend(self.read_new(k, worker, want, None).await?);
             }
             if !jobs.is_empty() {
                 return Ok(jobs);

@@ -17,8 +17,9 @@ use ferry_tasks::BackendError;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncConnectionConfig, Client, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
-use std::time::Duration;
+use redis::{AsyncConnectionConfig, Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The schemes of a Redis Cluster URL, with the scheme of its nodes.
 const CLUSTER_SCHEMES: [(&str, &str); 2] = [("redis+cluster://", "redis://"), ("rediss+cluster://", "rediss://")];
@@ -28,6 +29,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a command may wait for its answer (blocking reads block for less).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The shortest time between two rebuilds of a cluster connection after errors.
+const HEAL_EVERY: Duration = Duration::from_millis(250);
 
 /// A Redis server or cluster, parsed from a URL.
 #[derive(Clone)]
@@ -111,9 +115,7 @@ impl Endpoint {
                 let conn = client.get_connection_manager_with_config(config).await.map_err(unavailable)?;
                 Ok(Conn::Managed(conn))
             }
-            Endpoint::Cluster { client, .. } => {
-                Ok(Conn::Cluster(client.get_async_connection().await.map_err(unavailable)?))
-            }
+            Endpoint::Cluster { client, .. } => Ok(Conn::Cluster(Healing::connect(client).await?)),
         }
     }
 
@@ -129,9 +131,7 @@ impl Endpoint {
                 Ok(Conn::Plain(conn))
             }
             // A second cluster connection: its own connection to each node.
-            Endpoint::Cluster { client, .. } => {
-                Ok(Conn::Cluster(client.get_async_connection().await.map_err(unavailable)?))
-            }
+            Endpoint::Cluster { client, .. } => Ok(Conn::Cluster(Healing::connect(client).await?)),
         }
     }
 
@@ -153,7 +153,48 @@ pub(crate) enum Conn {
     /// One server, for blocking reads.
     Plain(MultiplexedConnection),
     /// A cluster: each command goes to the node of its keys' slot.
-    Cluster(ClusterConnection),
+    Cluster(Arc<Healing>),
+}
+
+/// A cluster connection made afresh (the slot map read again from the listed nodes) after a
+/// connection error or a timeout: the `redis` crate reads the slot map again on `MOVED`,
+/// which a dead master never sends, and would keep sending its slots' commands there after
+/// a replica took over.
+pub(crate) struct Healing {
+    client: ClusterClient,
+    /// The connection, and when it was last made afresh.
+    conn: Mutex<(ClusterConnection, Option<Instant>)>,
+}
+
+impl Healing {
+    async fn connect(client: &ClusterClient) -> Result<Arc<Self>, BackendError> {
+        let conn = client.get_async_connection().await.map_err(unavailable)?;
+        Ok(Arc::new(Healing { client: client.clone(), conn: Mutex::new((conn, None)) }))
+    }
+
+    fn current(&self) -> ClusterConnection {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    /// After `e`, make the connection afresh if `e` says a node is unreachable (at most
+    /// every [`HEAL_EVERY`]). The caller's command still fails; operations are retried.
+    async fn heal(&self, e: &RedisError) {
+        if !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()) {
+            return;
+        }
+        {
+            let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            if conn.1.is_some_and(|at| at.elapsed() < HEAL_EVERY) {
+                return;
+            }
+            conn.1 = Some(Instant::now());
+        }
+        tracing::warn!(error = %e, "a Redis Cluster node is unreachable; reading the cluster's slots again");
+        match self.client.get_async_connection().await {
+            Ok(fresh) => self.conn.lock().unwrap_or_else(|e| e.into_inner()).0 = fresh,
+            Err(e) => tracing::warn!(error = %e, "cannot reconnect to the Redis Cluster yet"),
+        }
+    }
 }
 
 impl ConnectionLike for Conn {
@@ -161,7 +202,13 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Managed(c) => c.req_packed_command(cmd),
             Conn::Plain(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Cluster(h) => Box::pin(async move {
+                let answer = h.current().req_packed_command(cmd).await;
+                if let Err(e) = &answer {
+                    h.heal(e).await;
+                }
+                answer
+            }),
         }
     }
 
@@ -174,7 +221,13 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Managed(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Plain(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(h) => Box::pin(async move {
+                let answers = h.current().req_packed_commands(pipeline, offset, count).await;
+                if let Err(e) = &answers {
+                    h.heal(e).await;
+                }
+                answers
+            }),
         }
     }
 
@@ -182,7 +235,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Managed(c) => c.get_db(),
             Conn::Plain(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
+            Conn::Cluster(_) => 0,
         }
     }
 }

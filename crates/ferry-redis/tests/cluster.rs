@@ -77,3 +77,39 @@ async fn three_partitions_land_on_three_masters_and_each_gets_work() {
     let claimed = b.claim_batch("w", 100, Duration::from_secs(2)).await.unwrap();
     assert!(!claimed.is_empty());
 }
+
+/// Hygiene on a cluster: once the tasks of every partition ended and expired, no key of
+/// the deployment is left on any master but the queues, sequences and the partition count
+/// (and the per-second counters, which expire on their own).
+#[tokio::test]
+async fn no_key_outlives_the_tasks_on_any_master() {
+    let b = backend(3).await;
+    let prefix = b.config().prefix.clone();
+    for i in 0..12 {
+        let owner = if i % 4 == 0 { ferry_tasks::ANONYMOUS_OWNER.to_string() } else { format!("session:s{i}") };
+        let (mut rec, job) = ferry_tasks::testkit::task_in(&b, &owner);
+        rec.ttl_ms = Some(200);
+        b.submit(rec.clone(), job).await.unwrap();
+        if i % 2 == 0 {
+            b.cancel(&rec.id).await.unwrap();
+        } else {
+            let claimed = b.claim_batch("w", 12, Duration::from_millis(200)).await.unwrap();
+            let done = ferry_tasks::Outcome::result(&serde_json::json!({}), false).unwrap();
+            for job in claimed {
+                b.complete(&job.task_id, done.clone()).await.unwrap();
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut left = Vec::new();
+    for port in cluster().masters(cluster().ports()[0]) {
+        let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap().get_connection().unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query(&mut conn).unwrap();
+        left.extend(
+            keys.into_iter().filter(|k| {
+                ![":jobs", ":seq", ":partitions"].iter().any(|end| k.ends_with(end)) && !k.contains(":done:")
+            }),
+        );
+    }
+    assert_eq!(left, Vec::<String>::new());
+}

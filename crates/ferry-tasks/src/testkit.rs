@@ -284,7 +284,7 @@ pub async fn operator_stats_follow_tasks(b: &dyn Backend) {
     assert_eq!((empty.queued, empty.delayed, empty.running), (0, 0, 0));
     assert_eq!(empty.oldest_queued_age_ms, None);
     assert!(empty.tasks_by_status.values().all(|n| *n == 0), "{:?}", empty.tasks_by_status);
-    let tasks: Vec<(TaskRecord, Job)> = (0..5).map(|i| task(if i % 2 == 0 { "a" } else { "b" })).collect();
+    let tasks: Vec<(TaskRecord, Job)> = (0..5).map(|i| task_in(b, if i % 2 == 0 { "a" } else { "b" })).collect();
     for (rec, job) in &tasks {
         b.submit(rec.clone(), job.clone()).await.unwrap();
     }

@@ -212,7 +212,7 @@ pub struct WorkerArgs {
 pub(crate) async fn connect(store: &StoreArgs, url: &str) -> Result<RedisBackend, Error> {
     if let Err(e) = ferry_redis::check_url(url) {
         return Err(UsageError(format!(
-            "--redis: {e}; write it as redis://HOST:PORT, rediss://HOST:PORT, unix:///PATH \
+            "--redis {e}; write it as redis://HOST:PORT, rediss://HOST:PORT, unix:///PATH \
              or redis+cluster://HOST:PORT,HOST:PORT,..."
         ))
         .into());

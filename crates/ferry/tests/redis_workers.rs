@@ -429,7 +429,7 @@ async fn sessions_that_went_away_leave_no_keys_after_their_tasks_ttl() {
     let mut conn = require_redis(&d.url);
     let lasting = |conn: &mut redis::Connection| -> Vec<String> {
         let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*", d.prefix)).query(conn).unwrap_or_default();
-        let deployment = |k: &str| k.ends_with(":jobs") || k.ends_with(":seq");
+        let deployment = |k: &str| k.ends_with(":jobs") || k.ends_with(":seq") || k.ends_with(":partitions");
         let operator = |k: &str| k.contains(":done:") || k.contains(":worker-reports");
         let mut left: Vec<String> = keys.into_iter().filter(|k| !deployment(k) && !operator(k)).collect();
         left.sort();
@@ -437,7 +437,9 @@ async fn sessions_that_went_away_leave_no_keys_after_their_tasks_ttl() {
     };
     // While the results are kept, every key has an expiry.
     let all: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*", d.prefix)).query(&mut conn).unwrap_or_default();
-    for key in all.into_iter().filter(|k| !k.ends_with(":jobs") && !k.ends_with(":seq")) {
+    // What a deployment keeps: its queue, sequence and number of partitions.
+    let kept = |k: &str| k.ends_with(":jobs") || k.ends_with(":seq") || k.ends_with(":partitions");
+    for key in all.into_iter().filter(|k| !kept(k)) {
         let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
         // -1: no expiry; 0: expiring within the millisecond; -2: gone meanwhile.
         assert!(ttl != -1, "{key} has no expiry ({ttl})");

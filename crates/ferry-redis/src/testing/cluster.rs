@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 /// removed) when it is dropped, or when the test process exits.
 pub struct Cluster {
     dir: PathBuf,
+    /// How many masters serve the slots.
+    masters: usize,
     /// Each node's port and process.
     nodes: Vec<(u16, Child)>,
 }
@@ -53,7 +55,7 @@ impl Cluster {
         let dir =
             std::env::temp_dir().join(format!("ferry-cluster-{}-{}", std::process::id(), ferry_tasks::new_task_id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut cluster = Cluster { dir, nodes: Vec::new() };
+        let mut cluster = Cluster { dir, masters, nodes: Vec::new() };
         for _ in 0..masters * (1 + replicas) {
             let port = free_port()?;
             let child = Command::new("redis-server")
@@ -77,6 +79,10 @@ impl Cluster {
         redis_cli(&args)?;
         for port in cluster.ports() {
             cluster.wait_for(port, "CLUSTER INFO", |info| info.contains("cluster_state:ok"))?;
+            // A replica that has not synced yet would not take over from its master.
+            cluster.wait_for(port, "INFO replication", |info| {
+                info.contains("role:master") || info.contains("master_link_status:up")
+            })?;
         }
         Ok(cluster)
     }
@@ -140,8 +146,16 @@ impl Cluster {
         }
     }
 
-    /// Wait (up to 30 s) until the node at `ask` says the cluster serves every slot again.
-    pub fn wait_ok(&self, ask: u16) -> Result<(), String> {
+    /// Wait (up to 30 s) until, as the node at `ask` sees it, `dead` is no master any more
+    /// (a replica took over its slots) and the cluster serves every slot.
+    pub fn wait_failover(&self, ask: u16, dead: u16) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.masters(ask).contains(&dead) || self.masters(ask).len() < self.masters {
+            if Instant::now() > deadline {
+                return Err(format!("no replica took over from {dead}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         self.wait_for(ask, "CLUSTER INFO", |info| info.contains("cluster_state:ok"))
     }
 }

@@ -74,7 +74,7 @@ impl SourceArgs {
             .into());
         };
         if let Err(e) = ferry_redis::check_url(url) {
-            return Err(UsageError(format!("--redis: {e}")).into());
+            return Err(UsageError(format!("--redis {e}")).into());
         }
         let config = RedisConfig::new(url.as_str()).prefix(self.prefix.clone()).stored_partitions();
         let backend = RedisBackend::connect(config).await.map_err(|e| format!("cannot read Redis at {url}: {e}"))?;
