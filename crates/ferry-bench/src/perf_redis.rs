@@ -90,6 +90,7 @@ impl RedisDeployment {
         http: &reqwest::Client,
         build: &str,
         system: &str,
+        load: Load,
         c: usize,
         window: Duration,
     ) -> Result<Row, Error> {
@@ -100,7 +101,7 @@ impl RedisDeployment {
         pids.push(self.redis.0.id());
         let before = self.commandstats()?;
         let (workers0, redis0) = (cpu_seconds(&workers), cpu_seconds(&redis));
-        let mut r = measure(http, &self.url, &pids, (build, system), Load::A, c, window).await?;
+        let mut r = measure(http, &self.url, &pids, (build, system), load, c, window).await?;
         let (workers1, redis1) = (cpu_seconds(&workers), cpu_seconds(&redis));
         let after = self.commandstats()?;
         r.redis_calls = Some(after.since(&before));
