@@ -162,9 +162,12 @@ fn serve(addr: SocketAddr, stats: Option<Duration>) -> Result<(), Error> {
         .backend(Arc::new(backend))
         .configure(|c| {
             c.default_ttl_ms = 10_000;
-            // Form B quick answers (off unless asked for), as `ferry serve --quick-answer-ms`.
+            // Form B quick answers: the server's default unless `FERRY_QUICK_ANSWER_MS` says
+            // otherwise (0: off), as `ferry serve --quick-answer-ms`.
             let quick = std::env::var("FERRY_QUICK_ANSWER_MS").ok().and_then(|ms| ms.parse().ok());
-            c.quick_answer = Duration::from_millis(quick.unwrap_or(0));
+            if let Some(ms) = quick {
+                c.quick_answer = Duration::from_millis(ms);
+            }
         })
         .build()
         .map_err(|e| e.to_string())?;

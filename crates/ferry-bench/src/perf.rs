@@ -7,8 +7,8 @@
 //!   c=16, Form A (tools/call + task, tasks/result: 2 requests) at c=1/16/64, Form B
 //!   (tools/call, tasks/get until completed) at c=16/64;
 //! * Ferry on **Redis** (a private `redis-server`, a front end `--no-local-worker` and 2
-//!   `worker` processes, all on the server CPUs): Form A at c=16/64, with Redis commands
-//!   per task from `INFO commandstats` deltas;
+//!   `worker` processes, all on the server CPUs): Form A and Form B at c=16/64, with Redis
+//!   commands per task from `INFO commandstats` deltas;
 //! * Redis **scale-out**: the same with 1, 2 and 4 workers on the scale CPUs (the whole
 //!   machine by default), Form A at c=64;
 //! * **memory** per retained finished task: a fresh embedded server's RSS growth, and
@@ -463,7 +463,7 @@ async fn redis_rows(
     monitor: &mut Option<crate::perf_redis::MonitorCounts>,
 ) -> Result<(), Error> {
     for (build, exe) in &plan.builds {
-        let ids = ["memory/redis", "redis/A/16", "redis/A/64", "monitor"];
+        let ids = ["memory/redis", "redis/A/16", "redis/A/64", "redis/B/16", "redis/B/64", "monitor"];
         if ids.iter().any(|id| plan.wants(id)) {
             let d = RedisDeployment::start(plan, exe, &plan.server, 2, http).await?;
             if plan.wants("memory/redis") {
@@ -473,9 +473,9 @@ async fn redis_rows(
                     m.redis_bytes_per_task = Some(per_task);
                 }
             }
-            for c in [16, 64] {
-                if plan.wants(&format!("redis/A/{c}")) {
-                    let r = d.measure(http, build, "redis", Load::A, c, plan.window()).await?;
+            for (load, c) in [(Load::A, 16), (Load::A, 64), (Load::B, 16), (Load::B, 64)] {
+                if plan.wants(&format!("redis/{}/{c}", load.label())) {
+                    let r = d.measure(http, build, "redis", load, c, plan.window()).await?;
                     note(report::progress(&r));
                     round.rows.push(r);
                 }

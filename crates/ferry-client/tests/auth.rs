@@ -10,6 +10,8 @@ use serde_json::json;
 /// The demo's tools plus `whoami`, behind two bearer tokens.
 async fn serve() -> String {
     let server = demo::builder()
+        // Without quick answers: the task calls here are to become tasks, however quick.
+        .configure(|c| c.quick_answer = std::time::Duration::ZERO)
         .tool(
             ToolDef::new("whoami")
                 .task_support(TaskSupport::Optional)

@@ -9,7 +9,9 @@ use serde_json::json;
 use std::time::Duration;
 
 async fn serve() -> String {
+    // Without quick answers: every call here is to become a task, however quick.
     let server = Server::builder("handles", "1")
+        .configure(|c| c.quick_answer = Duration::ZERO)
         .default_task_support(TaskSupport::Optional)
         .tool(ToolDef::new("quick").handler(|| async { "done" }))
         .tool(ToolDef::new("broken").handler(|| async { Err::<String, _>(ToolError::retryable("no luck")) }))

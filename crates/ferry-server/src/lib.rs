@@ -104,6 +104,7 @@ pub use error::{BuildError, ToolError};
 pub use extract::{Args, Dep, FromCall, Prepared, Progress, Provided, State, TaskHandle};
 pub use jobs::{JobError, Jobs};
 pub use pace::PollInterval;
+pub use quick::DEFAULT_QUICK_ANSWER;
 pub use server::{Authenticator, Server, ServerBuilder, ServerConfig};
 
 pub use ferry_macros::{prompt, resource, tool};

@@ -9,6 +9,11 @@
 //! before the wait and stays gettable until its TTL, like any other; only the poll is
 //! saved. A task still running when the window closes is answered as usual (the
 //! CreateTaskResult); so is a cancelled one.
+//!
+//! On by default ([`DEFAULT_QUICK_ANSWER`]): SEP-2663 makes task creation the server's
+//! choice per request ("MAY return CreateTaskResult in lieu of a standard result") and
+//! requires a client that declared the extension to handle either answer; the official
+//! conformance suite's 2026-07-28 tasks scenarios accept both (`TasksImmediateResultShortcut`).
 
 use crate::dispatch::Reply;
 use crate::server::Shared;
@@ -17,6 +22,11 @@ use ferry_protocol::TaskStatus;
 use ferry_tasks::{Outcome, TaskRecord};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The default quick-answer window (2 ms): long enough for a quick tool's task to end
+/// on a loaded server, short enough that a task still running is answered with its
+/// task hardly later (BENCHMARKS.md, "Form B quick answers on by default").
+pub const DEFAULT_QUICK_ANSWER: Duration = Duration::from_millis(2);
 
 /// The answer of task `task_id` if it ends within `window` (`None`: it did not, or its
 /// store could not say).

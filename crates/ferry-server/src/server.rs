@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::error::{BuildError, ToolError};
 use crate::extract::{erase_provider, ErasedProvider, Provided};
 use crate::pace::{PollInterval, RunTimes};
+use crate::quick::DEFAULT_QUICK_ANSWER;
 use crate::registry::{Components, Definitions, Injectables};
 use crate::session::{lock, Session};
 use crate::session_table::{sweep_period, SessionIndex};
@@ -95,10 +96,11 @@ pub struct ServerConfig {
     /// Form B quick answers: how long a 2026-07-28 `tools/call` to a task-optional tool
     /// that became a task waits for the task to end, to answer with its result directly
     /// (`resultType: "complete"`, as a direct call) instead of a CreateTaskResult, which
-    /// saves the client a `tasks/get`. The task is stored all the same. The spec allows an
-    /// immediate result for any call; default `Duration::ZERO` (off: every such call
-    /// answers with its task, as clients written against the task flow may expect). A
-    /// few milliseconds suit quick tools; see `crate::quick`.
+    /// saves the client a `tasks/get`. The task is stored all the same. SEP-2663 leaves the
+    /// choice to the server per request, and a client that declared the extension must
+    /// take either answer. Default [`DEFAULT_QUICK_ANSWER`] (2 ms): a task still running
+    /// then is answered with its task, at most that much later; `Duration::ZERO` turns it
+    /// off (every such call answers with its task). See `crate::quick`.
     pub quick_answer: Duration,
 }
 
@@ -127,7 +129,7 @@ impl Default for ServerConfig {
             request_state_ttl: Duration::from_secs(15 * 60),
             max_request_state_bytes: 64 * 1024,
             accept_missing_routing_headers: false,
-            quick_answer: Duration::ZERO,
+            quick_answer: DEFAULT_QUICK_ANSWER,
         }
     }
 }

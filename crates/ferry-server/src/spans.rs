@@ -34,17 +34,22 @@ pub(crate) fn request(shared: &Arc<Shared>, req: &Request, inc: &Incoming) -> Sp
         "prompts/get" => (None, name.filter(|n| shared.components().prompt(n).is_some())),
         _ => (None, None),
     };
+    // Fields as `&str`, not `%` (Display through `format!` in the OpenTelemetry layer).
+    let joined;
     let otel_name = match tool.or(prompt) {
-        Some(target) => format!("{} {target}", req.method),
-        None => req.method.clone(),
+        Some(target) => {
+            joined = format!("{} {target}", req.method);
+            joined.as_str()
+        }
+        None => req.method.as_str(),
     };
     let span = tracing::info_span!(
         "mcp.request",
-        otel.name = %otel_name,
+        otel.name = otel_name,
         otel.kind = "server",
         otel.status_code = Empty,
         otel.status_description = Empty,
-        mcp.method.name = %req.method,
+        mcp.method.name = req.method.as_str(),
         gen_ai.operation.name = Empty,
         gen_ai.tool.name = Empty,
         gen_ai.prompt.name = Empty,
@@ -106,6 +111,10 @@ fn remote_contexts(
 
 /// What classifying the request told: its era and session.
 pub(crate) fn record_call(span: &Span, call: &Call) {
+    // Nothing to do for a span no layer takes (no digest to work out).
+    if span.is_disabled() {
+        return;
+    }
     span.record("mcp.protocol.version", call.era.version());
     if let Some(session) = &call.session {
         span.record("mcp.session.id", session_digest(&session.id).as_str());
@@ -135,5 +144,11 @@ pub(crate) fn record_task(task_id: &str) {
 /// A session's stand-in in traces: 16 hex digits of its id's SHA-256 (the same for
 /// every request of the session, useless to open it).
 fn session_digest(id: &str) -> String {
-    Sha256::digest(id.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(16);
+    for b in Sha256::digest(id.as_bytes()).iter().take(8) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }

@@ -1,19 +1,21 @@
-//! Form B quick answers (`ServerConfig::quick_answer`): a task-optional 2026-07-28 call
-//! whose task ends within the window is answered with the result itself; one still
-//! running when the window closes gets its task, as without the setting.
+//! Form B quick answers (`ServerConfig::quick_answer`, on by default): a task-optional
+//! 2026-07-28 call whose task ends within the window is answered with the result itself;
+//! one still running when the window closes gets its task, as with the window at zero.
 
 mod support;
 
 use support::{modern_meta as meta, Peer};
 
-use ferry_server::{Server, TaskSupport, ToolDef, ToolError};
+use ferry_server::{Server, ServerConfig, TaskSupport, ToolDef, ToolError, DEFAULT_QUICK_ANSWER};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 fn server(window: Duration) -> Server {
-    Server::builder("quick", "1")
-        .configure(|c| c.quick_answer = window)
-        .tool(ToolDef::new("add").task_support(TaskSupport::Optional).handler(|| async { "5" }))
+    with_tools(Server::builder("quick", "1").configure(|c| c.quick_answer = window))
+}
+
+fn with_tools(b: ferry_server::ServerBuilder) -> Server {
+    b.tool(ToolDef::new("add").task_support(TaskSupport::Optional).handler(|| async { "5" }))
         .tool(ToolDef::new("refuse").task_support(TaskSupport::Optional).handler(|| async {
             Err::<String, _>(ToolError::Rpc(ferry_protocol::ErrorObject::invalid_params("no such thing")))
         }))
@@ -64,4 +66,31 @@ async fn without_a_window_every_such_call_is_answered_with_its_task() {
     let mut p = Peer::connect(server(Duration::ZERO));
     let r = call(&mut p, "add").await;
     assert_eq!(r["result"]["resultType"], "task", "{r}");
+}
+
+#[test]
+fn quick_answers_are_on_by_default() {
+    assert_eq!(ServerConfig::default().quick_answer, DEFAULT_QUICK_ANSWER);
+    assert!(!DEFAULT_QUICK_ANSWER.is_zero());
+}
+
+#[tokio::test]
+async fn a_default_server_answers_an_instant_tool_with_its_result() {
+    // The default window is short, so one call on a loaded machine may miss it: some of
+    // many calls of a tool that ends at once must be answered directly (with the window
+    // at zero none is, see above).
+    let mut p = Peer::connect(with_tools(Server::builder("quick", "1")));
+    let mut direct = 0;
+    for _ in 0..50 {
+        let r = call(&mut p, "add").await;
+        match r["result"]["resultType"].as_str() {
+            Some("complete") => {
+                assert_eq!(r["result"]["content"][0]["text"], "5", "{r}");
+                direct += 1;
+            }
+            Some("task") => assert!(r["result"]["taskId"].is_string(), "{r}"),
+            _ => panic!("unexpected answer {r}"),
+        }
+    }
+    assert!(direct > 0, "no call of 50 was answered directly");
 }

@@ -112,21 +112,22 @@ pub fn task_span(job: &Job, worker: &str) -> Span {
         // A resource URI may carry anything (template arguments): not in the name.
         other => other.to_string(),
     };
+    // Fields as `&str`, not `%` (Display through `format!` in the OpenTelemetry layer).
     let span = tracing::info_span!(
         "ferry.task",
-        otel.name = %otel_name,
+        otel.name = otel_name.as_str(),
         otel.kind = "consumer",
         otel.status_code = Empty,
         otel.status_description = Empty,
-        mcp.method.name = %job.kind,
+        mcp.method.name = job.kind.as_str(),
         gen_ai.operation.name = Empty,
         gen_ai.tool.name = Empty,
         gen_ai.prompt.name = Empty,
         mcp.resource.uri = Empty,
-        ferry.task.id = %job.task_id,
+        ferry.task.id = job.task_id.as_str(),
         ferry.task.attempt = job.attempt,
         ferry.task.outcome = Empty,
-        ferry.worker.name = %worker,
+        ferry.worker.name = worker,
         error.type = Empty,
     );
     match job.kind.as_str() {

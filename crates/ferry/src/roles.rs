@@ -84,6 +84,11 @@ pub struct LogArgs {
     pub format: crate::LogFormat,
 }
 
+/// `--quick-answer-ms` by default: the server's own default window, in ms.
+fn default_quick_answer_ms() -> u64 {
+    u64::try_from(ferry_server::DEFAULT_QUICK_ANSWER.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Check a log filter at parse time, so a typo is refused rather than ignored.
 /// A bare word must be a level: `loud` would otherwise be read as a target name
 /// (logging only that target, at trace), which silences everything else.
@@ -145,9 +150,10 @@ pub struct ServeArgs {
     /// the value (for clients that omit them; a header that disagrees is still refused).
     #[arg(long, env = "FERRY_ACCEPT_MISSING_ROUTING_HEADERS")]
     pub accept_missing_routing_headers: bool,
-    /// Form B quick answers: a 2026-07-28 call to a task-optional tool waits this many ms
-    /// for its task to end and then answers with the result itself (0, the default: off).
-    #[arg(long, env = "FERRY_QUICK_ANSWER_MS", default_value_t = 0, value_name = "MS")]
+    /// Form B quick answers: a 2026-07-28 call to a task-optional tool waits up to this many
+    /// ms for its task to end and then answers with the result itself (default 2; 0: off,
+    /// every such call answers with its task).
+    #[arg(long, env = "FERRY_QUICK_ANSWER_MS", default_value_t = default_quick_answer_ms(), value_name = "MS")]
     pub quick_answer_ms: u64,
     /// Do not record metrics nor serve them at /metrics (Prometheus text; on by default).
     /// /healthz and /readyz are served either way.

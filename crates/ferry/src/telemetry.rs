@@ -13,14 +13,13 @@ use crate::{Command, Error, LogArgs, UsageError};
 use clap::ValueEnum;
 use ferry_protocol::types::Implementation;
 use ferry_server::engine::trace::{self, Propagator, TraceContext};
-use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{filter_fn, FilterExt, LevelFilter};
@@ -219,16 +218,13 @@ impl Propagator for OtelPropagator {
         if !cx.span().span_context().is_valid() {
             return None;
         }
-        let mut carrier = HashMap::new();
+        let mut carrier = Carrier::default();
         self.0.inject_context(&cx, &mut carrier);
-        Some(TraceContext {
-            traceparent: carrier.remove("traceparent")?,
-            tracestate: carrier.remove("tracestate").filter(|s| !s.is_empty()),
-        })
+        Some(TraceContext { traceparent: carrier.traceparent?, tracestate: carrier.tracestate })
     }
 
     fn set_parent(&self, span: &tracing::Span, parent: &TraceContext) {
-        let cx = self.extract(parent);
+        let cx = self.0.extract(&Source(parent));
         // A malformed traceparent extracts to no span: the span stays a root.
         if cx.span().span_context().is_valid() {
             let _ = span.set_parent(cx);
@@ -237,17 +233,40 @@ impl Propagator for OtelPropagator {
 
     fn add_link(&self, span: &tracing::Span, linked: &TraceContext) {
         // An invalid context is not linked (`add_link` checks).
-        span.add_link(self.extract(linked).span().span_context().clone());
+        span.add_link(self.0.extract(&Source(linked)).span().span_context().clone());
     }
 }
 
-impl OtelPropagator {
-    /// The OpenTelemetry context of W3C strings (an empty one when they are malformed).
-    fn extract(&self, context: &TraceContext) -> opentelemetry::Context {
-        let mut carrier = HashMap::from([("traceparent".to_string(), context.traceparent.clone())]);
-        if let Some(state) = &context.tracestate {
-            carrier.insert("tracestate".to_string(), state.clone());
+/// The W3C strings a span's context is written into (no map: the two keys are known).
+#[derive(Default)]
+struct Carrier {
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+}
+
+impl Injector for Carrier {
+    fn set(&mut self, key: &str, value: String) {
+        match key {
+            "traceparent" => self.traceparent = Some(value),
+            "tracestate" if !value.is_empty() => self.tracestate = Some(value),
+            _ => {}
         }
-        self.0.extract(&carrier)
+    }
+}
+
+/// W3C strings read as they are, to extract a context from (no copies into a map).
+struct Source<'a>(&'a TraceContext);
+
+impl Extractor for Source<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => Some(self.0.traceparent.as_str()),
+            "tracestate" => self.0.tracestate.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
     }
 }

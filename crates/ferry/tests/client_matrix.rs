@@ -40,7 +40,8 @@ fn redis_args() -> (Vec<String>, Purge) {
 
 async fn connect_stdio(extra: &[String], mode: Mode) -> Client {
     let mut cmd = tokio::process::Command::new(FERRY);
-    cmd.args(["serve", "--stdio"]).args(extra).stderr(Stdio::null());
+    // Without quick answers: the scenario's task calls are to become tasks, however quick.
+    cmd.args(["serve", "--stdio", "--quick-answer-ms", "0"]).args(extra).stderr(Stdio::null());
     Client::connect_stdio(cmd, ClientOptions::default().mode(mode)).await.expect("stdio client")
 }
 
@@ -104,7 +105,7 @@ async fn stdio_redis_both_eras() {
 
 #[tokio::test]
 async fn http_embedded_both_eras() {
-    let server = serve(&[]);
+    let server = serve(&["--quick-answer-ms", "0"]);
     for mode in [Mode::Handshake, Mode::Modern] {
         let c = Client::connect_http(&server.url, ClientOptions::default().mode(mode)).await.unwrap();
         scenario(&c, &format!("http/memory/{mode:?}")).await;
@@ -114,7 +115,8 @@ async fn http_embedded_both_eras() {
 #[tokio::test]
 async fn http_redis_both_eras() {
     let (args, _purge) = redis_args();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend(["--quick-answer-ms", "0"]);
     let server = serve(&args);
     for mode in [Mode::Handshake, Mode::Modern] {
         let c = Client::connect_http(&server.url, ClientOptions::default().mode(mode)).await.unwrap();

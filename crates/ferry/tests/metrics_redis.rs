@@ -96,7 +96,8 @@ async fn a_worker_shows_run_and_queue_histograms_and_readiness_follows_redis() {
     let url = format!("redis://127.0.0.1:{port}/0");
     let prefix = format!("ferry-metrics-{}", std::process::id());
     let store = ["--redis", url.as_str(), "--prefix", prefix.as_str(), "--redis-wait-secs", "0"];
-    let server = serve(&[&["--no-local-worker"][..], &store].concat());
+    // Without quick answers: each call below is to become a task (polled with tasks/get).
+    let server = serve(&[&["--no-local-worker", "--quick-answer-ms", "0"][..], &store].concat());
     let front = server.url.trim_end_matches("/mcp").to_string();
     let (_worker, back) = start_worker(&store);
 

@@ -150,7 +150,8 @@ fn http(method: &str, url: &str, token: Option<&str>) -> (u16, Option<String>, V
 
 #[test]
 fn the_admin_api_reads_filters_and_cancels_only_with_its_token() {
-    let server = serve(&["--admin-addr", "127.0.0.1:0", "--admin-token", TOKEN]);
+    // Without quick answers: `add` is to become a task like the others.
+    let server = serve(&["--admin-addr", "127.0.0.1:0", "--admin-token", TOKEN, "--quick-answer-ms", "0"]);
     let admin = admin_url(&server);
     let slow = [start_task(&server.url, "sleep", &["ms=600000"]), start_task(&server.url, "sleep", &["ms=600000"])];
     let quick = start_task(&server.url, "add", &["a=1", "b=2"]);

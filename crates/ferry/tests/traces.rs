@@ -168,7 +168,9 @@ fn deployment(collector: &Collector, env: &[(&str, Option<&str>)]) -> (Served, P
         ("RUST_LOG", None),
     ];
     all.extend_from_slice(env);
-    let served = serve_with_env(&["--no-local-worker", "--redis", &redis, "--prefix", &prefix], &all);
+    // Without quick answers: the `add` calls here are to become tasks (a trace across processes).
+    let served =
+        serve_with_env(&["--no-local-worker", "--quick-answer-ms", "0", "--redis", &redis, "--prefix", &prefix], &all);
     let mut worker = Command::new(FERRY);
     for (name, value) in &all {
         match value {
@@ -412,7 +414,7 @@ async fn on_the_embedded_engine_a_task_run_is_a_child_of_its_request_too() {
         ("OTEL_SDK_DISABLED", None),
         ("OTEL_BSP_SCHEDULE_DELAY", Some("200")),
     ];
-    let served = serve_with_env(&[], &env);
+    let served = serve_with_env(&["--quick-answer-ms", "0"], &env);
     let task = add_as_task(&served.url, ClientOptions::default()).await;
     let (request, run) = collector.wait_for("spans of the task", |s| spans_of_task(s, &task)).await;
     assert_eq!(run.trace_id, request.trace_id);

@@ -184,14 +184,15 @@ async fn stdio_modern_request_works_without_initialize() {
     assert_eq!(r["resultType"], "complete");
     assert_eq!(common::text(&r), "16");
     assert_eq!(r["_meta"][common::SERVER_INFO]["name"], "ferry-demo");
-    let created = p.ok("tools/call", json!({"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": meta})).await;
+    // A tool that outlasts the quick-answer window (on by default), so it becomes a task.
+    let created = p.ok("tools/call", json!({"name": "sleep", "arguments": {"ms": 50}, "_meta": meta})).await;
     assert_eq!(created["resultType"], "task");
     let id = created["taskId"].as_str().unwrap().to_string();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let t = p.ok("tasks/get", json!({"taskId": id, "_meta": meta})).await;
         if t["status"] == "completed" {
-            assert_eq!(common::text(&t["result"]), "3");
+            assert_eq!(common::text(&t["result"]), "slept 50");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{t}");

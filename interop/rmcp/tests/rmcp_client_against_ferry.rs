@@ -13,6 +13,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// An rmcp client that records the progress it is sent.
 #[derive(Clone)]
@@ -33,9 +34,21 @@ impl ClientHandler for Recorder {
 
 type Rmcp = RunningService<RoleClient, Recorder>;
 
+/// The demo with the default quick-answer window (quick tools answered directly).
 async fn ferry() -> String {
-    let server =
-        demo::builder().configure(|c| c.poll_interval = ferry_server::PollInterval::Fixed(20)).build().unwrap();
+    serve(ferry_server::DEFAULT_QUICK_ANSWER).await
+}
+
+/// The demo answering task-optional calls after waiting `quick` for them to end
+/// (`Duration::ZERO`: always with their task).
+async fn serve(quick: Duration) -> String {
+    let server = demo::builder()
+        .configure(|c| {
+            c.poll_interval = ferry_server::PollInterval::Fixed(20);
+            c.quick_answer = quick;
+        })
+        .build()
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(async move { server.serve_listener(listener).await });
@@ -142,7 +155,8 @@ fn completed(payload: TaskPayload) -> CallToolResult {
 
 #[tokio::test]
 async fn rmcp_client_drives_ferry_tasks_of_the_2026_07_28_extension() {
-    let url = ferry().await;
+    // Without quick answers, so that the quick tools below become tasks too.
+    let url = serve(Duration::ZERO).await;
     let modern = vec![ProtocolVersion::V_2026_07_28];
     let (c, _) = connect(&url, ClientLifecycleMode::Discover { preferred_versions: modern }, true).await;
 
@@ -168,6 +182,36 @@ async fn rmcp_client_drives_ferry_tasks_of_the_2026_07_28_extension() {
     }
     // An unknown task.
     assert!(c.get_task(GetTaskParams::new("no-such-task".to_string())).await.is_err());
+    c.cancel().await.unwrap();
+}
+
+/// A default Ferry answers a quick task-optional call directly (a quick answer), even
+/// to a client that declared the tasks extension: rmcp's `call_tool_once` takes the
+/// result as such. (rmcp's `call_tool` refuses a task answer with `UnexpectedResponse`,
+/// so for its users a quick answer is the difference between a result and an error.)
+#[tokio::test]
+async fn rmcp_client_takes_quick_answers_of_a_default_ferry() {
+    let url = ferry().await;
+    let modern = vec![ProtocolVersion::V_2026_07_28];
+    let (c, _) = connect(&url, ClientLifecycleMode::Discover { preferred_versions: modern }, true).await;
+    assert_eq!(version(&c), "2026-07-28");
+    // The default window is short: on a loaded machine one call may miss it, so of
+    // many calls of a tool that ends at once, some must be answered directly.
+    let mut direct = 0;
+    for _ in 0..50 {
+        match c.call_tool_once(call("fail", json!({"message": "boom"}))).await.unwrap() {
+            CallToolResponse::Complete(r) => {
+                assert!(r.is_error == Some(true) && text(&r) == "boom", "{r:?}");
+                direct += 1;
+            }
+            CallToolResponse::Task(created) => {
+                let r = completed(finish(&c, &created.task.task_id).await);
+                assert!(r.is_error == Some(true) && text(&r) == "boom", "{r:?}");
+            }
+            other => panic!("fail: {other:?}"),
+        }
+    }
+    assert!(direct > 0, "no call of 50 was answered directly");
     c.cancel().await.unwrap();
 }
 

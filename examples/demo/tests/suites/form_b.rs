@@ -5,6 +5,13 @@
 
 use crate::common::*;
 use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The demo without quick answers: every task-optional call from a client with the
+/// extension becomes a task, however quick (these tests are about the task flow).
+async fn tasks_demo() -> TestServer {
+    TestServer::demo_with(|c| c.quick_answer = Duration::ZERO).await
+}
 
 /// Check the shape of a Form B Task object (also the flat CreateTaskResult).
 fn assert_form_b_task(t: &Value) {
@@ -31,7 +38,7 @@ async fn create(m: &Modern, name: &str, args: Value) -> String {
 
 #[tokio::test]
 async fn server_discover_advertises_versions_and_the_tasks_extension() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let r = srv.modern_plain().ok("server/discover", json!({})).await;
     let versions: Vec<&str> = r["supportedVersions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(versions.contains(&"2026-07-28"), "{r}");
@@ -45,7 +52,7 @@ async fn server_discover_advertises_versions_and_the_tasks_extension() {
 
 #[tokio::test]
 async fn server_discover_without_meta_is_a_bad_request_and_opens_no_session() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let r = post_raw(&http_client(), &srv.url, &JSON_HEADERS, rpc(1, "server/discover", json!({})).to_string()).await;
     assert_eq!(r.status, 400, "{r:?}");
     assert_eq!(r.error()["code"], -32602, "{r:?}");
@@ -54,7 +61,7 @@ async fn server_discover_without_meta_is_a_bad_request_and_opens_no_session() {
 
 #[tokio::test]
 async fn methods_removed_in_2026_07_28_are_method_not_found() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     for method in ["ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"] {
         let r = m.send(method, json!({"level": "info", "uri": "ferry://demo/readme"})).await;
@@ -65,7 +72,7 @@ async fn methods_removed_in_2026_07_28_are_method_not_found() {
 
 #[tokio::test]
 async fn optional_tool_with_the_extension_returns_a_flat_task() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let r = m.call("sleep", json!({"ms": 50})).await;
     assert_eq!(r["resultType"], "task");
@@ -81,8 +88,32 @@ async fn optional_tool_with_the_extension_returns_a_flat_task() {
 }
 
 #[tokio::test]
-async fn optional_tool_without_the_extension_runs_synchronously() {
+async fn by_default_a_quick_optional_tool_is_answered_directly() {
     let srv = TestServer::demo().await;
+    let m = srv.modern_tasks();
+    // The default quick-answer window is short: on a loaded machine one call may miss it,
+    // so of many calls of a tool that ends at once, some must be answered directly.
+    let mut direct = 0;
+    for _ in 0..50 {
+        let r = m.call("add", json!({"a": 2, "b": 3})).await;
+        if r["resultType"] == "complete" {
+            assert_eq!(text(&r), "5", "{r}");
+            assert!(r.get("taskId").is_none(), "{r}");
+            assert_server_info(&r);
+            direct += 1;
+        } else {
+            assert_eq!(r["resultType"], "task", "{r}");
+        }
+    }
+    assert!(direct > 0, "no call of 50 was answered directly");
+    // One that takes longer than the window is answered with its task.
+    let r = m.call("sleep", json!({"ms": 2000})).await;
+    assert_eq!(r["resultType"], "task", "{r}");
+}
+
+#[tokio::test]
+async fn optional_tool_without_the_extension_runs_synchronously() {
+    let srv = tasks_demo().await;
     let r = srv.modern_plain().call("sleep", json!({"ms": 5})).await;
     assert_eq!(r["resultType"], "complete");
     assert_eq!(text(&r), "slept 5");
@@ -92,7 +123,7 @@ async fn optional_tool_without_the_extension_runs_synchronously() {
 
 #[tokio::test]
 async fn forbidden_tool_with_the_extension_runs_synchronously() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let r = srv.modern_tasks().call("no_task", json!({"x": 5})).await;
     assert_eq!(r["resultType"], "complete");
     assert_eq!(text(&r), "10");
@@ -100,7 +131,7 @@ async fn forbidden_tool_with_the_extension_runs_synchronously() {
 
 #[tokio::test]
 async fn must_task_without_the_extension_is_missing_capability_with_http_400() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let r = srv.modern_plain().send("tools/call", json!({"name": "must_task", "arguments": {"x": 1}})).await;
     assert_eq!(r.status, 400, "{r:?}");
     let e = r.error();
@@ -110,7 +141,7 @@ async fn must_task_without_the_extension_is_missing_capability_with_http_400() {
 
 #[tokio::test]
 async fn must_task_with_the_extension_completes_with_the_result_inlined() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "must_task", json!({"x": 21})).await;
     let done = m.wait_status(&id, "completed").await;
@@ -119,7 +150,7 @@ async fn must_task_with_the_extension_completes_with_the_result_inlined() {
 
 #[tokio::test]
 async fn tasks_get_of_a_completed_task_inlines_the_result() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "add", json!({"a": 2, "b": 3})).await;
     let done = m.wait_status(&id, "completed").await;
@@ -134,7 +165,7 @@ async fn tasks_get_of_a_completed_task_inlines_the_result() {
 
 #[tokio::test]
 async fn tasks_get_while_working_has_no_outcome() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "sleep", json!({"ms": 600_000})).await;
     let t = m.get_task(&id).await;
@@ -148,7 +179,7 @@ async fn tasks_get_while_working_has_no_outcome() {
 
 #[tokio::test]
 async fn tool_error_task_is_completed_with_an_is_error_result() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "fail", json!({"message": "nope"})).await;
     let done = m.wait_task(&id, "terminal", |t| t["status"] != "working").await;
@@ -160,7 +191,7 @@ async fn tool_error_task_is_completed_with_an_is_error_result() {
 
 #[tokio::test]
 async fn json_rpc_error_task_is_failed_with_the_error_inlined() {
-    let srv = TestServer::start(rpc_error_server()).await;
+    let srv = TestServer::start(rpc_error_server().configure(|c| c.quick_answer = Duration::ZERO)).await;
     let m = srv.modern_tasks();
     let id = create(&m, "rpc_error", json!({})).await;
     let failed = m.wait_task(&id, "terminal", |t| t["status"] != "working").await;
@@ -174,7 +205,7 @@ async fn json_rpc_error_task_is_failed_with_the_error_inlined() {
 
 #[tokio::test]
 async fn tasks_cancel_acknowledges_then_the_task_is_cancelled() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "sleep", json!({"ms": 600_000})).await;
     let ack = m.ok("tasks/cancel", json!({"taskId": id})).await;
@@ -189,7 +220,7 @@ async fn tasks_cancel_acknowledges_then_the_task_is_cancelled() {
 
 #[tokio::test]
 async fn tasks_cancel_of_a_terminal_task_is_acknowledged() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "add", json!({"a": 1, "b": 1})).await;
     m.wait_status(&id, "completed").await;
@@ -200,7 +231,7 @@ async fn tasks_cancel_of_a_terminal_task_is_acknowledged() {
 
 #[tokio::test]
 async fn unknown_task_id_is_invalid_params() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     for method in ["tasks/get", "tasks/cancel", "tasks/update"] {
         let r = m.send(method, json!({"taskId": "00000000000000000000000000", "inputResponses": {}})).await;
@@ -210,7 +241,7 @@ async fn unknown_task_id_is_invalid_params() {
 
 #[tokio::test]
 async fn tasks_result_and_tasks_list_are_method_not_found_with_http_404() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "add", json!({"a": 1, "b": 1})).await;
     for (method, params) in [("tasks/result", json!({"taskId": id})), ("tasks/list", json!({}))] {
@@ -222,7 +253,7 @@ async fn tasks_result_and_tasks_list_are_method_not_found_with_http_404() {
 
 #[tokio::test]
 async fn tasks_methods_without_the_extension_are_missing_capability() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let id = create(&srv.modern_tasks(), "sleep", json!({"ms": 600_000})).await;
     let plain = srv.modern_plain();
     for method in ["tasks/get", "tasks/cancel", "tasks/update"] {
@@ -236,7 +267,7 @@ async fn tasks_methods_without_the_extension_are_missing_capability() {
 
 #[tokio::test]
 async fn unknown_method_on_the_modern_wire_is_http_404() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let r = srv.modern_plain().send("no/such/method", json!({})).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.error()["code"], -32601);
@@ -244,7 +275,7 @@ async fn unknown_method_on_the_modern_wire_is_http_404() {
 
 #[tokio::test]
 async fn tasks_get_with_a_mismatched_mcp_name_is_header_mismatch() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "add", json!({"a": 1, "b": 1})).await;
     let r = m.send_with("tasks/get", json!({"taskId": id}), &[("mcp-name", Some("some-other-task"))]).await;
@@ -254,7 +285,7 @@ async fn tasks_get_with_a_mismatched_mcp_name_is_header_mismatch() {
 
 #[tokio::test]
 async fn tasks_get_without_mcp_name_is_header_mismatch() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "add", json!({"a": 1, "b": 1})).await;
     for method in ["tasks/get", "tasks/cancel", "tasks/update"] {
@@ -266,7 +297,7 @@ async fn tasks_get_without_mcp_name_is_header_mismatch() {
 
 #[tokio::test]
 async fn mismatched_mcp_method_or_tool_name_is_header_mismatch() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_plain();
     let r = m.send_with("tools/list", json!({}), &[("mcp-method", Some("tools/call"))]).await;
     assert_eq!(r.status, 400, "{r:?}");
@@ -280,7 +311,7 @@ async fn mismatched_mcp_method_or_tool_name_is_header_mismatch() {
 
 #[tokio::test]
 async fn protocol_version_header_mismatch_is_header_mismatch() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_plain();
     let r = m.send_with("tools/list", json!({}), &[("mcp-protocol-version", Some("2025-11-25"))]).await;
     assert_eq!(r.status, 400, "{r:?}");
@@ -292,7 +323,7 @@ async fn protocol_version_header_mismatch_is_header_mismatch() {
 
 #[tokio::test]
 async fn unsupported_meta_protocol_version_is_unsupported_version_with_the_supported_list() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_plain();
     let params = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01"}});
     // The header agrees with `_meta` (a disagreeing one is a header mismatch, tested below).
@@ -310,7 +341,7 @@ async fn unsupported_meta_protocol_version_is_unsupported_version_with_the_suppo
 
 #[tokio::test]
 async fn modern_request_without_client_capabilities_is_invalid_params() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let body = rpc(1, "tools/list", json!({"_meta": {"io.modelcontextprotocol/protocolVersion": MODERN}}));
     let mut headers = JSON_HEADERS.to_vec();
     headers.extend([("mcp-protocol-version", MODERN), ("mcp-method", "tools/list")]);
@@ -320,7 +351,7 @@ async fn modern_request_without_client_capabilities_is_invalid_params() {
 
 #[tokio::test]
 async fn legacy_params_task_is_ignored_on_the_modern_wire() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     // A sync-only tool is never promoted by params.task.
     let r = srv
         .modern_tasks()
@@ -344,7 +375,7 @@ async fn legacy_params_task_is_ignored_on_the_modern_wire() {
 
 #[tokio::test]
 async fn prompts_and_resources_never_become_tasks_on_the_modern_wire() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let p = m.ok("prompts/get", json!({"name": "greet", "arguments": {"name": "Cy"}, "task": {}})).await;
     assert_eq!(p["resultType"], "complete");
@@ -356,7 +387,7 @@ async fn prompts_and_resources_never_become_tasks_on_the_modern_wire() {
 
 #[tokio::test]
 async fn every_modern_result_has_result_type_and_server_info() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let id = create(&m, "add", json!({"a": 1, "b": 1})).await;
     m.wait_status(&id, "completed").await;
@@ -395,7 +426,7 @@ async fn every_modern_result_has_result_type_and_server_info() {
 
 #[tokio::test]
 async fn modern_tasks_are_reachable_from_any_connection() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let id = create(&srv.modern_tasks(), "add", json!({"a": 5, "b": 5})).await;
     let other = srv.modern_tasks();
     let done = other.wait_status(&id, "completed").await;
@@ -404,7 +435,7 @@ async fn modern_tasks_are_reachable_from_any_connection() {
 
 #[tokio::test]
 async fn modern_and_session_tasks_do_not_see_each_other() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_tasks();
     let s = srv.session().await;
     let modern_id = create(&m, "sleep", json!({"ms": 600_000})).await;
@@ -419,7 +450,7 @@ async fn modern_and_session_tasks_do_not_see_each_other() {
 
 #[tokio::test]
 async fn initialize_with_modern_meta_is_method_not_found() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let r = srv.modern_plain().send("initialize", json!({"protocolVersion": "2026-07-28", "capabilities": {}})).await;
     assert_eq!(r.error()["code"], -32601, "{r:?}");
     assert!(r.headers.get("mcp-session-id").is_none());
@@ -427,7 +458,7 @@ async fn initialize_with_modern_meta_is_method_not_found() {
 
 #[tokio::test]
 async fn missing_routing_headers_are_header_mismatch() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_plain();
     let r = m.send_with("tools/list", json!({}), &[("mcp-method", None)]).await;
     assert_eq!(r.status, 400, "{r:?}");
@@ -445,7 +476,7 @@ async fn missing_routing_headers_are_header_mismatch() {
 
 #[tokio::test]
 async fn an_unknown_header_version_that_disagrees_with_meta_is_header_mismatch() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let r =
         srv.modern_plain().send_with("tools/list", json!({}), &[("mcp-protocol-version", Some("1999-01-01"))]).await;
     assert_eq!(r.status, 400, "{r:?}");
@@ -454,7 +485,7 @@ async fn an_unknown_header_version_that_disagrees_with_meta_is_header_mismatch()
 
 #[tokio::test]
 async fn a_2026_07_28_header_on_a_body_without_meta_is_a_bad_request() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let headers = [
         ("content-type", "application/json"),
         ("accept", "application/json, text/event-stream"),
@@ -469,7 +500,7 @@ async fn a_2026_07_28_header_on_a_body_without_meta_is_a_bad_request() {
 
 #[tokio::test]
 async fn a_header_that_disagrees_with_an_unsupported_meta_version_is_header_mismatch() {
-    let srv = TestServer::demo().await;
+    let srv = tasks_demo().await;
     let m = srv.modern_plain();
     let mut params = m.params(json!({}));
     params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");

@@ -354,7 +354,8 @@ async fn form_a_task_never_asks_a_client_without_the_elicitation_capability() {
 
 #[tokio::test]
 async fn form_b_task_never_asks_a_client_without_the_elicitation_capability() {
-    let srv = TestServer::start(ask_server()).await;
+    // Without quick answers: the call is to become a task, however quickly it fails.
+    let srv = TestServer::start(ask_server().configure(|c| c.quick_answer = std::time::Duration::ZERO)).await;
     let m = srv.modern_tasks(); // the extension, but no elicitation
     let id = m.call("ask", json!({})).await["taskId"].as_str().unwrap().to_string();
     let done = m.wait_task(&id, "a terminal status", |t| t["status"] == "failed" || t["status"] == "completed").await;

@@ -7,6 +7,12 @@ use crate::common::*;
 use ferry_server::{PollInterval, ToolDef};
 use serde_json::{json, Value};
 
+/// No quick answers: every call here is to become a task, however quick (the advertised
+/// intervals are those of task objects).
+fn no_quick_answers(c: &mut ferry_server::ServerConfig) {
+    c.quick_answer = std::time::Duration::ZERO;
+}
+
 /// A caller of either form.
 enum Caller {
     A(Session),
@@ -65,7 +71,7 @@ impl Caller {
 }
 
 async fn the_interval_adapts(form: &str) {
-    let srv = TestServer::demo().await;
+    let srv = TestServer::demo_with(no_quick_answers).await;
     let c = Caller::new(&srv, form).await;
     let run = json!({"ms": 200});
     // A tool with no history: poll soon (the minimum), then ever less often as the task ages.
@@ -108,21 +114,25 @@ async fn a_fixed_interval_overrides_the_adaptive_one_per_tool_and_server_wide() 
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             "rested"
         });
-    let srv = TestServer::start(demo::builder().tool(nap)).await;
+    let srv = TestServer::start(demo::builder().configure(no_quick_answers).tool(nap)).await;
     for form in ["A", "B"] {
         let c = Caller::new(&srv, form).await;
         // A poll every 400 ms over a 100 ms run: exactly one poll.
         assert_eq!(c.poll_through("nap", json!({})).await, vec![400, 400], "form {form}");
         assert_eq!(c.interval(&c.create("add", json!({"a": 1, "b": 2})).await), 10, "others adapt");
     }
-    let fixed = TestServer::demo_with(|c| c.poll_interval = PollInterval::Fixed(700)).await;
+    let fixed = TestServer::demo_with(|c| {
+        no_quick_answers(c);
+        c.poll_interval = PollInterval::Fixed(700);
+    })
+    .await;
     let c = Caller::new(&fixed, "B").await;
     assert_eq!(c.poll_through("sleep", json!({"ms": 50})).await, vec![700, 700]);
 }
 
 #[tokio::test]
 async fn a_listening_client_gets_the_terminal_status_without_polling_form_a() {
-    let srv = TestServer::demo().await;
+    let srv = TestServer::demo_with(no_quick_answers).await;
     let s = srv.session().await;
     let mut stream = s.stream().await;
     let t = s.call_task("sleep", json!({"ms": 100})).await;
@@ -143,7 +153,7 @@ async fn a_listening_client_gets_the_terminal_status_without_polling_form_a() {
 
 #[tokio::test]
 async fn a_listening_client_gets_the_terminal_status_without_polling_form_b() {
-    let srv = TestServer::demo().await;
+    let srv = TestServer::demo_with(no_quick_answers).await;
     let m = srv.modern_tasks();
     let t = m.call("sleep", json!({"ms": 100})).await;
     assert_eq!(t["status"], "working");
