@@ -138,7 +138,7 @@ impl Context {
         // in order with the messages).
         session.http
             && crate::transport::sse::resumable(session)
-            && out.send(Message::Notification(Notification::new(crate::transport::sse::CLOSE_STREAM, None))).is_ok()
+            && out.send(Message::Notification(Notification::new(crate::transport::sse::CLOSE_STREAM, None)))
     }
 
     /// The progress reported so far in this execution, and its total (see [`Progress`](crate::Progress)).
@@ -345,7 +345,7 @@ impl Context {
         let (tx, rx) = oneshot::channel();
         lock(&session.pending).insert(id.clone(), tx);
         let req = Request::new(RequestId::String(id.clone()), method, Some(params));
-        if out.send(Message::Request(req)).is_err() {
+        if !out.send(Message::Request(req)) {
             lock(&session.pending).remove(&id);
             return Err(ToolError::new("the client's stream is closed"));
         }

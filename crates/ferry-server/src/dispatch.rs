@@ -7,6 +7,7 @@
 //! decides the wire shape of every answer; the handlers and the task store are
 //! the same for both.
 
+use crate::answer::{Answer, Answered, Out};
 use crate::component::prompt::typed_arguments;
 use crate::context::{progress_token, CallInner, Context, META_LOG_LEVEL};
 use crate::error::ToolError;
@@ -128,7 +129,7 @@ pub(crate) type Reply = Result<Value, ErrorObject>;
 
 /// Answer a request, in its span (see `crate::spans`). `None`: the request was cancelled
 /// and gets no response.
-pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Response> {
+pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Answer> {
     let timer = crate::metrics::RequestTimer::start(&req.method);
     let span = spans::request(shared, &req, &inc);
     let response = answer(shared, req, inc).instrument(span.clone()).await;
@@ -137,12 +138,12 @@ pub(crate) async fn handle_request(shared: &Arc<Shared>, req: Request, inc: Inco
     response
 }
 
-async fn answer(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Response> {
+async fn answer(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Answer> {
     let id = req.id.clone();
     let call = match classify(shared, req, inc) {
         Ok(Classified::Call(call)) => *call,
-        Ok(Classified::Answered(reply)) => return Some(respond(id, reply)),
-        Err(e) => return Some(Response::err(Some(id), e)),
+        Ok(Classified::Answered(reply)) => return Some(Answer::new(id, reply.map(Out::Tree))),
+        Err(e) => return Some(Answer::new(id, Err(e))),
     };
     spans::record_call(&tracing::Span::current(), &call);
     let modern = call.era.is_modern();
@@ -160,31 +161,25 @@ async fn answer(shared: &Arc<Shared>, req: Request, inc: Incoming) -> Option<Res
         lock(&s.in_flight).remove(&call.id);
     }
     let reply = reply?;
-    Some(respond(id, reply.map(|v| if modern { modern_result(shared, &method, v) } else { v })))
-}
-
-fn respond(id: RequestId, reply: Reply) -> Response {
-    match reply {
-        Ok(v) => Response::ok(id, v),
-        Err(e) => Response::err(Some(id), e),
-    }
+    Some(Answer::new(id, if modern { reply.and_then(|out| modern_result(shared, &method, out)) } else { reply }))
 }
 
 /// Every modern result carries `resultType` and the server info; cacheable ones
 /// (`CacheableResult` in the 2026-07-28 schema) also `cacheScope` and `ttlMs`.
-fn modern_result(shared: &Shared, method: &str, mut v: Value) -> Value {
+/// A result written as text gets its members around the text (see [`Out::with_meta`]).
+fn modern_result(shared: &Shared, method: &str, out: Out) -> Answered {
+    let mut v = match (out, cache_scope(method)) {
+        (out @ Out::Raw { .. }, None) => return out.with_meta(Some("complete"), META_SERVER_INFO, &shared.info),
+        (out, _) => out.into_value(),
+    };
     if let Some(obj) = v.as_object_mut() {
         obj.entry("resultType").or_insert_with(|| json!("complete"));
         if let (Some(scope), Some("complete")) = (cache_scope(method), obj["resultType"].as_str()) {
             obj.entry("cacheScope").or_insert_with(|| json!(scope));
             obj.entry("ttlMs").or_insert_with(|| json!(0));
         }
-        let meta = obj.entry("_meta").or_insert_with(|| json!({}));
-        if let Some(m) = meta.as_object_mut() {
-            m.insert(META_SERVER_INFO.into(), json!(shared.info));
-        }
     }
-    v
+    Out::Tree(v).with_meta(None, META_SERVER_INFO, &shared.info)
 }
 
 /// The cache scope of a cacheable result: discovery and component lists do not
@@ -389,7 +384,20 @@ fn discover(shared: &Shared) -> Value {
 /// Methods the stateless protocol (2026-07-28) no longer has.
 const REMOVED_IN_MODERN: &[&str] = &["ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
 
-async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
+/// The methods whose results may be written as text; the others build trees ([`route_tree`]).
+async fn route(shared: &Arc<Shared>, call: &Call) -> Answered {
+    match call.method.as_str() {
+        "tools/call" => call_tool(shared, call).await,
+        "prompts/get" => get_prompt(shared, call).await,
+        "resources/read" => read_resource(shared, call).await,
+        "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel" | "tasks/update" => {
+            tasks::handle(shared, call).await
+        }
+        _ => route_tree(shared, call).await.map(Out::Tree),
+    }
+}
+
+async fn route_tree(shared: &Arc<Shared>, call: &Call) -> Reply {
     if call.era.is_modern() && REMOVED_IN_MODERN.contains(&call.method.as_str()) {
         return Err(ErrorObject::method_not_found(&call.method));
     }
@@ -426,15 +434,9 @@ async fn route(shared: &Arc<Shared>, call: &Call) -> Reply {
                 c.templates.iter().filter(|t| call.allows(&t.def.common.scopes)).map(|t| t.def.listing()).collect();
             paginate(shared, call, "resourceTemplates", &items)
         }
-        "tools/call" => call_tool(shared, call).await,
-        "prompts/get" => get_prompt(shared, call).await,
-        "resources/read" => read_resource(shared, call).await,
         "resources/subscribe" | "resources/unsubscribe" => subscribe(shared, call).await,
         "subscriptions/listen" => crate::listen::listen(shared, call).await,
         "completion/complete" => complete(shared, call).await,
-        "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel" | "tasks/update" => {
-            tasks::handle(shared, call).await
-        }
         other => Err(ErrorObject::method_not_found(other)),
     }
 }
@@ -627,7 +629,7 @@ fn arguments(call: &Call, key: &str) -> Result<Map<String, Value>, ErrorObject> 
     }
 }
 
-async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
+async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Answered {
     let name = call.str_param("name")?;
     let components = shared.components();
     let tool = components.tool(name).ok_or_else(|| ErrorObject::invalid_params(format!("Unknown tool: {name}")))?;
@@ -639,7 +641,7 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
     for validate in [tool.common.describe.validate, prepare_validate].into_iter().flatten() {
         if let Err(msg) = validate(&args) {
             // Input validation errors are tool execution errors, so a model can correct itself.
-            return to_value(CallToolResult::error(format!("Invalid arguments for tool '{name}': {msg}")));
+            return Out::raw(&CallToolResult::error(format!("Invalid arguments for tool '{name}': {msg}")), true);
         }
     }
     let cx = call.context(shared);
@@ -648,7 +650,7 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
         // (stateless: as MRTR rounds, so the task is only created once all are answered).
         let outcome = (prepare.handler)(cx.clone(), args.clone()).await;
         if let Some(asked) = cx.input_required() {
-            return asked;
+            return asked.map(Out::Tree);
         }
         match outcome {
             Ok(v) => {
@@ -670,34 +672,32 @@ async fn call_tool(shared: &Arc<Shared>, call: &Call) -> Reply {
             // A quick one is answered with its result when it ends within the window.
             Ok(created) if optional && !shared.config.quick_answer.is_zero() => {
                 let window = shared.config.quick_answer;
-                let quick = match created.get("taskId").and_then(Value::as_str) {
-                    Some(id) => crate::quick::wait(shared, id, window).await,
-                    None => None,
-                };
-                return quick.unwrap_or(Ok(created));
+                let quick = crate::quick::wait(shared, &created.task_id, window).await;
+                return quick.map_or(Ok(created.answer), |reply| reply.map(Out::Tree));
             }
-            created => return created,
+            created => return created.map(|c| c.answer),
         }
     }
     let handler = tool.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("tool has no handler"))?;
     let _turn = tool.common.slot().await;
     let outcome = handler(cx.clone(), args).await;
     if let Some(asked) = cx.input_required() {
-        return asked;
+        return asked.map(Out::Tree);
     }
     tool_outcome(outcome)
 }
 
 /// A direct tool call's answer: a result, a tool error result, or a JSON-RPC error.
-fn tool_outcome(outcome: Result<CallToolResult, ToolError>) -> Reply {
+/// Results are written once, as text.
+fn tool_outcome(outcome: Result<CallToolResult, ToolError>) -> Answered {
     match outcome {
-        Ok(result) => to_value(result),
-        Err(ToolError::Message(m)) | Err(ToolError::Retryable(m)) => to_value(CallToolResult::error(m)),
+        Ok(result) => Out::raw(&result, result.is_error),
+        Err(ToolError::Message(m)) | Err(ToolError::Retryable(m)) => Out::raw(&CallToolResult::error(m), true),
         Err(ToolError::Rpc(e)) => Err(e),
     }
 }
 
-async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
+async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Answered {
     let name = call.str_param("name")?;
     let components = shared.components();
     let prompt =
@@ -711,13 +711,15 @@ async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
             .map_err(|m| ErrorObject::invalid_params(format!("Invalid arguments for prompt '{name}': {m}")))?;
     }
     if let Some(ttl) = task {
-        return tasks::create(shared, call, "prompts/get", name, Value::Object(args), ttl, None).await;
+        return tasks::create(shared, call, "prompts/get", name, Value::Object(args), ttl, None)
+            .await
+            .map(|c| c.answer);
     }
     let handler = prompt.common.handler.as_ref().ok_or_else(|| ErrorObject::internal("prompt has no handler"))?;
     let cx = call.context(shared);
     let outcome = handler(cx.clone(), args).await;
     if let Some(asked) = cx.input_required() {
-        return asked;
+        return asked.map(Out::Tree);
     }
     let mut v = to_value(outcome.map_err(ToolError::into_error_object)?)?;
     if v.get("description").is_none() {
@@ -725,7 +727,7 @@ async fn get_prompt(shared: &Arc<Shared>, call: &Call) -> Reply {
             v["description"] = json!(d);
         }
     }
-    Ok(v)
+    Ok(Out::Tree(v))
 }
 
 /// An unknown resource: -32602 on 2026-07-28 (SEP-2164), -32002 before it.
@@ -744,7 +746,7 @@ pub(crate) fn fill_uri(mut r: ReadResourceResult, uri: &str) -> ReadResourceResu
     r
 }
 
-async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
+async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Answered {
     let uri = call.str_param("uri")?;
     let components = shared.components();
     let (common, vars) =
@@ -755,15 +757,17 @@ async fn read_resource(shared: &Arc<Shared>, call: &Call) -> Reply {
         validate(&vars).map_err(|m| ErrorObject::invalid_params(format!("Invalid resource URI '{uri}': {m}")))?;
     }
     if let Some(ttl) = task {
-        return tasks::create(shared, call, "resources/read", uri, Value::Object(vars), ttl, None).await;
+        return tasks::create(shared, call, "resources/read", uri, Value::Object(vars), ttl, None)
+            .await
+            .map(|c| c.answer);
     }
     let handler = common.handler.as_ref().ok_or_else(|| ErrorObject::internal("resource has no handler"))?;
     let cx = call.context(shared);
     let outcome = handler(cx.clone(), vars).await;
     if let Some(asked) = cx.input_required() {
-        return asked;
+        return asked.map(Out::Tree);
     }
-    to_value(fill_uri(outcome.map_err(ToolError::into_error_object)?, uri))
+    to_value(fill_uri(outcome.map_err(ToolError::into_error_object)?, uri)).map(Out::Tree)
 }
 
 /// A caller whose token lacks scopes `what` needs.

@@ -69,6 +69,7 @@
 //! in-memory backend is the default and a Redis backend can replace it.
 
 pub mod admin;
+mod answer;
 pub mod auth;
 pub mod component;
 mod context;
@@ -79,6 +80,7 @@ pub mod extract;
 pub mod jobs;
 mod listen;
 pub mod metrics;
+mod outbound;
 pub mod pace;
 mod quick;
 mod registry;

@@ -94,7 +94,7 @@ pub(crate) async fn listen(shared: &Arc<Shared>, call: &Call) -> Reply {
         if let Some(obj) = params.as_object_mut() {
             obj.entry("_meta").or_insert_with(|| json!({}))[SUBSCRIPTION_ID] = subscription.clone();
         }
-        out.send(Message::Notification(Notification::new(method, Some(params)))).is_ok()
+        out.send(Message::Notification(Notification::new(method, Some(params))))
     };
     if !send("notifications/subscriptions/acknowledged", json!({ "notifications": honoured })) {
         return Ok(json!({}));

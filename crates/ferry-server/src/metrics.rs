@@ -37,6 +37,7 @@
 //! counts under `ferry_limit_refusals_total`, not `ferry_requests_total`. Oversized
 //! request heads (HTTP 431) are answered by hyper itself and not counted.
 
+use crate::answer::Answer;
 use crate::registry::Components;
 use crate::server::Shared;
 use axum::extract::State;
@@ -44,7 +45,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::get;
 use axum::Router;
-use ferry_protocol::{ErrorCode, Response};
+use ferry_protocol::ErrorCode;
 use ferry_tasks::metrics::EngineGauges;
 use ferry_tasks::Backend;
 use metrics::{counter, gauge, histogram};
@@ -168,9 +169,9 @@ const OUTCOMES: &[&str] = &[
 ];
 
 /// The `outcome` label of an answer (`None`: cancelled, nothing sent), as its index in [`OUTCOMES`].
-fn outcome_index(response: Option<&Response>) -> usize {
+fn outcome_index(response: Option<&Answer>) -> usize {
     let Some(response) = response else { return 1 };
-    let Some(error) = &response.error else { return 0 };
+    let Some(error) = response.error() else { return 0 };
     match error.code {
         ErrorCode::PARSE_ERROR => 2,
         ErrorCode::INVALID_REQUEST => 3,
@@ -224,7 +225,7 @@ impl RequestTimer {
     }
 
     /// Count the answer and its latency.
-    pub fn finish(self, response: Option<&Response>) {
+    pub(crate) fn finish(self, response: Option<&Answer>) {
         let took = self.started.elapsed().as_secs_f64();
         let outcome = outcome_index(response);
         let method = METHODS.get(self.method).copied().unwrap_or("other");
@@ -394,7 +395,7 @@ mod tests {
     fn labels_come_from_fixed_sets() {
         assert_eq!(METHODS[RequestTimer::start("tools/call").method], "tools/call");
         assert_eq!(RequestTimer::start("tools/call-01hx").method, METHODS.len(), "other");
-        let err = Response::err(None, ferry_protocol::ErrorObject::invalid_params("x"));
+        let err = Answer { id: None, outcome: Err(ferry_protocol::ErrorObject::invalid_params("x")) };
         assert_eq!(OUTCOMES[outcome_index(Some(&err))], "invalid_params");
         assert_eq!(OUTCOMES[outcome_index(None)], "cancelled");
     }

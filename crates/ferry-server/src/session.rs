@@ -16,8 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// Where messages for one peer go (an SSE stream, stdout).
-pub(crate) type Outbound = mpsc::UnboundedSender<Message>;
+pub(crate) use crate::outbound::Outbound;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -35,7 +34,8 @@ pub(crate) struct Session {
     pub client_info: Mutex<Value>,
     pub initialized: AtomicBool,
     pub log_level: Mutex<LoggingLevel>,
-    pub standalone: Mutex<Option<Outbound>>,
+    /// The standalone stream's channel (a plain HTTP GET stream, or stdout).
+    pub standalone: Mutex<Option<mpsc::UnboundedSender<Message>>>,
     /// The standalone stream's log, for clients that can resume it (HTTP, 2025-11-25 on).
     pub standalone_log: Mutex<Option<Arc<StreamLog>>>,
     pub pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, ErrorObject>>>>,

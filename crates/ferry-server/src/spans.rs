@@ -15,9 +15,10 @@
 //! HTTP `traceparent` is then linked) or else the HTTP `traceparent`/`tracestate`
 //! headers. It only takes effect when a propagator is installed ([`ferry_tasks::trace`]).
 
+use crate::answer::Answer;
 use crate::dispatch::{Call, Incoming};
 use crate::server::Shared;
-use ferry_protocol::{Request, Response};
+use ferry_protocol::Request;
 use ferry_tasks::trace::{self, TraceContext};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -122,15 +123,15 @@ pub(crate) fn record_call(span: &Span, call: &Call) {
 }
 
 /// Record how the request ended (`None`: cancelled, no answer).
-pub(crate) fn record_response(span: &Span, response: Option<&Response>) {
+pub(crate) fn record_response(span: &Span, response: Option<&Answer>) {
     let Some(response) = response else { return };
-    if let Some(e) = &response.error {
+    if let Some(e) = response.error() {
         let code = e.code.to_string();
         span.record("error.type", code.as_str());
         span.record("rpc.response.status_code", code.as_str());
         span.record("otel.status_code", "ERROR");
         span.record("otel.status_description", e.message.as_str());
-    } else if response.result.as_ref().and_then(|r| r.get("isError")).and_then(Value::as_bool) == Some(true) {
+    } else if response.is_tool_error() {
         span.record("error.type", "tool_error");
         span.record("otel.status_code", "ERROR");
     }

@@ -11,6 +11,7 @@
 //! from anyone else is told the task does not exist. Ids are 128-bit random,
 //! so in the stateless era, without auth, knowing the id is the capability.
 
+use crate::answer::{Answered, Out};
 use crate::context::{CallInner, Context};
 use crate::dispatch::{fill_uri, resource_not_found, Call, Reply};
 use crate::error::ToolError;
@@ -22,6 +23,7 @@ use ferry_protocol::time_fmt::{now_ms, rfc3339};
 use ferry_protocol::types::LoggingLevel;
 use ferry_protocol::{ErrorCode, ErrorObject, Message, Notification, Request, RequestId, TaskStatus};
 use ferry_tasks::{BackendError, Executor, Job, Notice, Outcome, TaskEvent, TaskRecord, TaskRuntime, TaskUpdate};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,22 +67,39 @@ fn form_a_status(rec: &TaskRecord) -> TaskStatus {
 /// without a notification stream.
 pub const META_PROGRESS: &str = "ferrymcp.dev/progress";
 
-fn with_progress(mut v: Value, rec: &TaskRecord) -> Value {
-    if let (Some(p), Some(obj)) = (&rec.progress, v.as_object_mut()) {
-        let meta = obj.entry("_meta").or_insert_with(|| json!({}));
-        meta[META_PROGRESS] = json!({"progress": p.progress, "total": p.total});
-    }
-    v
+/// A task object with the record's numeric progress in its `_meta`, if any.
+#[derive(Serialize)]
+pub(crate) struct WithProgress<T> {
+    #[serde(flatten)]
+    task: T,
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    meta: Option<Value>,
+}
+
+fn with_progress<T>(task: T, rec: &TaskRecord) -> WithProgress<T> {
+    let meta = rec.progress.as_ref().map(|p| json!({META_PROGRESS: {"progress": p.progress, "total": p.total}}));
+    WithProgress { task, meta }
+}
+
+/// A Form A create result: the task, nested.
+#[derive(Serialize)]
+struct CreatedA<T> {
+    task: T,
 }
 
 /// Encode a record as a Form A task.
 pub(crate) fn form_a(rec: &TaskRecord) -> Value {
+    serde_json::to_value(form_a_task(rec)).unwrap_or(Value::Null)
+}
+
+/// A record's Form A task object, to be written as it is.
+fn form_a_task(rec: &TaskRecord) -> WithProgress<FormATask> {
     let status = form_a_status(rec);
     let status_message = rec.status_message.clone().or_else(|| match status {
         TaskStatus::Failed => Some("The tool reported an error.".into()),
         _ => None,
     });
-    serde_json::to_value(FormATask {
+    let task = FormATask {
         task_id: rec.id.clone(),
         status,
         status_message,
@@ -88,14 +107,17 @@ pub(crate) fn form_a(rec: &TaskRecord) -> Value {
         last_updated_at: rfc3339(rec.updated_at),
         ttl: rec.lifetime_ms(),
         poll_interval: Some(rec.poll_interval_ms),
-    })
-    .map(|v| with_progress(v, rec))
-    .unwrap_or(Value::Null)
+    };
+    with_progress(task, rec)
 }
 
 /// Encode a record as a Form B task; `detailed` adds result / error / inputRequests.
 pub(crate) fn form_b(rec: &TaskRecord, detailed: bool) -> Value {
-    let mut extra = Map::new();
+    serde_json::to_value(form_b_task(rec, detailed, Map::new())).unwrap_or(Value::Null)
+}
+
+/// A record's Form B task object with `extra` members, to be written as it is.
+fn form_b_task(rec: &TaskRecord, detailed: bool, mut extra: Map<String, Value>) -> WithProgress<FormBTask> {
     if detailed {
         match (rec.status, &rec.outcome) {
             (TaskStatus::InputRequired, _) => {
@@ -110,7 +132,7 @@ pub(crate) fn form_b(rec: &TaskRecord, detailed: bool) -> Value {
             _ => {}
         }
     }
-    serde_json::to_value(FormBTask {
+    let task = FormBTask {
         task_id: rec.id.clone(),
         status: rec.status,
         status_message: rec.status_message.clone(),
@@ -119,9 +141,16 @@ pub(crate) fn form_b(rec: &TaskRecord, detailed: bool) -> Value {
         ttl_ms: rec.lifetime_ms(),
         poll_interval_ms: Some(rec.poll_interval_ms),
         extra,
-    })
-    .map(|v| with_progress(v, rec))
-    .unwrap_or(Value::Null)
+    };
+    with_progress(task, rec)
+}
+
+/// A task just stored, and the create result that answers its request.
+pub(crate) struct Created {
+    /// The new task's id.
+    pub task_id: String,
+    /// The create result of the request's era, written as text.
+    pub answer: Out,
 }
 
 /// Store a new task for the request and answer with the create result of its era.
@@ -133,7 +162,7 @@ pub(crate) async fn create(
     arguments: Value,
     requested_ttl: Option<f64>,
     prepared: Option<Value>,
-) -> Reply {
+) -> Result<Created, ErrorObject> {
     let mut rec = TaskRecord::new(call.owner.clone(), kind, name, now_ms());
     rec.id = shared.backend.new_task_id(&rec.owner); // the backend may place tasks by id
     rec.session = call.session.as_ref().map(|s| s.id.clone());
@@ -167,23 +196,23 @@ pub(crate) async fn create(
         trace: ferry_tasks::trace::current(),
     };
     // Encoded before the record moves into the store; it goes out only once the task is stored.
-    let created = if call.era.is_modern() {
-        let mut v = form_b(&rec, false);
-        v["resultType"] = json!("task");
-        v
+    let answer = if call.era.is_modern() {
+        let mut extra = Map::new();
+        extra.insert("resultType".into(), json!("task"));
+        Out::raw(&form_b_task(&rec, false, extra), false)?
     } else {
-        json!({ "task": form_a(&rec) })
+        Out::raw(&CreatedA { task: form_a_task(&rec) }, false)?
     };
     let task_id = rec.id.clone();
     shared.backend.submit(rec, job).await.map_err(store_error)?;
     ferry_tasks::metrics::task_created(&crate::metrics::component_label(&shared.components(), kind, name));
     crate::spans::record_task(&task_id);
     tracing::debug!(task_id = %task_id, kind, name, owner = %call.owner, "task created");
-    Ok(created)
+    Ok(Created { task_id, answer })
 }
 
 /// `tasks/*` methods, gated per era.
-pub(crate) async fn handle(shared: &Arc<Shared>, call: &Call) -> Reply {
+pub(crate) async fn handle(shared: &Arc<Shared>, call: &Call) -> Answered {
     let method = call.method.as_str();
     if call.era.is_modern() {
         match method {
@@ -195,7 +224,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, call: &Call) -> Reply {
         return Err(ErrorObject::method_not_found(method));
     }
     if method == "tasks/list" {
-        return list(shared, call).await;
+        return list(shared, call).await.map(Out::Tree);
     }
     let id = call.str_param("taskId")?;
     if method == "tasks/result" {
@@ -206,10 +235,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, call: &Call) -> Reply {
     }
     let rec = owned(shared, call, id).await?;
     match (method, call.era.is_modern()) {
-        ("tasks/get", false) => Ok(form_a(&rec)),
-        ("tasks/get", true) => Ok(form_b(&rec, true)),
-        ("tasks/cancel", modern) => cancel(shared, rec, modern).await,
-        ("tasks/update", _) => update(shared, call, rec).await,
+        ("tasks/get", false) => Out::raw(&form_a_task(&rec), false),
+        ("tasks/get", true) => Ok(Out::Tree(form_b(&rec, true))),
+        ("tasks/cancel", modern) => cancel(shared, rec, modern).await.map(Out::Tree),
+        ("tasks/update", _) => update(shared, call, rec).await.map(Out::Tree),
         _ => Err(ErrorObject::method_not_found(method)),
     }
 }
@@ -281,7 +310,7 @@ async fn update(shared: &Shared, call: &Call, rec: TaskRecord) -> Reply {
 ///
 /// `watch` was taken before `rec` was read, so no change after that read is missed
 /// (and the read need not be repeated).
-async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord, mut watch: crate::watch::Watch) -> Reply {
+async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord, mut watch: crate::watch::Watch) -> Answered {
     let mut rec = Arc::new(rec);
     let mut store = Outage::new(shared.config.store_outage_grace);
     // Released however this ends (terminal, client gone, request cancelled), so another
@@ -330,23 +359,16 @@ async fn result(shared: &Arc<Shared>, call: &Call, rec: TaskRecord, mut watch: c
         };
     }
     drop(mine);
-    let meta = json!({ META_RELATED_TASK: related_task_meta(&rec.id) });
     match &rec.outcome {
-        Some(Outcome::Result { value, .. }) => {
-            let mut value: Value = serde_json::from_str(value.get())
-                .map_err(|e| ErrorObject::internal(format!("unreadable task result: {e}")))?;
-            if let Some(obj) = value.as_object_mut() {
-                let m = obj.entry("_meta").or_insert_with(|| json!({}));
-                if let Some(m) = m.as_object_mut() {
-                    m.insert(META_RELATED_TASK.into(), related_task_meta(&rec.id));
-                }
-            }
-            Ok(value)
+        // The stored text goes out as it is, with the related task added to its `_meta`.
+        Some(Outcome::Result { value, is_error }) => {
+            crate::answer::with_meta(value, *is_error, None, META_RELATED_TASK, &related_task_meta(&rec.id))
         }
         Some(Outcome::Error { error }) => Err(ErrorObject::clone(error)),
         // A cancelled task has no result to give: the request names a task in a state that
         // cannot answer it (as cancelling a terminal task is -32602), not a server fault.
-        None => Err(ErrorObject::new(ErrorCode::INVALID_PARAMS, "Task was cancelled").with_data(meta)),
+        None => Err(ErrorObject::new(ErrorCode::INVALID_PARAMS, "Task was cancelled")
+            .with_data(json!({ META_RELATED_TASK: related_task_meta(&rec.id) }))),
     }
 }
 
@@ -412,7 +434,7 @@ fn deliver_input(
     let id = session.next_request_id();
     let (tx, rx) = oneshot::channel();
     lock(&session.pending).insert(id.clone(), tx);
-    if out.send(Message::Request(Request::new(RequestId::String(id.clone()), method, Some(params)))).is_err() {
+    if !out.send(Message::Request(Request::new(RequestId::String(id.clone()), method, Some(params)))) {
         lock(&session.pending).remove(&id);
         return None;
     }

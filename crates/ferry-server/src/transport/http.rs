@@ -15,9 +15,10 @@ use super::listener::ConnectionLimits;
 use super::media::{self, Accepts};
 use super::readable_id;
 use super::sse::{self, parse_event_id, StreamLog};
+use crate::answer::Answer;
 use crate::dispatch::{handle_notification, handle_request, handle_response, Incoming};
 use crate::server::{Server, ServerConfig, Shared};
-use crate::session::{lock, Session};
+use crate::session::{lock, Outbound, Session};
 use crate::session_table::{client_key, Refusal};
 use axum::body::Body;
 use axum::extract::State;
@@ -37,7 +38,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -443,11 +444,15 @@ async fn post(
     let accepts_sse = accepts.sse;
 
     let request_id = req.id.clone();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    // The channel for messages before the answer is made only when the handler sends one.
+    let (outbound, receiving) = match accepts_sse.then(Outbound::lazy) {
+        Some((outbound, receiving)) => (Some(outbound), Some(receiving)),
+        None => (None, None),
+    };
     let cancel = CancellationToken::new();
     let inc = Incoming {
         session: session.clone(),
-        outbound: accepts_sse.then_some(tx),
+        outbound,
         http: Some(http),
         auth_subject: subject,
         auth_scopes: scopes,
@@ -461,13 +466,18 @@ async fn post(
     // JSON unless the handler speaks (or closes the stream) before it answers. Messages
     // come first: one queued in the very poll that answered must still go out (on the SSE
     // stream, before the answer).
-    let (first, answered) = tokio::select! {
-        biased;
-        msg = rx.recv() => (msg, None),
-        resp = handler.finish() => (rx.try_recv().ok(), Some(resp)),
+    let (opened, answered) = match &receiving {
+        Some(receiving) => tokio::select! {
+            biased;
+            rx = receiving.opened() => (Some(rx), None),
+            resp = handler.finish() => (receiving.take(), Some(resp)),
+        },
+        None => (None, Some(handler.finish().await)),
     };
+    // The first message, which opened the channel.
+    let first = opened.and_then(|mut rx| Some((rx.try_recv().ok()?, rx)));
     let mut response = match (first, answered) {
-        (Some(first), answered) if accepts_sse => {
+        (Some((first, rx)), answered) if accepts_sse => {
             // The rest of the handler runs in a task of its own, behind the stream.
             let done = match answered {
                 Some(resp) => answer_now(resp),
@@ -495,27 +505,26 @@ async fn post(
                 None => handler.finish().await,
             };
             let resp = resp.unwrap_or_else(|| {
-                Response::err(
-                    Some(request_id.clone()),
-                    ErrorObject::new(ErrorCode::REQUEST_CANCELLED, "Request cancelled"),
+                Answer::new(
+                    request_id.clone(),
+                    Err(ErrorObject::new(ErrorCode::REQUEST_CANCELLED, "Request cancelled")),
                 )
             });
-            if let (Some(s), true) = (&new_session, resp.error.is_none()) {
+            if let (Some(s), true) = (&new_session, resp.error().is_none()) {
                 if let Err(refusal) = app.server.shared.open_session(s.clone()).await {
                     return refused(&app.server.shared.config, Some(request_id), refusal);
                 }
             } else {
                 new_session = None; // a failed initialize opens no session: hand out no id
             }
-            let forbidden =
-                resp.error.as_ref().and_then(|e| super::credentials::forbidden_status(&app.server.shared, e));
+            let forbidden = resp.error().and_then(|e| super::credentials::forbidden_status(&app.server.shared, e));
             let status = match &forbidden {
                 Some((status, _)) => *status,
-                None => resp.error.as_ref().map(|e| status_for(e, modern)).unwrap_or(StatusCode::OK),
+                None => resp.error().map(|e| status_for(e, modern)).unwrap_or(StatusCode::OK),
             };
             match (accepts.json, status) {
                 // A client that takes only streams gets its answer as a (one-event) stream.
-                (false, StatusCode::OK) => sse::response(stream::iter(sse::single(&Message::Response(resp)))),
+                (false, StatusCode::OK) => sse::response(stream::iter(sse::single(&resp.into_message()))),
                 _ => {
                     let body = serde_json::to_vec(&resp).unwrap_or_default();
                     let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
@@ -539,7 +548,7 @@ async fn post(
 /// task, channel or stream log of its own. A handler that speaks before it answers
 /// moves to a task of its own ([`Handler::detach`]) behind the SSE stream.
 struct Handler {
-    running: Option<Pin<Box<dyn Future<Output = Option<Response>> + Send>>>,
+    running: Option<Pin<Box<dyn Future<Output = Option<Answer>> + Send>>>,
     cancel: CancellationToken,
 }
 
@@ -553,7 +562,7 @@ impl Handler {
 
     /// Run the handler to its answer (`None`: cancelled). Cancel-safe: when dropped
     /// unfinished, the next call goes on where this one stopped.
-    async fn finish(&mut self) -> Option<Response> {
+    async fn finish(&mut self) -> Option<Answer> {
         let running = self.running.as_mut()?;
         let answer = running.await;
         self.running = None;
@@ -561,7 +570,7 @@ impl Handler {
     }
 
     /// The rest of the handler in a task of its own; its answer comes on the receiver.
-    fn detach(mut self) -> oneshot::Receiver<Option<Response>> {
+    fn detach(mut self) -> oneshot::Receiver<Option<Answer>> {
         let (tx, rx) = oneshot::channel();
         if let Some(running) = self.running.take() {
             tokio::spawn(async move {
@@ -586,7 +595,7 @@ impl Drop for Handler {
 }
 
 /// An answer already in, as the receiver a stream's pump waits on.
-fn answer_now(resp: Option<Response>) -> oneshot::Receiver<Option<Response>> {
+fn answer_now(resp: Option<Answer>) -> oneshot::Receiver<Option<Answer>> {
     let (tx, rx) = oneshot::channel();
     let _ = tx.send(resp);
     rx

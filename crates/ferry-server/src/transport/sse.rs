@@ -31,11 +31,12 @@
 //! behind goes on from the oldest event kept, and so does a resumption from before
 //! it (event numbers then skip the dropped ones).
 
+use crate::answer::Answer;
 use crate::session::{lock, Session};
 use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::{IntoResponse, Response as HttpResponse};
-use ferry_protocol::{Message, RequestId, Response};
+use ferry_protocol::{Message, RequestId};
 use futures::stream::{self, Stream, StreamExt};
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -271,7 +272,15 @@ impl StreamLog {
             Message::Request(_) => Kind::Request,
             Message::Response(_) => Kind::Response,
         };
-        let data: Arc<str> = msg.to_json().into();
+        self.log(kind, msg.to_json().into());
+    }
+
+    /// Log the handler's answer (the last event of a response stream).
+    pub(crate) fn push_answer(&self, answer: &Answer) {
+        self.log(Kind::Response, answer.to_json().into());
+    }
+
+    fn log(&self, kind: Kind, data: Arc<str>) {
         let (keep, max_bytes) = (self.keep, self.max_bytes);
         self.state.send_modify(|s| {
             s.last += 1;
@@ -335,7 +344,7 @@ impl StreamLog {
         session: Option<Arc<Session>>,
         first: Option<Message>,
         rx: mpsc::UnboundedReceiver<Message>,
-        mut done: oneshot::Receiver<Option<Response>>,
+        mut done: oneshot::Receiver<Option<Answer>>,
         grace: Duration,
         cancel: CancellationToken,
     ) {
@@ -369,7 +378,7 @@ impl StreamLog {
                 }
             };
             if let Some(r) = response {
-                self.push(&Message::Response(r));
+                self.push_answer(&r);
             }
             self.state.send_modify(|s| s.finished = true);
             if self.resumable {
@@ -417,7 +426,7 @@ pub(crate) fn parse_event_id(id: &str) -> Option<(u64, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_protocol::{Notification, Request};
+    use ferry_protocol::{Notification, Request, Response};
     use serde_json::json;
 
     fn note(i: usize) -> Message {

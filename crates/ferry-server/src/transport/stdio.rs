@@ -2,7 +2,7 @@
 
 use crate::dispatch::{handle_notification, handle_request, handle_response, Incoming};
 use crate::server::Server;
-use crate::session::{lock, Session};
+use crate::session::{lock, Outbound, Session};
 use ferry_protocol::lines::{next_frame, Frame, LineSplitter};
 use ferry_protocol::time_fmt::now_ms;
 use ferry_protocol::{ErrorObject, Message, Response};
@@ -71,13 +71,16 @@ impl Server {
                 Ok(Message::Notification(n)) => drop(handle_notification(n, Some(&session))),
                 Ok(Message::Response(r)) => drop(handle_response(r, Some(&session))),
                 Ok(Message::Request(req)) => {
-                    let inc =
-                        Incoming { session: Some(session.clone()), outbound: Some(tx.clone()), ..Default::default() };
+                    let inc = Incoming {
+                        session: Some(session.clone()),
+                        outbound: Some(Outbound::Open(tx.clone())),
+                        ..Default::default()
+                    };
                     // The handshake is answered before the next line is read, so a client
                     // that pipelines `initialize` and its first calls is served in order.
                     if req.method == "initialize" {
                         if let Some(resp) = handle_request(&shared, req, inc).await {
-                            let _ = tx.send(Message::Response(resp));
+                            let _ = tx.send(resp.into_message());
                         }
                         continue;
                     }
@@ -85,7 +88,7 @@ impl Server {
                     let tx = tx.clone();
                     requests.spawn(async move {
                         if let Some(resp) = handle_request(&shared, req, inc).await {
-                            let _ = tx.send(Message::Response(resp));
+                            let _ = tx.send(resp.into_message());
                         }
                     });
                 }
