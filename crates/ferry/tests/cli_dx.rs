@@ -232,7 +232,8 @@ fn json_output_is_one_document_per_command() {
         (&["resources"], "/resources/0/uri"),
         (&["tasks", "list"], "/tasks"),
         (&["call", "add", "a=1", "b=2"], "/content/0/text"),
-        (&["call", "sleep", "ms=1", "--task"], "/taskId"),
+        // Long enough that the server's quick answer (2 ms by default) cannot take it.
+        (&["call", "sleep", "ms=200", "--task"], "/taskId"),
         (&["call", "sleep", "ms=1", "--task", "--wait"], "/content/0/text"),
         (&["tasks", "get", &id], "/taskId"),
         (&["tasks", "result", &id], "/content/0/text"),

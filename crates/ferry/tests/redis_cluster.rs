@@ -25,7 +25,8 @@ fn deploy(cluster: &Cluster) -> Deployment {
     let prefix = format!("ferry-cluster-{}", std::process::id());
     let url = cluster.url();
     let common = ["--redis", &url, "--prefix", &prefix, "--partitions", "3", "--redelivery-timeout-ms", "2000"];
-    let mut serve_args = vec!["--no-local-worker"];
+    // Every call becomes a task (no quick answers), so each partition's sequence counts them.
+    let mut serve_args = vec!["--no-local-worker", "--quick-answer-ms", "0"];
     serve_args.extend(common);
     let server = serve(&serve_args);
     let workers = (0..2)
