@@ -55,7 +55,8 @@ fn browser_programs() -> Option<(String, String)> {
 /// dashboard base URL on 127.0.0.1).
 fn start_server(admin_ip: &str) -> (Served, String, String) {
     let admin_addr = format!("{admin_ip}:0");
-    let served = serve(&["--dashboard", "--admin-addr", &admin_addr, "--admin-token", TOKEN]);
+    // Every call becomes a task the page can show (no quick answers).
+    let served = serve(&["--dashboard", "--admin-addr", &admin_addr, "--admin-token", TOKEN, "--quick-answer-ms", "0"]);
     let dash = served.after_marker("dashboard at ");
     let dash = dash.trim_end_matches("/dashboard").replace("0.0.0.0", "127.0.0.1");
     let mcp = served.url.clone();
