@@ -123,7 +123,8 @@ impl RedisBackend {
         release: bool,
         f: impl Fn(&mut TaskRecord) -> bool,
     ) -> Result<Option<TaskRecord>, BackendError> {
-        let k = self.keys_of(id);
+        let partition = self.inner.parts.of_task(id);
+        let k = self.inner.parts.keys(partition);
         let key = k.task(id);
         let mut conn = self.conn();
         let remembered = self.inner.claimed.get(id);
@@ -176,7 +177,7 @@ impl RedisBackend {
                 entry: entry.clone(),
                 status,
             };
-            let reply = self.inner.swaps.run(self, self.inner.parts.of_task(id), item).await?;
+            let reply = self.inner.swaps.run(self, partition, item).await?;
             match reply {
                 redis::Value::Int(1) => {
                     if ended {
