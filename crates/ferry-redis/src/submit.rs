@@ -49,7 +49,6 @@ impl RedisBackend {
         let parts = &self.inner.parts;
         let lane = (parts.of_task(&record.id), owner_limits_whole(&record));
         let k = parts.keys(lane.0);
-        let limits = &limits_for(&self.inner.config.limits, parts.len(), lane.1);
         let job = encode(job)?;
         record.argument_bytes = job.len();
         let item = SubmitItem {
@@ -67,6 +66,8 @@ impl RedisBackend {
             [1] => Ok(()),
             [0] => Err(BackendError::Duplicate(record.id)),
             [-1, own_n, own_b, all_n, all_b] => {
+                // The limits the script applied (this partition's), to word the refusal.
+                let limits = limits_for(&self.inner.config.limits, parts.len(), lane.1);
                 let usage = |n: i64, b: i64| Usage { live: n.max(0) as usize, bytes: b.max(0) as usize };
                 limits.admit(usage(*own_n, *own_b), usage(*all_n, *all_b), record.argument_bytes)?;
                 Err(BackendError::Full("the limits changed while the task was submitted; try again".into()))
